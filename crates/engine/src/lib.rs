@@ -1,0 +1,1 @@
+//! lifeboat-engine (being written)

@@ -1,0 +1,1 @@
+//! lifeboat-fs-ext (being written)

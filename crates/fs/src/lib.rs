@@ -1,0 +1,137 @@
+//! The common filesystem layer of lifeboat.
+//!
+//! One job: describe, for any volume (a partition or a whole disk), which byte ranges hold data
+//! that must be kept. A filesystem driver ("scanner", e.g. `lifeboat-fs-ext`) implements
+//! [`Scanner`]; opening it on a volume yields a [`UsedBlocks`] stream of [`Extent`]s in
+//! increasing order, never the whole map at once, so memory does not grow with the volume size.
+//! A volume that no scanner recognises is copied whole: [`detect`] returns [`Detection::Raw`]
+//! with the reason, and [`RawVolume`] streams the single extent that covers it.
+//!
+//! Volumes are read through [`ReadAt`] (positional reads, shareable between threads), which is
+//! implemented for files, byte slices and windows ([`Slice`]) of another volume.
+#![forbid(unsafe_code)]
+
+mod detect;
+mod extent;
+mod read_at;
+
+pub use detect::{detect, identify_signature, Detection, Signature};
+pub use extent::{Extent, ExtentMerger};
+pub use read_at::{ReadAt, ReadSeekAt, Slice};
+
+use std::io;
+
+/// Errors of a filesystem scanner.
+#[derive(Debug, thiserror::Error)]
+pub enum FsError {
+    /// Reading the volume failed.
+    #[error("read error at byte {offset} of the volume: {source}")]
+    Io {
+        /// Byte offset (relative to the volume start) of the failed read.
+        offset: u64,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// The bytes do not describe a filesystem this scanner understands.
+    #[error("not a {fs} filesystem: {reason}")]
+    NotRecognised {
+        /// Filesystem family the scanner looked for.
+        fs: &'static str,
+        /// What did not match.
+        reason: String,
+    },
+    /// The filesystem was recognised but a structure is inconsistent or unsupported; the
+    /// caller must fall back to copying the volume raw.
+    #[error("{fs}: {reason}")]
+    Corrupt {
+        /// Filesystem family.
+        fs: &'static str,
+        /// What is wrong, with the structure and offset where known.
+        reason: String,
+    },
+}
+
+impl FsError {
+    /// Builds an [`FsError::Io`] for a read at `offset`.
+    pub fn io(offset: u64, source: io::Error) -> Self {
+        FsError::Io { offset, source }
+    }
+}
+
+/// What a scanner learned about a volume. Shown per partition by `lifeboat info` and stored in
+/// the image manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FsInfo {
+    /// Filesystem name as shown to operators, e.g. `ext4`.
+    pub fs_type: String,
+    /// Volume label, if any.
+    pub label: Option<String>,
+    /// Volume UUID or serial, if any, in the filesystem's usual notation.
+    pub uuid: Option<String>,
+    /// Allocation unit in bytes (block or cluster size).
+    pub block_size: u32,
+    /// Size of the filesystem in bytes (may be smaller than the volume).
+    pub total_bytes: u64,
+    /// Bytes the scanner will report as used (the sum of all extents it yields).
+    pub used_bytes: u64,
+    /// Things the operator should know (dirty volume, stale counters, ...).
+    pub warnings: Vec<String>,
+}
+
+/// A stream of the used byte ranges of one volume, in increasing, non-overlapping order.
+pub trait UsedBlocks: Send {
+    /// What the scanner learned about the volume.
+    fn info(&self) -> &FsInfo;
+    /// The next used extent, or `None` at the end.
+    fn next_extent(&mut self) -> Result<Option<Extent>, FsError>;
+}
+
+/// A filesystem driver: recognises its filesystem and opens a [`UsedBlocks`] stream on it.
+pub trait Scanner: Send + Sync {
+    /// Short name, e.g. `ext`.
+    fn name(&self) -> &'static str;
+    /// Cheap check of the signature: does this volume look like our filesystem?
+    fn probe(&self, volume: &dyn ReadAt) -> bool;
+    /// Parses the filesystem's metadata and returns the stream of used extents.
+    /// Must fail (not guess) when any structure it relies on is not understood.
+    fn open<'a>(&self, volume: &'a dyn ReadAt) -> Result<Box<dyn UsedBlocks + 'a>, FsError>;
+}
+
+/// The fallback: the whole volume is one used extent.
+#[derive(Debug, Clone)]
+pub struct RawVolume {
+    info: FsInfo,
+    done: bool,
+}
+
+impl RawVolume {
+    /// A raw stream over a volume of `len` bytes; `fs_type` names what was detected (or
+    /// `unknown`), and `reason` says why it is copied raw.
+    pub fn new(len: u64, fs_type: &str, reason: &str) -> Self {
+        RawVolume {
+            info: FsInfo {
+                fs_type: fs_type.to_string(),
+                block_size: 512,
+                total_bytes: len,
+                used_bytes: len,
+                warnings: vec![reason.to_string()],
+                ..FsInfo::default()
+            },
+            done: len == 0,
+        }
+    }
+}
+
+impl UsedBlocks for RawVolume {
+    fn info(&self) -> &FsInfo {
+        &self.info
+    }
+    fn next_extent(&mut self) -> Result<Option<Extent>, FsError> {
+        if self.done {
+            return Ok(None);
+        }
+        self.done = true;
+        Ok(Some(Extent::new(0, self.info.total_bytes)))
+    }
+}

@@ -1,0 +1,1 @@
+//! lifeboat-parttable (being written)
