@@ -1,1 +1,39 @@
-//! lifeboat-engine (being written)
+//! The lifeboat engine.
+//!
+//! One job: compose the other crates into the operations an operator runs — [`save`]
+//! (savedisk / saveparts), [`plan_restore`] + [`RestorePlan::execute`] (restoredisk /
+//! restoreparts, with every safety check before the first write), [`check`], and
+//! [`describe_disk`] for listings. Reading, compressing and writing overlap in a pipeline;
+//! progress is reported only through [`Event`]s; every operation takes a cancellation flag.
+//!
+//! See `examples/save_restore.rs` for a complete save and restore of a disk image file.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod check;
+mod error;
+mod event;
+mod inspect;
+mod restore;
+mod save;
+
+pub use check::{check, CheckReport};
+pub use error::{EngineError, Result};
+pub use event::{Event, EventSink};
+pub use inspect::{describe_disk, open_volume, read_table, scanners};
+pub use restore::{plan_restore, RestoreOptions, RestorePlan, RestoreReport, Target};
+pub use save::{save, SaveOptions};
+
+use lifeboat_container::ContainerError;
+use lifeboat_repo::ImageSource;
+
+/// Turns a container error into one that names the image file and the offset in it.
+pub(crate) fn image_error(source: &ImageSource, e: ContainerError) -> EngineError {
+    let (file, offset) = source.locate(e.position().unwrap_or(0));
+    EngineError::Image {
+        image: source.location().to_string(),
+        file,
+        offset,
+        source: e,
+    }
+}

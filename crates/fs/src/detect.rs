@@ -102,7 +102,8 @@ pub fn identify_signature(volume: &dyn ReadAt) -> Option<Signature> {
     if at(volume, 0x10_0000, &0xC001_D00Du32.to_le_bytes()) {
         return Some(Signature::Vmfs);
     }
-    if at(volume, 4096, &0xa92b_4efcu32.to_le_bytes()) || at(volume, 0, &0xa92b_4efcu32.to_le_bytes())
+    if at(volume, 4096, &0xa92b_4efcu32.to_le_bytes())
+        || at(volume, 0, &0xa92b_4efcu32.to_le_bytes())
     {
         return Some(Signature::MdRaid);
     }

@@ -1,0 +1,154 @@
+//! Parallel decompression of a container stream, delivered in stream order.
+
+use crate::error::ContainerError;
+use crate::reader::{EncodedChunk, Record, StreamReader};
+use crossbeam_channel::{bounded, Receiver, Sender};
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// A record delivered by [`decode_parallel`].
+#[derive(Debug)]
+pub enum Decoded<'a> {
+    /// Disk `index` starts.
+    Disk {
+        /// Disk index.
+        index: u32,
+        /// Its description JSON.
+        json: &'a [u8],
+    },
+    /// A decompressed, checksum-verified chunk.
+    Chunk {
+        /// The chunk as stored (extents, header, position).
+        chunk: &'a EncodedChunk,
+        /// Its data, `chunk.header.data_len` bytes, laid out extent after extent.
+        data: &'a [u8],
+    },
+    /// The manifest JSON.
+    Manifest(&'a [u8]),
+    /// The end of the stream; everything was verified.
+    End(crate::format::Tail),
+}
+
+/// Why [`decode_parallel`] stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError<E> {
+    /// The container is damaged or could not be read.
+    #[error(transparent)]
+    Container(#[from] ContainerError),
+    /// The consumer returned an error.
+    #[error("{0}")]
+    Sink(E),
+}
+
+enum Out {
+    Rec(Record),
+    Chunk(EncodedChunk, Vec<u8>),
+    Err(ContainerError),
+}
+
+/// Reads `reader` to its end, decompressing chunks on `threads` threads, and hands every
+/// record to `sink` in stream order in the calling thread. Stops at the first damaged record,
+/// when `sink` fails, or when `cancel` becomes true. Memory is bounded by a few chunks per
+/// thread.
+pub fn decode_parallel<R, E>(
+    reader: StreamReader<R>,
+    threads: usize,
+    cancel: &AtomicBool,
+    mut sink: impl FnMut(Decoded<'_>) -> std::result::Result<(), E>,
+) -> std::result::Result<(), DecodeError<E>>
+where
+    R: Read + Send,
+{
+    let threads = threads.max(1);
+    // The channels live inside the scope's closure: when it returns early (a damaged chunk, a
+    // failing sink), they are dropped before the scope joins the threads, which then see
+    // their peers gone and stop instead of blocking forever.
+    std::thread::scope(|s| {
+        let (job_tx, job_rx) = bounded::<(u64, EncodedChunk, Vec<u8>)>(threads);
+        let (out_tx, out_rx) = bounded::<(u64, Out)>(threads * 2);
+        let (free_tx, free_rx) = bounded::<Vec<u8>>(threads * 3);
+        for _ in 0..threads {
+            let job_rx: Receiver<(u64, EncodedChunk, Vec<u8>)> = job_rx.clone();
+            let out_tx: Sender<(u64, Out)> = out_tx.clone();
+            s.spawn(move || {
+                for (order, chunk, mut buf) in job_rx {
+                    let out = match chunk.decode_into(&mut buf) {
+                        Ok(()) => Out::Chunk(chunk, buf),
+                        Err(e) => Out::Err(e),
+                    };
+                    if out_tx.send((order, out)).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(job_rx);
+        let reader_tx = out_tx.clone();
+        drop(out_tx);
+        s.spawn(move || {
+            let mut reader = reader;
+            let mut order = 0u64;
+            loop {
+                if cancel.load(Ordering::Relaxed) {
+                    let _ = reader_tx.send((order, Out::Err(ContainerError::Cancelled)));
+                    return;
+                }
+                let rec = reader.next_record();
+                let sent = match rec {
+                    Ok(Some(Record::Chunk(c))) => {
+                        let buf = free_rx.try_recv().unwrap_or_default();
+                        job_tx.send((order, c, buf)).is_ok()
+                    }
+                    Ok(Some(r)) => reader_tx.send((order, Out::Rec(r))).is_ok(),
+                    Ok(None) => return,
+                    Err(e) => {
+                        let _ = reader_tx.send((order, Out::Err(e)));
+                        return;
+                    }
+                };
+                if !sent {
+                    return;
+                }
+                order += 1;
+            }
+        });
+        let mut next = 0u64;
+        let mut waiting: BTreeMap<u64, Out> = BTreeMap::new();
+        let mut ended = false;
+        for (order, out) in out_rx.iter() {
+            waiting.insert(order, out);
+            while let Some(out) = waiting.remove(&next) {
+                next += 1;
+                let r = match out {
+                    Out::Err(e) => return Err(DecodeError::Container(e)),
+                    Out::Chunk(chunk, data) => {
+                        let r = sink(Decoded::Chunk {
+                            chunk: &chunk,
+                            data: &data,
+                        });
+                        let _ = free_tx.try_send(data);
+                        r
+                    }
+                    Out::Rec(Record::Disk { index, json }) => {
+                        sink(Decoded::Disk { index, json: &json })
+                    }
+                    Out::Rec(Record::Manifest(json)) => sink(Decoded::Manifest(&json)),
+                    Out::Rec(Record::Tail(t)) => {
+                        ended = true;
+                        sink(Decoded::End(t))
+                    }
+                    Out::Rec(_) => Ok(()),
+                };
+                r.map_err(DecodeError::Sink)?;
+            }
+        }
+        if ended {
+            Ok(())
+        } else {
+            Err(DecodeError::Container(ContainerError::Usage(
+                "the container reader stopped before the end of the stream".into(),
+            )))
+        }
+    })
+}

@@ -1,0 +1,251 @@
+//! Random access through the trailing index: find one disk block without reading everything.
+
+use crate::error::{ContainerError, Result};
+use crate::format::*;
+use crate::reader::EncodedChunk;
+use lifeboat_fs::ReadAt;
+
+/// A complete container opened for random access (a file or any other [`ReadAt`]).
+pub struct IndexedImage<'a> {
+    src: &'a dyn ReadAt,
+    header: FileHeader,
+    tail: Tail,
+    directory: Vec<DirEntry>,
+}
+
+fn read(src: &dyn ReadAt, pos: u64, len: usize, what: &'static str) -> Result<Vec<u8>> {
+    if pos.checked_add(len as u64).is_none_or(|e| e > src.len()) {
+        return Err(ContainerError::Truncated { pos, what });
+    }
+    let mut b = vec![0u8; len];
+    src.read_exact_at(&mut b, pos)
+        .map_err(|source| ContainerError::Io { pos, source })?;
+    Ok(b)
+}
+
+fn record(
+    src: &dyn ReadAt,
+    pos: u64,
+    want: [u8; 4],
+    what: &'static str,
+    max_body: u64,
+    body_len: impl Fn(&RecordHeader) -> u64,
+) -> Result<(RecordHeader, Vec<u8>)> {
+    let h = read(src, pos, RECORD_HEADER_LEN, what)?;
+    if h[0..4] != want {
+        return Err(ContainerError::BadMagic {
+            pos,
+            what,
+            found: [h[0], h[1], h[2], h[3]],
+        });
+    }
+    let rh = RecordHeader::decode(&h, pos, what)?;
+    let len = body_len(&rh);
+    if len > max_body {
+        return Err(ContainerError::Invalid {
+            what,
+            pos,
+            detail: format!("length {len} exceeds {max_body}"),
+        });
+    }
+    let body = read(src, pos + RECORD_HEADER_LEN as u64, len as usize, what)?;
+    if crc32fast::hash(&body) != rh.body_crc {
+        return Err(ContainerError::Checksum {
+            what,
+            pos,
+            chunk: None,
+        });
+    }
+    Ok((rh, body))
+}
+
+impl<'a> IndexedImage<'a> {
+    /// Opens a complete container: reads the header, the tail and the index directory.
+    pub fn open(src: &'a dyn ReadAt) -> Result<Self> {
+        let header = FileHeader::decode(&read(src, 0, FILE_HEADER_LEN, "file header")?)?;
+        let len = src.len();
+        if len < (FILE_HEADER_LEN + TAIL_LEN) as u64 {
+            return Err(ContainerError::Truncated {
+                pos: len,
+                what: "tail",
+            });
+        }
+        let tpos = len - TAIL_LEN as u64;
+        let tail = Tail::decode(&read(src, tpos, TAIL_LEN, "tail")?, tpos)?;
+        if tail.image_id != header.image_id
+            || tail.directory_pos >= tpos
+            || tail.manifest_pos >= tpos
+        {
+            return Err(ContainerError::Invalid {
+                what: "tail",
+                pos: tpos,
+                detail: "does not match the header".into(),
+            });
+        }
+        let (rh, body) = record(
+            src,
+            tail.directory_pos,
+            tag::DIRECTORY,
+            "index directory",
+            u64::from(MAX_INDEX_ENTRIES) * DIR_ENTRY_LEN as u64,
+            |rh| u64::from(rh.a) * DIR_ENTRY_LEN as u64,
+        )?;
+        let directory = body
+            .chunks_exact(DIR_ENTRY_LEN)
+            .map(DirEntry::decode)
+            .collect::<Vec<_>>();
+        debug_assert_eq!(directory.len(), rh.a as usize);
+        Ok(IndexedImage {
+            src,
+            header,
+            tail,
+            directory,
+        })
+    }
+
+    /// The file header.
+    pub fn header(&self) -> &FileHeader {
+        &self.header
+    }
+
+    /// The tail.
+    pub fn tail(&self) -> &Tail {
+        &self.tail
+    }
+
+    /// The manifest JSON stored in the container.
+    pub fn manifest(&self) -> Result<Vec<u8>> {
+        let (_, body) = record(
+            self.src,
+            self.tail.manifest_pos,
+            tag::MANIFEST,
+            "manifest",
+            u64::from(MAX_JSON_LEN),
+            |rh| rh.b,
+        )?;
+        Ok(body)
+    }
+
+    /// The entries of index segment `i`.
+    pub fn segment(&self, i: usize) -> Result<Vec<IndexEntry>> {
+        let d = self
+            .directory
+            .get(i)
+            .ok_or_else(|| ContainerError::Usage(format!("no index segment {i}")))?;
+        let (rh, body) = record(
+            self.src,
+            d.pos,
+            tag::INDEX,
+            "index segment",
+            u64::from(MAX_INDEX_ENTRIES) * INDEX_ENTRY_LEN as u64,
+            |rh| u64::from(rh.a) * INDEX_ENTRY_LEN as u64,
+        )?;
+        if rh.a != d.entries || rh.b != d.first_seq {
+            return Err(ContainerError::Invalid {
+                what: "index segment",
+                pos: d.pos,
+                detail: "does not match the index directory".into(),
+            });
+        }
+        Ok(body
+            .chunks_exact(INDEX_ENTRY_LEN)
+            .map(IndexEntry::decode)
+            .collect())
+    }
+
+    /// Number of index segments.
+    pub fn segments(&self) -> usize {
+        self.directory.len()
+    }
+
+    /// The chunk that holds byte `offset` of disk `disk`, if that byte was stored.
+    pub fn find(&self, disk: u32, offset: u64) -> Result<Option<IndexEntry>> {
+        let key = (disk, offset);
+        let i = self
+            .directory
+            .partition_point(|d| (d.first_disk, d.first_offset) <= key);
+        if i == 0 {
+            return Ok(None);
+        }
+        let seg = self.segment(i - 1)?;
+        let j = seg.partition_point(|e| (e.disk, e.first) <= key);
+        if j == 0 {
+            return Ok(None);
+        }
+        let e = seg[j - 1];
+        Ok((e.disk == disk && offset < e.end).then_some(e))
+    }
+
+    /// Reads and verifies the chunk record an index entry points to.
+    pub fn read_chunk(&self, e: &IndexEntry) -> Result<EncodedChunk> {
+        let rec = read(self.src, e.pos, e.record_len as usize, "chunk")?;
+        if rec.len() < CHUNK_HEADER_LEN || rec[0..4] != tag::CHUNK {
+            return Err(ContainerError::BadMagic {
+                pos: e.pos,
+                what: "chunk",
+                found: [rec[0], rec[1], rec[2], rec[3]],
+            });
+        }
+        let header = ChunkHeader::decode(&rec[..CHUNK_HEADER_LEN], e.pos, self.header.chunk_size)?;
+        let tend = CHUNK_HEADER_LEN + header.extent_count as usize * EXTENT_LEN;
+        if tend + header.payload_len as usize != rec.len() {
+            return Err(ContainerError::Invalid {
+                what: "chunk",
+                pos: e.pos,
+                detail: "record length differs from the index".into(),
+            });
+        }
+        let extents = header.decode_extents(
+            &rec[..CHUNK_HEADER_LEN],
+            &rec[CHUNK_HEADER_LEN..tend],
+            e.pos,
+        )?;
+        let payload = rec[tend..].to_vec();
+        if crc32fast::hash(&payload) != header.payload_crc {
+            return Err(ContainerError::Checksum {
+                what: "chunk payload",
+                pos: e.pos,
+                chunk: Some(header.seq),
+            });
+        }
+        Ok(EncodedChunk {
+            pos: e.pos,
+            header,
+            extents,
+            payload,
+        })
+    }
+
+    /// Reads `buf.len()` bytes of disk `disk` at `offset`; the bytes must all have been stored.
+    /// Returns false (and leaves `buf` partly filled) when some byte was not stored.
+    pub fn read_disk(&self, disk: u32, offset: u64, buf: &mut [u8]) -> Result<bool> {
+        let mut done = 0usize;
+        let mut data = Vec::new();
+        while done < buf.len() {
+            let at = offset + done as u64;
+            let Some(e) = self.find(disk, at)? else {
+                return Ok(false);
+            };
+            let c = self.read_chunk(&e)?;
+            c.decode_into(&mut data)?;
+            let mut dpos = 0u64;
+            let mut progressed = false;
+            for x in &c.extents {
+                if at >= x.offset && at < x.end() {
+                    let skip = (at - x.offset) as usize;
+                    let n = ((x.len as usize) - skip).min(buf.len() - done);
+                    let s = dpos as usize + skip;
+                    buf[done..done + n].copy_from_slice(&data[s..s + n]);
+                    done += n;
+                    progressed = true;
+                    break;
+                }
+                dpos += x.len;
+            }
+            if !progressed {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+}

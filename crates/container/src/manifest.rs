@@ -1,0 +1,297 @@
+//! The image manifest: the JSON document written last (see `docs/FORMAT.md`).
+
+use crate::error::{ContainerError, Result};
+use serde::{Deserialize, Serialize};
+
+/// Value of [`Manifest::format`].
+pub const MANIFEST_FORMAT: &str = "lifeboat-image";
+/// Manifest version written by this crate.
+pub const MANIFEST_VERSION: u32 = 1;
+
+/// Everything known about an image. Written as the last record of the container and, by the
+/// repository, as `manifest.json` beside it (with [`Manifest::files`] filled in).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Always [`MANIFEST_FORMAT`].
+    pub format: String,
+    /// Manifest version.
+    pub version: u32,
+    /// Image name.
+    pub image: String,
+    /// `disks` (savedisk) or `parts` (saveparts).
+    pub kind: ImageKind,
+    /// Creation time, RFC 3339 UTC.
+    pub created: String,
+    /// Creation time, seconds since the Unix epoch.
+    pub created_unix: u64,
+    /// Tool that wrote the image.
+    pub tool: Tool,
+    /// Host name of the machine that saved the image.
+    pub host: String,
+    /// Image id, hex (matches the container header).
+    pub image_id: String,
+    /// Chunk size in bytes.
+    pub chunk_size: u32,
+    /// Compression, e.g. `zstd-3`.
+    pub compression: String,
+    /// The disks, in `--disk` order.
+    pub disks: Vec<DiskRecord>,
+    /// Totals over all disks.
+    pub totals: Totals,
+    /// Files of the image in the repository, with sizes and checksums (empty inside the
+    /// container itself, which cannot list its own checksum).
+    #[serde(default)]
+    pub files: Vec<FileRecord>,
+}
+
+/// Kind of image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImageKind {
+    /// Whole disks (savedisk).
+    Disks,
+    /// Selected partitions (saveparts).
+    Parts,
+}
+
+/// Tool name and version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tool {
+    /// `lifeboat`.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+}
+
+/// One disk of the image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiskRecord {
+    /// Position in `--disk` order, from 0.
+    pub index: u32,
+    /// Device or file it was read from.
+    pub source: String,
+    /// Model, vendor, serial, WWN where known.
+    pub identity: Identity,
+    /// Size in bytes.
+    pub size: u64,
+    /// Logical sector size in bytes.
+    pub logical_sector_size: u32,
+    /// Physical sector size in bytes.
+    pub physical_sector_size: u32,
+    /// The partition table.
+    pub table: TableRecord,
+    /// Areas outside partitions that are stored (boot code, gaps, EBRs, GPT copies).
+    pub boot_regions: Vec<RegionRecord>,
+    /// Data bytes stored for this disk (filled in the manifest; 0 in the DISK record).
+    #[serde(default)]
+    pub stored_bytes: u64,
+    /// Payload bytes after compression (manifest only).
+    #[serde(default)]
+    pub compressed_bytes: u64,
+    /// Chunk records (manifest only).
+    #[serde(default)]
+    pub chunks: u64,
+    /// CRC32 of all stored data of this disk in order, hex (manifest only).
+    #[serde(default)]
+    pub data_crc32: String,
+}
+
+/// Disk identity as reported by the system.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Identity {
+    /// Model.
+    pub model: Option<String>,
+    /// Vendor.
+    pub vendor: Option<String>,
+    /// Serial number.
+    pub serial: Option<String>,
+    /// World wide name.
+    pub wwn: Option<String>,
+}
+
+/// The partition table of a disk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableRecord {
+    /// `gpt`, `mbr` or `none`.
+    pub kind: String,
+    /// GPT disk GUID or MBR disk signature.
+    pub disk_id: Option<String>,
+    /// Partitions (for `none`: one pseudo-partition 0 covering the whole disk).
+    pub partitions: Vec<PartitionRecord>,
+    /// Notes about the table.
+    #[serde(default)]
+    pub warnings: Vec<String>,
+}
+
+/// One partition (or the whole disk when there is no table).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartitionRecord {
+    /// Partition number (0 for a whole-disk filesystem).
+    pub number: u32,
+    /// First byte on the disk.
+    pub start: u64,
+    /// Size in bytes.
+    pub size: u64,
+    /// `primary`, `logical`, `gpt` or `whole-disk`.
+    pub kind: String,
+    /// MBR type (`0x83`) or GPT type GUID.
+    pub type_code: String,
+    /// Human name of the type.
+    pub type_name: String,
+    /// GPT partition name.
+    pub name: String,
+    /// GPT partition GUID.
+    pub guid: Option<String>,
+    /// MBR active flag.
+    pub bootable: bool,
+    /// Whether its data is in this image (saveparts stores only the chosen ones).
+    pub saved: bool,
+    /// Detected filesystem (`ext4`, `unknown`, …).
+    pub filesystem: String,
+    /// `used-blocks` or `raw`.
+    pub mode: String,
+    /// Filesystem label.
+    pub label: Option<String>,
+    /// Filesystem UUID.
+    pub uuid: Option<String>,
+    /// Allocation unit in bytes.
+    pub block_size: u32,
+    /// Bytes the filesystem uses (= bytes stored for it).
+    pub used_bytes: u64,
+    /// Notes for the operator (why raw, dirty, …).
+    #[serde(default)]
+    pub notes: Vec<String>,
+}
+
+/// A stored area outside the partitions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegionRecord {
+    /// First byte.
+    pub offset: u64,
+    /// Length.
+    pub len: u64,
+    /// What it is.
+    pub what: String,
+}
+
+/// Totals of the image.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Totals {
+    /// Data bytes stored.
+    pub stored_bytes: u64,
+    /// Payload bytes after compression.
+    pub compressed_bytes: u64,
+    /// Chunk records.
+    pub chunks: u64,
+    /// Container bytes up to the manifest record.
+    pub container_bytes_before_manifest: u64,
+}
+
+/// One file of an image in a repository.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileRecord {
+    /// File name inside the image directory.
+    pub name: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// CRC32 of the whole file, hex.
+    pub crc32: String,
+}
+
+impl Manifest {
+    /// Serialises as pretty JSON.
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut v = serde_json::to_vec_pretty(self).expect("manifest serialises");
+        v.push(b'\n');
+        v
+    }
+
+    /// Parses and validates a manifest (`pos` is where it was found, for errors).
+    pub fn from_json(b: &[u8], pos: u64) -> Result<Self> {
+        if b.len() as u64 > u64::from(crate::format::MAX_JSON_LEN) {
+            return Err(ContainerError::Invalid {
+                what: "manifest",
+                pos,
+                detail: "too large".into(),
+            });
+        }
+        let m: Manifest = serde_json::from_slice(b).map_err(|source| ContainerError::Json {
+            what: "manifest",
+            pos,
+            source,
+        })?;
+        let bad = |detail: String| ContainerError::Invalid {
+            what: "manifest",
+            pos,
+            detail,
+        };
+        if m.format != MANIFEST_FORMAT {
+            return Err(bad(format!("format is {:?}", m.format)));
+        }
+        if m.version != MANIFEST_VERSION {
+            return Err(bad(format!(
+                "manifest version {} is not supported",
+                m.version
+            )));
+        }
+        for (i, d) in m.disks.iter().enumerate() {
+            if d.index as usize != i {
+                return Err(bad(format!("disk {i} has index {}", d.index)));
+            }
+            d.validate().map_err(bad)?;
+        }
+        Ok(m)
+    }
+}
+
+impl DiskRecord {
+    /// Checks the geometry is self-consistent: sector sizes, partitions inside the disk.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        for s in [self.logical_sector_size, self.physical_sector_size] {
+            if !(512..=65536).contains(&s) || !s.is_power_of_two() {
+                return Err(format!("disk {}: sector size {s}", self.index));
+            }
+        }
+        for p in &self.table.partitions {
+            if p.start.checked_add(p.size).is_none_or(|e| e > self.size) {
+                return Err(format!(
+                    "disk {}: partition {} ends past the disk",
+                    self.index, p.number
+                ));
+            }
+        }
+        for r in &self.boot_regions {
+            if r.offset.checked_add(r.len).is_none_or(|e| e > self.size) {
+                return Err(format!(
+                    "disk {}: region {} ends past the disk",
+                    self.index, r.what
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Parses a DISK record's JSON.
+    pub fn from_json(b: &[u8], pos: u64) -> Result<Self> {
+        let d: DiskRecord = serde_json::from_slice(b).map_err(|source| ContainerError::Json {
+            what: "disk record",
+            pos,
+            source,
+        })?;
+        d.validate().map_err(|detail| ContainerError::Invalid {
+            what: "disk record",
+            pos,
+            detail,
+        })?;
+        Ok(d)
+    }
+}

@@ -1,0 +1,193 @@
+//! check: read a whole image and verify everything without writing anywhere.
+
+use crate::error::{EngineError, Result};
+use crate::event::{Event, EventSink, Progress};
+use crate::image_error;
+use lifeboat_container::{
+    decode_parallel, DecodeError, Decoded, DiskRecord, Manifest, StreamReader,
+};
+use lifeboat_repo::{ImageName, ImageSource, Repository};
+use std::io::{self, Read};
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+/// What `check` verified.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CheckReport {
+    /// Chunks decompressed and verified.
+    pub chunks: u64,
+    /// Data bytes verified.
+    pub data_bytes: u64,
+    /// Volume files whose CRC32 matched the manifest.
+    pub files: usize,
+}
+
+/// Computes each volume file's CRC32 while the container is read sequentially.
+struct FileCrcs<R> {
+    inner: R,
+    sizes: Vec<u64>,
+    crcs: Vec<crc32fast::Hasher>,
+    file: usize,
+    in_file: u64,
+}
+
+impl<R: Read> Read for FileCrcs<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut p = 0;
+        while p < n && self.file < self.sizes.len() {
+            let room = (self.sizes[self.file] - self.in_file) as usize;
+            let k = room.min(n - p);
+            self.crcs[self.file].update(&buf[p..p + k]);
+            p += k;
+            self.in_file += k as u64;
+            if self.in_file == self.sizes[self.file] {
+                self.file += 1;
+                self.in_file = 0;
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// Reads the image once: every volume's CRC32, every record checksum, every chunk
+/// decompressed and its data CRC checked, the index, the disk records and the embedded
+/// manifest compared with `manifest.json`.
+pub fn check(
+    repo: &Repository,
+    image: &ImageName,
+    threads: usize,
+    sink: &dyn EventSink,
+    cancel: &AtomicBool,
+) -> Result<CheckReport> {
+    let started = Instant::now();
+    let source = repo.open_image(image)?;
+    check_source(
+        &source,
+        image,
+        &repo.location(),
+        threads,
+        sink,
+        cancel,
+        started,
+    )
+}
+
+fn check_source(
+    source: &ImageSource,
+    image: &ImageName,
+    repo: &str,
+    threads: usize,
+    sink: &dyn EventSink,
+    cancel: &AtomicBool,
+    started: Instant,
+) -> Result<CheckReport> {
+    let manifest = source.manifest().clone();
+    let total: u64 = manifest.totals.stored_bytes;
+    sink.event(Event::Start {
+        operation: "check".into(),
+        image: image.to_string(),
+        repo: repo.into(),
+        bytes_total: total,
+        disks: manifest.disks.iter().map(|d| d.source.clone()).collect(),
+    });
+    let sizes: Vec<u64> = manifest.files.iter().map(|f| f.size).collect();
+    let mut reader = FileCrcs {
+        inner: source.reader(),
+        crcs: vec![crc32fast::Hasher::new(); sizes.len()],
+        sizes,
+        file: 0,
+        in_file: 0,
+    };
+    let mut progress = Progress::new(sink, total);
+    let mut report = CheckReport::default();
+    let mut disk_crcs: Vec<crc32fast::Hasher> = Vec::new();
+    let mismatch = |what: String| EngineError::Mismatch(format!("image {image}: {what}"));
+    {
+        let stream = StreamReader::new(&mut reader).map_err(|e| image_error(source, e))?;
+        let r = decode_parallel(stream, threads, cancel, |d| -> Result<()> {
+            match d {
+                Decoded::Disk { index, json } => {
+                    let rec = DiskRecord::from_json(json, 0)
+                        .map_err(|e| mismatch(format!("disk record {index}: {e}")))?;
+                    let m = manifest
+                        .disks
+                        .get(index as usize)
+                        .ok_or_else(|| mismatch(format!("disk {index} is not in the manifest")))?;
+                    if rec.size != m.size
+                        || rec.table != m.table
+                        || rec.boot_regions != m.boot_regions
+                    {
+                        return Err(mismatch(format!(
+                            "disk record {index} differs from the manifest"
+                        )));
+                    }
+                    disk_crcs.push(crc32fast::Hasher::new());
+                    progress.disk = index;
+                }
+                Decoded::Chunk { data, .. } => {
+                    if let Some(h) = disk_crcs.last_mut() {
+                        h.update(data);
+                    }
+                    report.chunks += 1;
+                    report.data_bytes += data.len() as u64;
+                    progress.add(data.len() as u64);
+                }
+                Decoded::Manifest(json) => {
+                    let mut embedded = Manifest::from_json(json, 0)
+                        .map_err(|e| mismatch(format!("embedded manifest: {e}")))?;
+                    embedded.files = manifest.files.clone();
+                    if embedded != manifest {
+                        return Err(mismatch(
+                            "manifest.json differs from the manifest inside the image".into(),
+                        ));
+                    }
+                }
+                Decoded::End(_) => {}
+            }
+            Ok(())
+        });
+        match r {
+            Ok(()) => {}
+            Err(DecodeError::Sink(e)) => return Err(e),
+            Err(DecodeError::Container(lifeboat_container::ContainerError::Cancelled)) => {
+                return Err(EngineError::Cancelled(""))
+            }
+            Err(DecodeError::Container(e)) => return Err(image_error(source, e)),
+        }
+    }
+    if disk_crcs.len() != manifest.disks.len() {
+        return Err(mismatch(format!(
+            "{} disk records, the manifest lists {}",
+            disk_crcs.len(),
+            manifest.disks.len()
+        )));
+    }
+    for (i, (h, d)) in disk_crcs.into_iter().zip(&manifest.disks).enumerate() {
+        let got = format!("{:08x}", h.finalize());
+        if got != d.data_crc32 {
+            return Err(mismatch(format!(
+                "disk {i}: data CRC32 {got}, the manifest says {}",
+                d.data_crc32
+            )));
+        }
+    }
+    for (i, (h, f)) in reader.crcs.into_iter().zip(&manifest.files).enumerate() {
+        let got = format!("{:08x}", h.finalize());
+        if got != f.crc32 {
+            return Err(mismatch(format!(
+                "file {} (volume {i}) has CRC32 {got}, the manifest says {}",
+                f.name, f.crc32
+            )));
+        }
+        report.files += 1;
+    }
+    progress.emit();
+    sink.event(Event::Done {
+        operation: "check".into(),
+        bytes_done: report.data_bytes,
+        image_bytes: manifest.files.iter().map(|f| f.size).sum(),
+        elapsed_ms: started.elapsed().as_millis() as u64,
+    });
+    Ok(report)
+}

@@ -1,0 +1,123 @@
+//! Progress events: the only way the engine reports what it is doing.
+
+use serde::Serialize;
+
+/// An event of a long operation. Serialised (by the CLI's `--json`) as one JSON object per
+/// line with an `event` field naming the variant in snake_case; field names are stable (see
+/// `docs/EVENTS.md`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// The operation starts.
+    Start {
+        /// `savedisk`, `saveparts`, `restoredisk`, `restoreparts` or `check`.
+        operation: String,
+        /// Image name.
+        image: String,
+        /// Repository location.
+        repo: String,
+        /// Bytes the operation will move in all.
+        bytes_total: u64,
+        /// Disks involved.
+        disks: Vec<String>,
+    },
+    /// A partition (or boot area) starts.
+    PartitionStart {
+        /// Disk index.
+        disk: u32,
+        /// Partition number (0: whole-disk filesystem).
+        partition: u32,
+        /// Detected filesystem.
+        filesystem: String,
+        /// `used-blocks` or `raw`.
+        mode: String,
+        /// Bytes to move for it.
+        bytes: u64,
+    },
+    /// Bytes moved so far (emitted at most about five times a second, and at the end).
+    Progress {
+        /// Bytes done.
+        bytes_done: u64,
+        /// Bytes in all.
+        bytes_total: u64,
+        /// Current disk.
+        disk: u32,
+        /// Current partition, if inside one.
+        partition: Option<u32>,
+    },
+    /// A partition is done.
+    PartitionDone {
+        /// Disk index.
+        disk: u32,
+        /// Partition number.
+        partition: u32,
+        /// Bytes moved for it.
+        bytes: u64,
+    },
+    /// Something the operator should know; the operation goes on.
+    Warning {
+        /// The message.
+        message: String,
+    },
+    /// The operation finished successfully.
+    Done {
+        /// Operation name.
+        operation: String,
+        /// Data bytes moved.
+        bytes_done: u64,
+        /// Bytes of the image (compressed).
+        image_bytes: u64,
+        /// Wall-clock milliseconds.
+        elapsed_ms: u64,
+    },
+}
+
+/// Receives events; called from the engine's threads one at a time.
+pub trait EventSink: Sync {
+    /// Handles one event.
+    fn event(&self, e: Event);
+}
+
+impl<F: Fn(Event) + Sync> EventSink for F {
+    fn event(&self, e: Event) {
+        self(e)
+    }
+}
+
+/// Emits `Progress` at most every 200 ms, plus a final one.
+pub(crate) struct Progress<'a> {
+    sink: &'a dyn EventSink,
+    pub total: u64,
+    pub done: u64,
+    last: std::time::Instant,
+    pub disk: u32,
+    pub partition: Option<u32>,
+}
+
+impl<'a> Progress<'a> {
+    pub fn new(sink: &'a dyn EventSink, total: u64) -> Self {
+        Progress {
+            sink,
+            total,
+            done: 0,
+            last: std::time::Instant::now(),
+            disk: 0,
+            partition: None,
+        }
+    }
+    pub fn add(&mut self, n: u64) {
+        self.done += n;
+        if self.last.elapsed().as_millis() >= 200 {
+            self.emit();
+        }
+    }
+    pub fn emit(&mut self) {
+        self.last = std::time::Instant::now();
+        self.sink.event(Event::Progress {
+            bytes_done: self.done,
+            bytes_total: self.total.max(self.done),
+            disk: self.disk,
+            partition: self.partition,
+        });
+    }
+}

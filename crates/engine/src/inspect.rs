@@ -1,0 +1,170 @@
+//! Reading a source disk: its table, its partitions and what each holds.
+
+use crate::error::{EngineError, Result};
+use lifeboat_blockdev::Disk;
+use lifeboat_container::{DiskRecord, Identity, PartitionRecord, RegionRecord, TableRecord};
+use lifeboat_fs::{detect, Detection, RawVolume, ReadAt, Scanner, Slice, UsedBlocks};
+use lifeboat_parttable::{read_layout, Layout, PartError, PartitionKind, TableKind};
+
+static EXT: lifeboat_fs_ext::ExtScanner = lifeboat_fs_ext::ExtScanner;
+
+/// The filesystem scanners built in, in probing order.
+pub fn scanners() -> &'static [&'static dyn Scanner] {
+    static ALL: [&dyn Scanner; 1] = [&EXT];
+    &ALL
+}
+
+/// Opens the used-block stream of a volume: the first scanner that recognises it, or the
+/// whole volume raw when none does or the scanner refuses the metadata. The flag is true for
+/// raw.
+pub fn open_volume<'a>(volume: &'a dyn ReadAt) -> (Box<dyn UsedBlocks + 'a>, bool) {
+    match detect(volume, scanners()) {
+        Detection::Scanner(s) => match s.open(volume) {
+            Ok(u) => (u, false),
+            Err(e) => (
+                Box::new(RawVolume::new(
+                    volume.len(),
+                    s.name(),
+                    &format!("{e}; copied whole"),
+                )),
+                true,
+            ),
+        },
+        Detection::Raw { fs_type, reason } => (
+            Box::new(RawVolume::new(volume.len(), &fs_type, &reason)),
+            true,
+        ),
+    }
+}
+
+/// A disk's table read leniently: a damaged table is reported and the disk is then treated
+/// as having none (its whole surface is imaged raw or as one filesystem).
+pub fn read_table(disk: &Disk) -> Result<Layout> {
+    let ss = disk.logical_sector_size();
+    match read_layout(disk, ss) {
+        Ok(l) => Ok(l),
+        Err(e @ PartError::Corrupt { .. }) => Ok(Layout {
+            kind: TableKind::None,
+            sector_size: ss,
+            disk_size: disk.size(),
+            disk_id: None,
+            partitions: Vec::new(),
+            boot_regions: Vec::new(),
+            warnings: vec![format!("{e}; the disk is imaged as a whole")],
+        }),
+        Err(source) => Err(EngineError::Table {
+            disk: disk.path().display().to_string(),
+            source,
+        }),
+    }
+}
+
+/// One volume to image: a partition, or the whole disk when there is no table.
+#[derive(Debug, Clone)]
+pub(crate) struct VolumePlan {
+    pub number: u32,
+    pub start: u64,
+    pub size: u64,
+}
+
+/// The volumes of a layout, sorted by start.
+pub(crate) fn volumes(layout: &Layout, disk_size: u64) -> Vec<VolumePlan> {
+    if layout.kind == TableKind::None {
+        return vec![VolumePlan {
+            number: 0,
+            start: 0,
+            size: disk_size,
+        }];
+    }
+    let mut v: Vec<VolumePlan> = layout
+        .partitions
+        .iter()
+        .map(|p| VolumePlan {
+            number: p.number,
+            start: p.start,
+            size: p.size.min(disk_size.saturating_sub(p.start)),
+        })
+        .collect();
+    v.sort_by_key(|p| p.start);
+    v
+}
+
+/// Describes a disk as stored in an image: identity, geometry, table, every partition's
+/// filesystem and used bytes. `saved` says which partition numbers will be stored (`None`:
+/// all).
+pub fn describe_disk(disk: &Disk, index: u32, saved: Option<&[u32]>) -> Result<DiskRecord> {
+    let layout = read_table(disk)?;
+    let id = disk.identity();
+    let mut parts = Vec::new();
+    for v in volumes(&layout, disk.size()) {
+        let slice = Slice::new(disk, v.start, v.size);
+        let (stream, raw) = open_volume(&slice);
+        let info = stream.info().clone();
+        let p = layout.partition(v.number);
+        parts.push(PartitionRecord {
+            number: v.number,
+            start: v.start,
+            size: v.size,
+            kind: match p.map(|p| p.kind) {
+                None => "whole-disk".into(),
+                Some(PartitionKind::Primary) => "primary".into(),
+                Some(PartitionKind::Logical) => "logical".into(),
+                Some(PartitionKind::Gpt) => "gpt".into(),
+            },
+            type_code: p.map(|p| p.type_code.clone()).unwrap_or_default(),
+            type_name: p.map(|p| p.type_name.clone()).unwrap_or_default(),
+            name: p.map(|p| p.name.clone()).unwrap_or_default(),
+            guid: p.and_then(|p| p.guid.clone()),
+            bootable: p.is_some_and(|p| p.bootable),
+            saved: saved.is_none_or(|s| s.contains(&v.number)),
+            filesystem: info.fs_type.clone(),
+            mode: if raw { "raw" } else { "used-blocks" }.into(),
+            label: info.label.clone(),
+            uuid: info.uuid.clone(),
+            block_size: info.block_size,
+            used_bytes: info.used_bytes,
+            notes: info.warnings.clone(),
+        });
+    }
+    Ok(DiskRecord {
+        index,
+        source: disk.path().display().to_string(),
+        identity: Identity {
+            model: id.model,
+            vendor: id.vendor,
+            serial: id.serial,
+            wwn: id.wwn,
+        },
+        size: disk.size(),
+        logical_sector_size: disk.logical_sector_size(),
+        physical_sector_size: disk.physical_sector_size(),
+        table: TableRecord {
+            kind: match layout.kind {
+                TableKind::None => "none",
+                TableKind::Mbr => "mbr",
+                TableKind::Gpt => "gpt",
+            }
+            .into(),
+            disk_id: layout.disk_id.clone(),
+            partitions: parts,
+            warnings: layout.warnings.clone(),
+        },
+        boot_regions: if saved.is_some() {
+            Vec::new()
+        } else {
+            layout
+                .boot_regions
+                .iter()
+                .map(|r| RegionRecord {
+                    offset: r.offset,
+                    len: r.len,
+                    what: r.what.clone(),
+                })
+                .collect()
+        },
+        stored_bytes: 0,
+        compressed_bytes: 0,
+        chunks: 0,
+        data_crc32: String::new(),
+    })
+}

@@ -1,0 +1,410 @@
+//! savedisk and saveparts.
+
+use crate::error::{EngineError, Result};
+use crate::event::{Event, EventSink, Progress};
+use crate::inspect::{describe_disk, open_volume, read_table, volumes};
+use lifeboat_blockdev::{Disk, OpenMode};
+use lifeboat_container::{
+    format::id_hex, ContainerError, ImageKind, ImageWriter, Manifest, Tool, Totals, WriterOptions,
+    MANIFEST_FORMAT, MANIFEST_VERSION,
+};
+use lifeboat_fs::{Extent, Slice};
+use lifeboat_repo::{ImageName, Repository};
+use std::io;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// What to save.
+#[derive(Debug, Clone)]
+pub struct SaveOptions {
+    /// Name of the new image.
+    pub image: ImageName,
+    /// Source disks (block devices or whole-disk image files), in order.
+    pub disks: Vec<PathBuf>,
+    /// Partition numbers to save (saveparts); empty saves whole disks (savedisk).
+    pub parts: Vec<u32>,
+    /// Largest volume file, e.g. 4000 MiB for FAT32 sticks.
+    pub split_size: Option<u64>,
+    /// zstd level.
+    pub level: i32,
+    /// Compression threads.
+    pub threads: usize,
+    /// Chunk size in bytes.
+    pub chunk_size: u32,
+}
+
+impl SaveOptions {
+    /// Defaults for a whole-disk save of `disks` into `image`.
+    pub fn new(image: ImageName, disks: Vec<PathBuf>) -> Self {
+        let d = WriterOptions::default();
+        SaveOptions {
+            image,
+            disks,
+            parts: Vec::new(),
+            split_size: None,
+            level: d.level,
+            threads: d.threads,
+            chunk_size: d.chunk_size,
+        }
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// Saves disks (or some of their partitions) into a new image in `repo`. The manifest is
+/// committed last; on any error or cancellation the image stays incomplete.
+pub fn save(
+    repo: &Repository,
+    opts: &SaveOptions,
+    sink: &dyn EventSink,
+    cancel: &AtomicBool,
+) -> Result<Manifest> {
+    let started = Instant::now();
+    let operation = if opts.parts.is_empty() {
+        "savedisk"
+    } else {
+        "saveparts"
+    };
+    if opts.disks.is_empty() {
+        return Err(EngineError::Mismatch("no --disk given".into()));
+    }
+    let mut disks = Vec::new();
+    for path in &opts.disks {
+        let disk = Disk::open(path, OpenMode::Read)?;
+        let busy: Vec<String> = disk
+            .in_use()?
+            .into_iter()
+            .filter(|u| matches!(u.kind, lifeboat_blockdev::UsageKind::Mounted { .. }))
+            .map(|u| u.to_string())
+            .collect();
+        if !busy.is_empty() {
+            return Err(EngineError::Refused(format!(
+                "{} is in use, an image of a mounted filesystem would be inconsistent: {}",
+                path.display(),
+                busy.join("; ")
+            )));
+        }
+        if disks.iter().any(|d: &Disk| same_disk(d, &disk)) {
+            return Err(EngineError::Mismatch(format!(
+                "{} is given twice",
+                path.display()
+            )));
+        }
+        disks.push(disk);
+    }
+    let saved = (!opts.parts.is_empty()).then_some(opts.parts.as_slice());
+    let mut records = Vec::new();
+    for (i, disk) in disks.iter().enumerate() {
+        let rec = describe_disk(disk, i as u32, saved)?;
+        for n in &opts.parts {
+            if !rec.table.partitions.iter().any(|p| p.number == *n) {
+                return Err(EngineError::Mismatch(format!(
+                    "{} has no partition {n} (it has: {})",
+                    disk.path().display(),
+                    rec.table
+                        .partitions
+                        .iter()
+                        .map(|p| p.number.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+        }
+        for p in &rec.table.partitions {
+            for note in &p.notes {
+                sink.event(Event::Warning {
+                    message: format!("{} partition {}: {note}", disk.path().display(), p.number),
+                });
+            }
+        }
+        for w in &rec.table.warnings {
+            sink.event(Event::Warning {
+                message: format!("{}: {w}", disk.path().display()),
+            });
+        }
+        records.push(rec);
+    }
+    let total: u64 = records
+        .iter()
+        .map(|r| {
+            r.boot_regions.iter().map(|b| b.len).sum::<u64>()
+                + r.table
+                    .partitions
+                    .iter()
+                    .filter(|p| p.saved)
+                    .map(|p| p.used_bytes)
+                    .sum::<u64>()
+        })
+        .sum();
+    sink.event(Event::Start {
+        operation: operation.into(),
+        image: opts.image.to_string(),
+        repo: repo.location(),
+        bytes_total: total,
+        disks: opts.disks.iter().map(|d| d.display().to_string()).collect(),
+    });
+
+    let now = SystemTime::now();
+    let created_unix = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let mut image_id = [0u8; 16];
+    getrandom::fill(&mut image_id)
+        .map_err(|e| EngineError::Refused(format!("no random numbers for the image id: {e}")))?;
+    let image_sink = repo.create_image(&opts.image, opts.split_size)?;
+    let location = format!("{}/{}", repo.location(), opts.image);
+    let wopts = WriterOptions {
+        chunk_size: opts.chunk_size,
+        level: opts.level,
+        threads: opts.threads,
+        image_id,
+        created_unix,
+    };
+    let write_err = |source: ContainerError| EngineError::ImageWrite {
+        image: location.clone(),
+        source,
+    };
+    let mut writer = ImageWriter::new(image_sink, wopts).map_err(write_err)?;
+    let mut progress = Progress::new(sink, total);
+    let mut stored_per_part: Vec<Vec<(u32, u64)>> = Vec::new();
+    for (i, disk) in disks.iter().enumerate() {
+        progress.disk = i as u32;
+        let rec = &records[i];
+        let json = serde_json::to_vec(rec).expect("disk record serialises");
+        writer.begin_disk(i as u32, json).map_err(write_err)?;
+        let stored = stream_disk(disk, rec, &mut writer, &mut progress, sink, cancel).map_err(
+            |e| match e {
+                StreamError::Engine(e) => e,
+                StreamError::Container(e) => write_err(e),
+            },
+        )?;
+        stored_per_part.push(stored);
+    }
+    progress.emit();
+    let manifest_base = Manifest {
+        format: MANIFEST_FORMAT.into(),
+        version: MANIFEST_VERSION,
+        image: opts.image.to_string(),
+        kind: if opts.parts.is_empty() {
+            ImageKind::Disks
+        } else {
+            ImageKind::Parts
+        },
+        created: humantime::format_rfc3339_seconds(now).to_string(),
+        created_unix,
+        tool: Tool {
+            name: "lifeboat".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
+        host: hostname(),
+        image_id: id_hex(&image_id),
+        chunk_size: opts.chunk_size,
+        compression: format!("zstd-{}", opts.level),
+        disks: Vec::new(),
+        totals: Totals::default(),
+        files: Vec::new(),
+    };
+    let mut final_manifest = None;
+    let (image_sink, _summary) = writer
+        .finish(|s| {
+            let mut m = manifest_base.clone();
+            m.disks = records.clone();
+            for (i, d) in m.disks.iter_mut().enumerate() {
+                let t = s.disks.get(&(i as u32)).cloned().unwrap_or_default();
+                d.stored_bytes = t.data_bytes;
+                d.compressed_bytes = t.payload_bytes;
+                d.chunks = t.chunks;
+                d.data_crc32 = format!("{:08x}", t.data_crc32);
+                for p in d.table.partitions.iter_mut() {
+                    if let Some((_, n)) = stored_per_part[i].iter().find(|(k, _)| *k == p.number) {
+                        p.used_bytes = *n;
+                    }
+                }
+            }
+            m.totals = Totals {
+                stored_bytes: s.data_bytes,
+                compressed_bytes: s.disks.values().map(|t| t.payload_bytes).sum(),
+                chunks: s.chunks,
+                container_bytes_before_manifest: s.bytes_before_manifest,
+            };
+            let json = m.to_json();
+            final_manifest = Some(m);
+            Ok(json)
+        })
+        .map_err(write_err)?;
+    let manifest = final_manifest.expect("manifest was built");
+    let committed = image_sink.commit(&manifest)?;
+    let image_bytes = committed.files.iter().map(|f| f.size).sum();
+    sink.event(Event::Done {
+        operation: operation.into(),
+        bytes_done: progress.done,
+        image_bytes,
+        elapsed_ms: started.elapsed().as_millis() as u64,
+    });
+    Ok(committed)
+}
+
+fn same_disk(a: &Disk, b: &Disk) -> bool {
+    match (a.dev(), b.dev()) {
+        (Some(x), Some(y)) => x == y,
+        _ => {
+            let ca = std::fs::canonicalize(a.path()).ok();
+            ca.is_some() && ca == std::fs::canonicalize(b.path()).ok()
+        }
+    }
+}
+
+enum StreamError {
+    Engine(EngineError),
+    Container(ContainerError),
+}
+
+/// Streams one disk's boot regions and saved partitions into the writer, in disk order.
+/// Returns the bytes stored per partition.
+fn stream_disk<W: io::Write + Send + 'static>(
+    disk: &Disk,
+    rec: &lifeboat_container::DiskRecord,
+    writer: &mut ImageWriter<W>,
+    progress: &mut Progress<'_>,
+    sink: &dyn EventSink,
+    cancel: &AtomicBool,
+) -> std::result::Result<Vec<(u32, u64)>, StreamError> {
+    let layout = read_table(disk).map_err(StreamError::Engine)?;
+    enum Item {
+        Region(Extent),
+        Part(u32, u64, u64),
+    }
+    let mut items: Vec<(u64, Item)> = rec
+        .boot_regions
+        .iter()
+        .map(|r| (r.offset, Item::Region(Extent::new(r.offset, r.len))))
+        .collect();
+    for v in volumes(&layout, disk.size()) {
+        if rec
+            .table
+            .partitions
+            .iter()
+            .any(|p| p.number == v.number && p.saved)
+        {
+            items.push((v.start, Item::Part(v.number, v.start, v.size)));
+        }
+    }
+    items.sort_by_key(|(o, _)| *o);
+    let mut last_end = 0u64;
+    let mut stored = Vec::new();
+    let path = disk.path().display().to_string();
+    for (_, item) in items {
+        match item {
+            Item::Region(e) => {
+                progress.partition = None;
+                add(
+                    disk,
+                    &path,
+                    None,
+                    e,
+                    &mut last_end,
+                    writer,
+                    progress,
+                    cancel,
+                )?;
+            }
+            Item::Part(number, start, size) => {
+                let slice = Slice::new(disk, start, size);
+                let (mut stream, raw) = open_volume(&slice);
+                let info = stream.info().clone();
+                sink.event(Event::PartitionStart {
+                    disk: progress.disk,
+                    partition: number,
+                    filesystem: info.fs_type.clone(),
+                    mode: if raw { "raw" } else { "used-blocks" }.into(),
+                    bytes: info.used_bytes,
+                });
+                progress.partition = Some(number);
+                let before = progress.done;
+                loop {
+                    let next = stream.next_extent().map_err(|e| {
+                        StreamError::Engine(EngineError::SourceRead {
+                            disk: path.clone(),
+                            partition: Some(number),
+                            offset: start,
+                            source: io::Error::other(format!(
+                                "{} scanner failed while streaming: {e}",
+                                info.fs_type
+                            )),
+                        })
+                    })?;
+                    let Some(e) = next else { break };
+                    let s = start.saturating_add(e.offset).min(start + size);
+                    let end = start.saturating_add(e.end()).min(start + size);
+                    if end > s {
+                        add(
+                            disk,
+                            &path,
+                            Some(number),
+                            Extent::new(s, end - s),
+                            &mut last_end,
+                            writer,
+                            progress,
+                            cancel,
+                        )?;
+                    }
+                }
+                let n = progress.done - before;
+                stored.push((number, n));
+                sink.event(Event::PartitionDone {
+                    disk: progress.disk,
+                    partition: number,
+                    bytes: n,
+                });
+            }
+        }
+    }
+    Ok(stored)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn add<W: io::Write + Send + 'static>(
+    disk: &Disk,
+    path: &str,
+    partition: Option<u32>,
+    e: Extent,
+    last_end: &mut u64,
+    writer: &mut ImageWriter<W>,
+    progress: &mut Progress<'_>,
+    cancel: &AtomicBool,
+) -> std::result::Result<(), StreamError> {
+    let start = e.offset.max(*last_end);
+    let end = e.end().min(disk.size());
+    if end <= start {
+        return Ok(());
+    }
+    *last_end = end;
+    writer
+        .add_extent(Extent::new(start, end - start), |buf, off| {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(io::Error::new(io::ErrorKind::Interrupted, "cancelled"));
+            }
+            disk.read_exact_at(buf, off).map_err(io::Error::other)?;
+            progress.add(buf.len() as u64);
+            Ok(())
+        })
+        .map_err(|e| match e {
+            ContainerError::Source { .. } if cancel.load(Ordering::Relaxed) => {
+                StreamError::Engine(EngineError::Cancelled(
+                    "; the image is left incomplete (lifeboat delete --incomplete removes it)",
+                ))
+            }
+            ContainerError::Source { offset, source } => {
+                StreamError::Engine(EngineError::SourceRead {
+                    disk: path.to_string(),
+                    partition,
+                    offset,
+                    source,
+                })
+            }
+            other => StreamError::Container(other),
+        })
+}
