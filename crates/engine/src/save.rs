@@ -99,6 +99,7 @@ pub fn save(
     }
     let saved = (!opts.parts.is_empty()).then_some(opts.parts.as_slice());
     let mut records = Vec::new();
+    let mut warnings = Vec::new();
     for (i, disk) in disks.iter().enumerate() {
         let rec = describe_disk(disk, i as u32, saved)?;
         for n in &opts.parts {
@@ -117,15 +118,15 @@ pub fn save(
         }
         for p in &rec.table.partitions {
             for note in &p.notes {
-                sink.event(Event::Warning {
-                    message: format!("{} partition {}: {note}", disk.path().display(), p.number),
-                });
+                warnings.push(format!(
+                    "{} partition {}: {note}",
+                    disk.path().display(),
+                    p.number
+                ));
             }
         }
         for w in &rec.table.warnings {
-            sink.event(Event::Warning {
-                message: format!("{}: {w}", disk.path().display()),
-            });
+            warnings.push(format!("{}: {w}", disk.path().display()));
         }
         records.push(rec);
     }
@@ -148,6 +149,9 @@ pub fn save(
         bytes_total: total,
         disks: opts.disks.iter().map(|d| d.display().to_string()).collect(),
     });
+    for message in warnings {
+        sink.event(Event::Warning { message });
+    }
 
     let now = SystemTime::now();
     let created_unix = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());

@@ -158,7 +158,7 @@ mod tests {
         v[3..11].copy_from_slice(b"NTFS    ");
         assert_eq!(identify_signature(&v), Some(Signature::Ntfs));
         for n in 0..600 {
-            let _ = identify_signature(&v[..n]);
+            let _ = identify_signature(&&v[..n]);
         }
     }
 }

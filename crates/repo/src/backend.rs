@@ -38,6 +38,8 @@ pub trait Backend: Send + Sync {
     fn put_atomic(&self, image: &str, file: &str, data: &[u8]) -> Result<()>;
     /// Reads a whole small file, refusing files larger than `max` bytes.
     fn get(&self, image: &str, file: &str, max: u64) -> Result<Vec<u8>>;
-    /// Deletes an image and all its files.
-    fn delete_image(&self, image: &str) -> Result<()>;
+    /// Deletes one file of an image.
+    fn delete_file(&self, image: &str, file: &str) -> Result<()>;
+    /// Removes an image's directory, which must be empty (never deletes anything else).
+    fn remove_image_dir(&self, image: &str) -> Result<()>;
 }

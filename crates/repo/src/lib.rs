@@ -30,6 +30,7 @@ pub use local::LocalBackend;
 pub use name::ImageName;
 pub use repository::{
     ImageEntry, ImageSink, ImageSource, ImageStatus, Repository, SourceReader, MANIFEST_FILE,
+    MARKER_FILE,
 };
 
 use std::io;

@@ -184,9 +184,14 @@ impl Backend for LocalBackend {
         Ok(v)
     }
 
-    fn delete_image(&self, image: &str) -> Result<()> {
+    fn delete_file(&self, image: &str, file: &str) -> Result<()> {
+        let path = self.path(image, file);
+        fs::remove_file(&path).map_err(|e| io_err(&path, e))
+    }
+
+    fn remove_image_dir(&self, image: &str) -> Result<()> {
         let dir = self.dir(image);
-        fs::remove_dir_all(&dir).map_err(|e| io_err(&dir, e))?;
+        fs::remove_dir(&dir).map_err(|e| io_err(&dir, e))?;
         sync_dir(&self.root)
     }
 }

@@ -11,6 +11,18 @@ use std::sync::Arc;
 pub const MANIFEST_FILE: &str = "manifest.json";
 const MAX_MANIFEST: u64 = 64 << 20;
 
+/// Marker file written when an image directory is created, so that listings and
+/// `delete --incomplete` only ever consider directories lifeboat made.
+pub const MARKER_FILE: &str = ".lifeboat-image";
+
+/// True for the files lifeboat writes into an image directory.
+fn is_image_file(name: &str) -> bool {
+    name == MANIFEST_FILE
+        || name == MARKER_FILE
+        || name == format!(".{MANIFEST_FILE}.tmp")
+        || is_volume_name(name).is_some()
+}
+
 /// Name of volume `i` of the container stream.
 fn volume_name(i: usize) -> String {
     format!("data.lbi.{i:03}")
@@ -101,6 +113,9 @@ impl Repository {
         let mut out = Vec::new();
         for name in self.backend.list_images()? {
             let files = self.backend.list_files(&name)?;
+            if !files.iter().any(|(f, _)| is_image_file(f)) {
+                continue;
+            }
             let bytes = files.iter().map(|f| f.1).sum();
             let status = match ImageName::new(&name) {
                 Err(e) => ImageStatus::Incomplete(e.to_string()),
@@ -169,6 +184,8 @@ impl Repository {
             }
         }
         self.backend.create_image(name.as_str())?;
+        self.backend
+            .put_atomic(name.as_str(), MARKER_FILE, b"lifeboat image\n")?;
         Ok(ImageSink {
             backend: Arc::clone(&self.backend),
             name: name.clone(),
@@ -203,20 +220,31 @@ impl Repository {
         })
     }
 
-    /// Deletes an image.
+    /// Deletes an image: its volumes, manifest and marker, then its directory. A directory
+    /// holding anything else is left alone with an error.
     pub fn delete(&self, name: &ImageName) -> Result<()> {
-        if !self
-            .backend
-            .list_images()?
-            .iter()
-            .any(|n| n == name.as_str())
-        {
-            return Err(RepoError::NotFound {
-                name: name.to_string(),
-                repo: self.location(),
-            });
+        let files = match self.backend.list_files(name.as_str()) {
+            Ok(f) if f.iter().any(|(f, _)| is_image_file(f)) => f,
+            _ => {
+                return Err(RepoError::NotFound {
+                    name: name.to_string(),
+                    repo: self.location(),
+                })
+            }
+        };
+        if let Some((other, _)) = files.iter().find(|(f, _)| !is_image_file(f)) {
+            return Err(self.incomplete(
+                name,
+                &format!("it holds {other:?}, which lifeboat did not write; delete it by hand"),
+            ));
         }
-        self.backend.delete_image(name.as_str())
+        // The manifest goes first: from then on the image is incomplete, never half-valid.
+        let mut order: Vec<&String> = files.iter().map(|(f, _)| f).collect();
+        order.sort_by_key(|f| (f.as_str() != MANIFEST_FILE, f.as_str() == MARKER_FILE));
+        for f in order {
+            self.backend.delete_file(name.as_str(), f)?;
+        }
+        self.backend.remove_image_dir(name.as_str())
     }
 
     /// Deletes every incomplete image (leftovers of saves that did not finish) and returns
@@ -225,7 +253,12 @@ impl Repository {
         let mut gone = Vec::new();
         for e in self.list()? {
             if !e.is_complete() {
-                self.backend.delete_image(&e.name)?;
+                self.delete(
+                    &ImageName::new(&e.name).map_err(|_| RepoError::InvalidName {
+                        name: e.name.clone(),
+                        reason: "not a lifeboat image name; delete it by hand".into(),
+                    })?,
+                )?;
                 gone.push(e.name);
             }
         }

@@ -1,0 +1,171 @@
+//! The local backend and the repository rules: volumes, manifest-last commit, listing,
+//! deleting.
+
+use lifeboat_container::{ImageKind, Manifest, Tool, Totals, MANIFEST_FORMAT, MANIFEST_VERSION};
+use lifeboat_fs::ReadAt;
+use lifeboat_repo::{ImageName, ImageStatus, RepoError, Repository, MANIFEST_FILE};
+use std::io::{Read, Write};
+
+fn manifest(name: &str) -> Manifest {
+    Manifest {
+        format: MANIFEST_FORMAT.into(),
+        version: MANIFEST_VERSION,
+        image: name.into(),
+        kind: ImageKind::Disks,
+        created: "2026-11-25T00:00:00Z".into(),
+        created_unix: 0,
+        tool: Tool {
+            name: "lifeboat".into(),
+            version: "test".into(),
+        },
+        host: "h".into(),
+        image_id: "00".into(),
+        chunk_size: 4096,
+        compression: "zstd-3".into(),
+        disks: Vec::new(),
+        totals: Totals::default(),
+        files: Vec::new(),
+    }
+}
+
+fn data(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i * 7 + i / 251) as u8).collect()
+}
+
+#[test]
+fn split_volumes_commit_and_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Repository::open(dir.path().to_str().unwrap()).unwrap();
+    let name = ImageName::new("img").unwrap();
+    let bytes = data(3 * (1 << 20) + 12345);
+    let mut sink = repo.create_image(&name, Some(1 << 20)).unwrap();
+    for piece in bytes.chunks(70_001) {
+        sink.write_all(piece).unwrap();
+    }
+    // Before the commit the image is listed, but incomplete.
+    let l = repo.list().unwrap();
+    assert_eq!(l.len(), 1);
+    assert!(matches!(&l[0].status, ImageStatus::Incomplete(r) if r.contains("manifest")));
+    assert!(matches!(
+        repo.open_image(&name),
+        Err(RepoError::Incomplete { .. })
+    ));
+    let m = sink.commit(&manifest("img")).unwrap();
+    let names: Vec<&str> = m.files.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "data.lbi.000",
+            "data.lbi.001",
+            "data.lbi.002",
+            "data.lbi.003"
+        ]
+    );
+    assert!(m.files[..3].iter().all(|f| f.size == 1 << 20));
+    assert_eq!(m.files[3].size, 12345);
+    assert!(repo.list().unwrap()[0].is_complete());
+
+    let src = repo.open_image(&name).unwrap();
+    assert_eq!(src.len(), bytes.len() as u64);
+    let mut back = Vec::new();
+    src.reader().read_to_end(&mut back).unwrap();
+    assert_eq!(back, bytes);
+    let mut mid = vec![0u8; 100];
+    src.read_exact_at(&mut mid, (1 << 20) - 50).unwrap();
+    assert_eq!(&mid[..], &bytes[(1 << 20) - 50..(1 << 20) + 50]);
+    assert_eq!(src.locate((2 << 20) + 5), ("data.lbi.002".to_string(), 5));
+    src.verify_files().unwrap();
+}
+
+#[test]
+fn damaged_truncated_or_missing_volumes_make_an_image_incomplete() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Repository::open(dir.path().to_str().unwrap()).unwrap();
+    let name = ImageName::new("img").unwrap();
+    let mut sink = repo.create_image(&name, Some(1 << 20)).unwrap();
+    sink.write_all(&data(2 << 20)).unwrap();
+    sink.commit(&manifest("img")).unwrap();
+    let v1 = dir.path().join("img/data.lbi.001");
+
+    // A flipped byte: still listed complete (sizes match), but the CRC check names the file.
+    let mut b = std::fs::read(&v1).unwrap();
+    b[1000] ^= 1;
+    std::fs::write(&v1, &b).unwrap();
+    let err = repo.open_image(&name).unwrap().verify_files().unwrap_err();
+    assert!(err.contains("data.lbi.001"), "{err}");
+
+    // Truncated.
+    std::fs::write(&v1, &b[..1000]).unwrap();
+    let l = repo.list().unwrap();
+    assert!(matches!(&l[0].status, ImageStatus::Incomplete(r) if r.contains("data.lbi.001")));
+    // Missing.
+    std::fs::remove_file(&v1).unwrap();
+    let e = repo.open_image(&name).err().unwrap().to_string();
+    assert!(e.contains("data.lbi.001 is missing"), "{e}");
+}
+
+#[test]
+fn names_are_validated_and_existing_images_are_not_overwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Repository::open(dir.path().to_str().unwrap()).unwrap();
+    let name = ImageName::new("a").unwrap();
+    drop(repo.create_image(&name, None).unwrap());
+    assert!(matches!(
+        repo.create_image(&name, None),
+        Err(RepoError::Exists { .. })
+    ));
+    assert!(ImageName::new("../etc").is_err());
+}
+
+#[test]
+fn listing_and_deleting_touch_only_lifeboat_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Repository::open(dir.path().to_str().unwrap()).unwrap();
+    // Other directories an operator keeps there.
+    std::fs::create_dir(dir.path().join("lost+found")).unwrap();
+    std::fs::create_dir(dir.path().join("photos")).unwrap();
+    std::fs::write(dir.path().join("photos/cat.jpg"), b"meow").unwrap();
+    // A complete image and an incomplete one.
+    let good = ImageName::new("good").unwrap();
+    let mut s = repo.create_image(&good, None).unwrap();
+    s.write_all(b"x").unwrap();
+    s.commit(&manifest("good")).unwrap();
+    let bad = ImageName::new("bad").unwrap();
+    repo.create_image(&bad, None)
+        .unwrap()
+        .write_all(b"y")
+        .unwrap();
+
+    let names: Vec<String> = repo.list().unwrap().into_iter().map(|e| e.name).collect();
+    assert_eq!(names, ["bad", "good"]);
+    assert_eq!(repo.delete_incomplete().unwrap(), ["bad"]);
+    assert!(dir.path().join("lost+found").is_dir());
+    assert!(dir.path().join("photos/cat.jpg").is_file());
+    assert!(dir.path().join("good").join(MANIFEST_FILE).is_file());
+    assert!(!dir.path().join("bad").exists());
+
+    // A stranger's file inside an image directory stops the deletion.
+    std::fs::write(dir.path().join("good/notes.txt"), b"mine").unwrap();
+    assert!(repo.delete(&good).is_err());
+    assert!(dir.path().join("good/notes.txt").is_file());
+    std::fs::remove_file(dir.path().join("good/notes.txt")).unwrap();
+    repo.delete(&good).unwrap();
+    assert!(!dir.path().join("good").exists());
+    assert!(matches!(
+        repo.delete(&good),
+        Err(RepoError::NotFound { .. })
+    ));
+}
+
+#[test]
+fn network_addresses_are_refused_clearly() {
+    for spec in ["smb://h/s", "s3://b/p", "-"] {
+        let e = Repository::open(spec).err().unwrap().to_string();
+        assert!(e.contains("not supported"), "{e}");
+    }
+    let e = Repository::open("/nonexistent/dir")
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("/nonexistent/dir"), "{e}");
+}

@@ -1,0 +1,219 @@
+//! Fuzzes the container readers: the input bytes are a container stream.
+//!
+//! 1. `StreamReader` reads record after record until the tail, an error or a bound; every
+//!    chunk is decoded (`EncodedChunk::decode_into`).
+//! 2. `decode_parallel` (2 threads) reads the same bytes and must deliver exactly the same
+//!    records and succeed or fail where the sequential reader does.
+//! 3. `IndexedImage::open` on the same bytes, then the manifest, every index segment, `find`
+//!    at a few offsets, `read_chunk` and `read_disk` of what the index points to.
+//!
+//! Nothing may panic or hang, and memory stays bounded (every length the readers allocate
+//! for is capped by the format: 64 MiB per chunk or JSON body, 32 MiB per index body). When
+//! the stream reader accepted the whole container, the index must agree with it chunk for
+//! chunk.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use lifeboat_container::format::ChunkHeader;
+use lifeboat_container::{
+    decode_parallel, DecodeError, Decoded, IndexEntry, IndexedImage, Record, StreamReader,
+};
+use lifeboat_fs::Extent;
+use std::sync::atomic::AtomicBool;
+
+/// Upper bound on records read from one input (each record takes at least 24 bytes, so a
+/// well-formed input can never reach it; it only guards against a reader that loops).
+fn record_bound(len: usize) -> usize {
+    len / 24 + 2
+}
+
+/// What a reader saw, in stream order; equal for the sequential and the parallel reader.
+#[derive(Debug, PartialEq, Eq)]
+enum Event {
+    Disk(u32, Vec<u8>),
+    Chunk {
+        header: ChunkHeader,
+        pos: u64,
+        extents: Vec<Extent>,
+        data_crc: u32,
+    },
+    Manifest(Vec<u8>),
+    End,
+}
+
+/// Sequential pass: the events up to the first error, and whether the tail was reached.
+fn sequential(data: &[u8]) -> (Vec<Event>, bool, Vec<IndexEntry>) {
+    let mut events = Vec::new();
+    let mut entries = Vec::new();
+    let Ok(mut r) = StreamReader::new(data) else {
+        return (events, false, entries);
+    };
+    let mut buf = Vec::new();
+    for _ in 0..record_bound(data.len()) {
+        let rec = match r.next_record() {
+            Ok(Some(rec)) => rec,
+            Ok(None) => panic!("next_record returned None before the tail"),
+            Err(_) => return (events, false, entries),
+        };
+        match rec {
+            Record::Disk { index, json } => events.push(Event::Disk(index, json)),
+            Record::Chunk(c) => {
+                assert!(!c.extents.is_empty());
+                assert!(r.position() > c.pos);
+                if c.decode_into(&mut buf).is_err() {
+                    return (events, false, entries);
+                }
+                assert_eq!(buf.len(), c.header.data_len as usize);
+                let covered: u64 = c.extents.iter().map(|e| e.len).sum();
+                assert_eq!(covered, u64::from(c.header.data_len));
+                entries.push(c.index_entry());
+                events.push(Event::Chunk {
+                    header: c.header,
+                    pos: c.pos,
+                    extents: c.extents,
+                    data_crc: crc32fast::hash(&buf),
+                });
+            }
+            Record::Index { .. } | Record::Directory { .. } => {}
+            Record::Manifest(json) => events.push(Event::Manifest(json)),
+            Record::Tail(t) => {
+                assert_eq!(t.chunks, entries.len() as u64);
+                assert_eq!(r.position() as usize, data.len());
+                assert!(matches!(r.next_record(), Ok(None)));
+                events.push(Event::End);
+                return (events, true, entries);
+            }
+        }
+    }
+    panic!("stream did not end within {} records", record_bound(data.len()));
+}
+
+/// Parallel pass: the events delivered up to the first error, and whether it succeeded.
+fn parallel(data: &[u8]) -> (Vec<Event>, bool) {
+    let mut events = Vec::new();
+    let Ok(r) = StreamReader::new(data) else {
+        return (events, false);
+    };
+    let cancel = AtomicBool::new(false);
+    let res = decode_parallel(r, 2, &cancel, |d| -> Result<(), ()> {
+        events.push(match d {
+            Decoded::Disk { index, json } => Event::Disk(index, json.to_vec()),
+            Decoded::Chunk { chunk, data } => {
+                assert_eq!(data.len(), chunk.header.data_len as usize);
+                Event::Chunk {
+                    header: chunk.header,
+                    pos: chunk.pos,
+                    extents: chunk.extents.clone(),
+                    data_crc: crc32fast::hash(data),
+                }
+            }
+            Decoded::Manifest(json) => Event::Manifest(json.to_vec()),
+            Decoded::End(_) => Event::End,
+        });
+        Ok(())
+    });
+    match res {
+        Ok(()) => (events, true),
+        Err(DecodeError::Container(_)) => (events, false),
+        Err(DecodeError::Sink(())) => unreachable!("the sink never fails"),
+    }
+}
+
+/// Random access pass. `verified` holds the chunks of a container the stream reader accepted
+/// whole (empty otherwise); the index must then agree with them.
+fn indexed(data: &[u8], complete: bool, streamed: &[Event], verified: &[IndexEntry]) {
+    let volume: Vec<u8> = data.to_vec();
+    let img = match IndexedImage::open(&volume) {
+        Ok(img) => img,
+        Err(e) => {
+            assert!(!complete, "stream reader accepted what IndexedImage rejects: {e}");
+            return;
+        }
+    };
+    let manifest = img.manifest();
+    if complete {
+        let streamed_manifest = streamed.iter().find_map(|e| match e {
+            Event::Manifest(m) => Some(m),
+            _ => None,
+        });
+        assert_eq!(manifest.as_ref().ok(), streamed_manifest);
+    }
+    // Every index segment (a bounded number of entries, so an input cannot make this slow).
+    let mut budget = 256usize;
+    let mut entries = Vec::new();
+    for i in 0..img.segments() {
+        match img.segment(i) {
+            Ok(seg) => {
+                for e in seg {
+                    if budget == 0 {
+                        break;
+                    }
+                    budget -= 1;
+                    entries.push(e);
+                }
+            }
+            Err(_) => assert!(!complete, "segment {i} of a verified container fails"),
+        }
+        if budget == 0 {
+            break;
+        }
+    }
+    assert!(img.segment(img.segments()).is_err());
+    if complete && verified.len() <= 256 {
+        assert_eq!(entries, verified, "index differs from the chunks streamed");
+    }
+    for off in [0u64, 1, 511, 4096, 1 << 20, u64::MAX] {
+        let _ = img.find(0, off);
+    }
+    let _ = img.find(u32::MAX, u64::MAX);
+    // What the index points to, looked up again and read.
+    let mut buf = Vec::new();
+    for e in entries.iter().take(32) {
+        for off in [e.first, e.end.wrapping_sub(1), e.end] {
+            let _ = img.find(e.disk, off);
+        }
+        if let Ok(c) = img.read_chunk(e) {
+            assert_eq!(c.pos, e.pos);
+            let _ = c.decode_into(&mut buf);
+        }
+        let mut small = [0u8; 600];
+        let _ = img.read_disk(e.disk, e.first, &mut small);
+    }
+    if complete {
+        let chunks = streamed.iter().filter_map(|ev| match ev {
+            Event::Chunk {
+                header,
+                pos,
+                extents,
+                data_crc,
+            } => Some((header, pos, extents, data_crc)),
+            _ => None,
+        });
+        for (entry, (header, pos, extents, data_crc)) in verified.iter().zip(chunks).take(32) {
+            let found = img
+                .find(entry.disk, entry.first)
+                .expect("find in a verified container")
+                .expect("every stored chunk is found by its first byte");
+            assert_eq!(&found, entry);
+            let c = img.read_chunk(entry).expect("read_chunk of a verified chunk");
+            assert_eq!((&c.header, &c.pos, &c.extents), (header, pos, extents));
+            c.decode_into(&mut buf).expect("decode of a verified chunk");
+            assert_eq!(crc32fast::hash(&buf), *data_crc);
+            let x = extents[0];
+            let n = x.len.min(4096) as usize;
+            let mut out = vec![0u8; n];
+            assert!(img
+                .read_disk(entry.disk, x.offset, &mut out)
+                .expect("read_disk of stored bytes"));
+            assert_eq!(out, buf[..n]);
+        }
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let (events, complete, entries) = sequential(data);
+    let (pevents, pcomplete) = parallel(data);
+    assert_eq!(complete, pcomplete, "sequential and parallel readers disagree");
+    assert_eq!(events, pevents, "sequential and parallel readers disagree");
+    indexed(data, complete, &events, &entries);
+});
