@@ -55,7 +55,7 @@ pub fn run(keep: Option<PathBuf>, ui: &Ui, cancel: &AtomicBool) -> Result<()> {
     fs::create_dir_all(&repo_dir)?;
     let disk = zstd::decode_all(DEMO_DISK).context("unpacking the built-in demo disk")?;
     fs::write(&source, &disk)?;
-    ui.say(&format!(
+    ui.note(&format!(
         "demo: a {} disk (MBR, bootable ext4 + logical ext2, boot code before the first partition) in {}",
         human(disk.len() as u64),
         source.display()
@@ -74,7 +74,7 @@ pub fn run(keep: Option<PathBuf>, ui: &Ui, cancel: &AtomicBool) -> Result<()> {
     )?;
     ui.finish_progress();
     let image_bytes: u64 = m.files.iter().map(|f| f.size).sum();
-    ui.say(&format!(
+    ui.note(&format!(
         "1. saved: {} of {} stored ({} on disk after compression) into {}",
         human(m.totals.stored_bytes),
         human(disk.len() as u64),
@@ -82,7 +82,7 @@ pub fn run(keep: Option<PathBuf>, ui: &Ui, cancel: &AtomicBool) -> Result<()> {
         repo_dir.join("demo").display()
     ));
     for p in &m.disks[0].table.partitions {
-        ui.say(&format!(
+        ui.note(&format!(
             "   partition {}: {} {}, {} used of {}",
             p.number,
             p.filesystem,
@@ -93,7 +93,7 @@ pub fn run(keep: Option<PathBuf>, ui: &Ui, cancel: &AtomicBool) -> Result<()> {
     }
 
     garbage(&target, disk.len() as u64)?;
-    ui.say(&format!(
+    ui.note(&format!(
         "2. filled {} with random garbage",
         target.display()
     ));
@@ -104,7 +104,7 @@ pub fn run(keep: Option<PathBuf>, ui: &Ui, cancel: &AtomicBool) -> Result<()> {
     )?;
     plan.execute(&|e| ui.event(e), cancel)?;
     ui.finish_progress();
-    ui.say("3. restored the image onto the garbage-filled copy");
+    ui.note("3. restored the image onto the garbage-filled copy");
 
     // Verify: every byte the image stores is identical on the source and the target.
     let src = File::open(&source)?;
@@ -132,7 +132,7 @@ pub fn run(keep: Option<PathBuf>, ui: &Ui, cancel: &AtomicBool) -> Result<()> {
             }
         }
     }
-    ui.say(&format!(
+    ui.note(&format!(
         "4. verified: {} in {extents} extents identical on source and target (MBR, boot code, EBR, used blocks)",
         human(bytes)
     ));
@@ -148,7 +148,7 @@ fn fsck_partitions(
     ui: &Ui,
 ) -> Result<()> {
     let Ok(path) = which("e2fsck") else {
-        ui.say("   (e2fsck is not installed: the filesystem check is skipped)");
+        ui.note("   (e2fsck is not installed: the filesystem check is skipped)");
         return Ok(());
     };
     let disk = File::open(target)?;
@@ -170,7 +170,7 @@ fn fsck_partitions(
                 String::from_utf8_lossy(&out.stdout)
             );
         }
-        ui.say(&format!(
+        ui.note(&format!(
             "   e2fsck -fn on restored partition {} ({}): clean",
             p.number, p.filesystem
         ));

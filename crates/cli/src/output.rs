@@ -52,7 +52,13 @@ impl Ui {
     /// Handles an engine event.
     pub fn event(&self, e: Event) {
         if self.json {
-            self.print_json(&serde_json::to_value(&e).expect("events serialise"));
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(
+                out,
+                "{}",
+                serde_json::to_string(&e).expect("events serialise")
+            );
+            let _ = out.flush();
             return;
         }
         let mut bar = self.bar.lock().unwrap_or_else(|p| p.into_inner());
@@ -151,6 +157,15 @@ impl Ui {
     pub fn say(&self, msg: &str) {
         if self.json {
             self.print_json(&serde_json::json!({"event": "result", "message": msg}));
+        } else {
+            println!("{msg}");
+        }
+    }
+
+    /// An intermediate step worth telling (`note` event with `--json`).
+    pub fn note(&self, msg: &str) {
+        if self.json {
+            self.print_json(&serde_json::json!({"event": "note", "message": msg}));
         } else {
             println!("{msg}");
         }
