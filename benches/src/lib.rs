@@ -1,1 +1,1 @@
-//! Benchmarks live in benches/.
+//! Benchmarks of lifeboat (no library code): `cargo bench -p lifeboat-benches`; see `benches/`.

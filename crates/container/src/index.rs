@@ -178,8 +178,18 @@ impl<'a> IndexedImage<'a> {
 
     /// Reads and verifies the chunk record an index entry points to.
     pub fn read_chunk(&self, e: &IndexEntry) -> Result<EncodedChunk> {
+        if (e.record_len as usize) < CHUNK_HEADER_LEN {
+            return Err(ContainerError::Invalid {
+                what: "index entry",
+                pos: e.pos,
+                detail: format!(
+                    "record length {} is below the chunk header size",
+                    e.record_len
+                ),
+            });
+        }
         let rec = read(self.src, e.pos, e.record_len as usize, "chunk")?;
-        if rec.len() < CHUNK_HEADER_LEN || rec[0..4] != tag::CHUNK {
+        if rec[0..4] != tag::CHUNK {
             return Err(ContainerError::BadMagic {
                 pos: e.pos,
                 what: "chunk",

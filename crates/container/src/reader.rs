@@ -368,6 +368,13 @@ impl<R: Read> StreamReader<R> {
                 Ok(Record::Disk { index: rh.a, json })
             }
             tag::INDEX => {
+                if rh.a == 0 || self.directory_pos.is_some() {
+                    return Err(self.invalid(
+                        pos,
+                        "index segment",
+                        "empty or after the index directory".into(),
+                    ));
+                }
                 let body = self.body(
                     u64::from(rh.a) * INDEX_ENTRY_LEN as u64,
                     u64::from(MAX_INDEX_ENTRIES) * INDEX_ENTRY_LEN as u64,
@@ -403,6 +410,13 @@ impl<R: Read> StreamReader<R> {
                 Ok(Record::Index { entries: rh.a })
             }
             tag::DIRECTORY => {
+                if self.directory_pos.is_some() || rh.b != 0 {
+                    return Err(self.invalid(
+                        pos,
+                        "index directory",
+                        "repeated, or reserved field not zero".into(),
+                    ));
+                }
                 if !self.segment.is_empty() {
                     return Err(self.invalid(
                         pos,
@@ -433,7 +447,7 @@ impl<R: Read> StreamReader<R> {
                 Ok(Record::Directory { segments: rh.a })
             }
             _ => {
-                if self.directory_pos.is_none() || self.manifest_pos.is_some() {
+                if self.directory_pos.is_none() || self.manifest_pos.is_some() || rh.a != 0 {
                     return Err(self.invalid(pos, "manifest", "manifest out of place".into()));
                 }
                 let json =

@@ -213,6 +213,7 @@ pub struct ImageWriter<W: Write + Send + 'static> {
     workers: Vec<JoinHandle<()>>,
     output: Option<JoinHandle<Result<Output<W>>>>,
     current_disk: Option<u32>,
+    disk_end: u64,
 }
 
 impl<W: Write + Send + 'static> ImageWriter<W> {
@@ -267,6 +268,7 @@ impl<W: Write + Send + 'static> ImageWriter<W> {
             workers,
             output: Some(output),
             current_disk: None,
+            disk_end: 0,
         })
     }
 
@@ -288,6 +290,7 @@ impl<W: Write + Send + 'static> ImageWriter<W> {
         }
         self.flush_pending()?;
         self.current_disk = Some(index);
+        self.disk_end = 0;
         self.send_item(Item::Disk(index, description_json))
     }
 
@@ -305,14 +308,14 @@ impl<W: Write + Send + 'static> ImageWriter<W> {
         let cs = self.opts.chunk_size as usize;
         let mut off = extent.offset;
         let end = extent.end();
-        if let Some(p) = &self.pending {
-            if let Some(last) = p.extents.last() {
-                if extent.offset < last.end() {
-                    return Err(ContainerError::Usage(format!(
-                        "extent {extent:?} overlaps or precedes {last:?}"
-                    )));
-                }
-            }
+        if extent.offset < self.disk_end || extent.offset.checked_add(extent.len).is_none() {
+            return Err(ContainerError::Usage(format!(
+                "extent {extent:?} overlaps or precedes byte {} already written",
+                self.disk_end
+            )));
+        }
+        if extent.len > 0 {
+            self.disk_end = end;
         }
         while off < end {
             if self.pending.is_none() {
@@ -339,7 +342,7 @@ impl<W: Write + Send + 'static> ImageWriter<W> {
                 _ => p.extents.push(Extent::new(off, n as u64)),
             }
             off += n as u64;
-            if p.data.len() == cs {
+            if p.data.len() == cs || p.extents.len() as u32 >= MAX_EXTENTS {
                 self.flush_pending()?;
             }
         }

@@ -105,6 +105,13 @@ fn check_source(
     let mismatch = |what: String| EngineError::Mismatch(format!("image {image}: {what}"));
     {
         let stream = StreamReader::new(&mut reader).map_err(|e| image_error(source, e))?;
+        let id = lifeboat_container::format::id_hex(&stream.header().image_id);
+        if id != manifest.image_id || stream.header().chunk_size != manifest.chunk_size {
+            return Err(mismatch(format!(
+                "the container header (image id {id}, chunk size {}) does not match manifest.json",
+                stream.header().chunk_size
+            )));
+        }
         let r = decode_parallel(stream, threads, cancel, |d| -> Result<()> {
             match d {
                 Decoded::Disk { index, json } => {
@@ -114,10 +121,7 @@ fn check_source(
                         .disks
                         .get(index as usize)
                         .ok_or_else(|| mismatch(format!("disk {index} is not in the manifest")))?;
-                    if rec.size != m.size
-                        || rec.table != m.table
-                        || rec.boot_regions != m.boot_regions
-                    {
+                    if !crate::same_layout(&rec, m) {
                         return Err(mismatch(format!(
                             "disk record {index} differs from the manifest"
                         )));

@@ -37,6 +37,24 @@ pub fn open_volume<'a>(volume: &'a dyn ReadAt) -> (Box<dyn UsedBlocks + 'a>, boo
     }
 }
 
+/// Opens a source disk for reading. An image file has no sector size of its own: when it
+/// holds a GPT written for 4096-byte sectors (header signature at byte 4096, none at 512), it
+/// is read as a 4096-byte-sector disk; otherwise as 512.
+pub fn open_source(path: &std::path::Path) -> Result<Disk> {
+    let disk = Disk::open(path, lifeboat_blockdev::OpenMode::Read)?;
+    if disk.is_block_device() {
+        return Ok(disk);
+    }
+    let sig = |off: u64| {
+        let mut b = [0u8; 8];
+        disk.read_exact_at(&mut b, off).is_ok() && &b == b"EFI PART"
+    };
+    if !sig(512) && sig(4096) {
+        return Ok(disk.with_logical_sector_size(4096)?);
+    }
+    Ok(disk)
+}
+
 /// A disk's table read leniently: a damaged table is reported and the disk is then treated
 /// as having none (its whole surface is imaged raw or as one filesystem).
 pub fn read_table(disk: &Disk) -> Result<Layout> {

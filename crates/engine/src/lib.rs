@@ -20,7 +20,7 @@ mod save;
 pub use check::{check, CheckReport};
 pub use error::{EngineError, Result};
 pub use event::{Event, EventSink};
-pub use inspect::{describe_disk, open_volume, read_table, scanners};
+pub use inspect::{describe_disk, open_source, open_volume, read_table, scanners};
 pub use restore::{plan_restore, RestoreOptions, RestorePlan, RestoreReport, Target};
 pub use save::{save, SaveOptions};
 
@@ -36,4 +36,27 @@ pub(crate) fn image_error(source: &ImageSource, e: ContainerError) -> EngineErro
         offset,
         source: e,
     }
+}
+
+/// True when two descriptions of a disk agree on everything a restore relies on: size,
+/// sector size, table, partition places and types, which partitions were saved, and the boot
+/// regions. (Used-byte figures may differ: the DISK record carries the scanner's estimate,
+/// the manifest the bytes actually stored.)
+pub(crate) fn same_layout(
+    a: &lifeboat_container::DiskRecord,
+    b: &lifeboat_container::DiskRecord,
+) -> bool {
+    let parts = |d: &lifeboat_container::DiskRecord| {
+        d.table
+            .partitions
+            .iter()
+            .map(|p| (p.number, p.start, p.size, p.type_code.clone(), p.saved))
+            .collect::<Vec<_>>()
+    };
+    a.size == b.size
+        && a.logical_sector_size == b.logical_sector_size
+        && a.table.kind == b.table.kind
+        && a.table.disk_id == b.table.disk_id
+        && parts(a) == parts(b)
+        && a.boot_regions == b.boot_regions
 }

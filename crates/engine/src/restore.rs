@@ -5,7 +5,7 @@ use crate::event::{Event, EventSink, Progress};
 use crate::image_error;
 use lifeboat_blockdev::{disks_holding_path, Disk, OpenMode};
 use lifeboat_container::{
-    decode_parallel, DecodeError, Decoded, DiskRecord, ImageKind, Manifest, StreamReader,
+    decode_parallel, DecodeError, Decoded, DiskRecord, ImageKind, Manifest, Record, StreamReader,
 };
 use lifeboat_parttable::{read_layout, relocate_gpt, TableKind};
 use lifeboat_repo::{ImageName, ImageSource, Repository};
@@ -22,7 +22,10 @@ pub struct RestoreOptions {
     pub disks: Vec<PathBuf>,
     /// Partition numbers to restore (restoreparts); empty restores whole disks.
     pub parts: Vec<u32>,
-    /// Verify every chunk checksum before the first write (default true).
+    /// Before the first write, read the whole image once and verify every record checksum
+    /// (chunk headers, extent tables and payloads, index, tail) and that each disk record
+    /// matches the manifest (default true). Decompressed data is verified against its CRC
+    /// while writing in any case.
     pub precheck: bool,
     /// Decompression threads.
     pub threads: usize,
@@ -138,7 +141,11 @@ pub fn plan_restore(repo: &Repository, opts: &RestoreOptions) -> Result<RestoreP
                     .join("; "),
             ));
         }
-        let disk = Disk::open(path, OpenMode::ReadWriteExclusive)?;
+        let mut disk = Disk::open(path, OpenMode::ReadWriteExclusive)?;
+        if !disk.is_block_device() && disk.logical_sector_size() != rec.logical_sector_size {
+            // An image file takes the sector size of the disk it will hold.
+            disk = disk.with_logical_sector_size(rec.logical_sector_size)?;
+        }
         if disk.is_one_of(&repo_disks) {
             return Err(refuse(format!(
                 "it holds the repository {}; choose another target disk",
@@ -324,7 +331,7 @@ impl RestorePlan {
                             "the image has a disk {index} its manifest does not list"
                         ))
                     })?;
-                    if rec.size != t.source.size || rec.table != t.source.table {
+                    if !crate::same_layout(&rec, &t.source) {
                         return Err(EngineError::Mismatch(format!(
                             "disk {index} of the image differs from its manifest; the image is damaged"
                         )));
@@ -472,12 +479,25 @@ fn precheck(
     });
     let mut progress = Progress::new(sink, total);
     let mut r = StreamReader::new(source.reader()).map_err(|e| image_error(source, e))?;
-    let mut last = r.position();
-    while r
-        .next_record()
-        .map_err(|e| image_error(source, e))?
-        .is_some()
-    {
+    let manifest = source.manifest();
+    if lifeboat_container::format::id_hex(&r.header().image_id) != manifest.image_id {
+        return Err(EngineError::Mismatch(format!(
+            "image {image}: the container's image id does not match manifest.json; nothing was written"
+        )));
+    }
+    let mut last = 0;
+    while let Some(rec) = r.next_record().map_err(|e| image_error(source, e))? {
+        if let Record::Disk { index, json } = &rec {
+            let same = DiskRecord::from_json(json, 0)
+                .ok()
+                .zip(manifest.disks.get(*index as usize))
+                .is_some_and(|(d, m)| crate::same_layout(&d, m));
+            if !same {
+                return Err(EngineError::Mismatch(format!(
+                    "image {image}: disk record {index} does not match manifest.json; the image is damaged, nothing was written"
+                )));
+            }
+        }
         progress.add(r.position() - last);
         last = r.position();
         if cancel.load(Ordering::Relaxed) {

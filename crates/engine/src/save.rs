@@ -2,8 +2,8 @@
 
 use crate::error::{EngineError, Result};
 use crate::event::{Event, EventSink, Progress};
-use crate::inspect::{describe_disk, open_volume, read_table, volumes};
-use lifeboat_blockdev::{Disk, OpenMode};
+use crate::inspect::{describe_disk, open_source, open_volume, read_table, volumes};
+use lifeboat_blockdev::Disk;
 use lifeboat_container::{
     format::id_hex, ContainerError, ImageKind, ImageWriter, Manifest, Tool, Totals, WriterOptions,
     MANIFEST_FORMAT, MANIFEST_VERSION,
@@ -75,7 +75,7 @@ pub fn save(
     }
     let mut disks = Vec::new();
     for path in &opts.disks {
-        let disk = Disk::open(path, OpenMode::Read)?;
+        let disk = open_source(path)?;
         let busy: Vec<String> = disk
             .in_use()?
             .into_iter()

@@ -17,9 +17,10 @@ pub const MARKER_FILE: &str = ".lifeboat-image";
 
 /// True for the files lifeboat writes into an image directory.
 fn is_image_file(name: &str) -> bool {
+    let temp_of = name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp"));
     name == MANIFEST_FILE
         || name == MARKER_FILE
-        || name == format!(".{MANIFEST_FILE}.tmp")
+        || temp_of.is_some_and(|n| n == MANIFEST_FILE || n == MARKER_FILE)
         || is_volume_name(name).is_some()
 }
 
