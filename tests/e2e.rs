@@ -1,1 +1,955 @@
-//! End-to-end tests of the `lifeboat` binary against real tools. See tests/README.md.
+//! End-to-end tests of the `lifeboat` binary: fixture disks are made at test time by the real
+//! tools (sfdisk, sgdisk, mke2fs -d, losetup), saved, restored onto targets full of random
+//! garbage, and verified with e2fsck, debugfs and byte comparisons of every boot area.
+//!
+//! Tests that need a missing tool or root skip loudly, and fail when CI=true.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const MBR_TOOLS: &[&str] = &["mke2fs", "e2fsck", "debugfs", "dumpe2fs", "sfdisk"];
+const GPT_TOOLS: &[&str] = &[
+    "mke2fs", "e2fsck", "debugfs", "dumpe2fs", "sfdisk", "sgdisk",
+];
+
+fn save(repo: &Path, image: &str, disks: &[&Path], extra: &[&str]) -> Run {
+    let mut a: Vec<String> = vec![
+        "savedisk".into(),
+        "--repo".into(),
+        s(repo).into(),
+        "--image".into(),
+        image.into(),
+    ];
+    for d in disks {
+        a.push("--disk".into());
+        a.push(s(d).into());
+    }
+    a.extend(extra.iter().map(|x| x.to_string()));
+    lifeboat(&a)
+}
+
+fn restore(repo: &Path, image: &str, targets: &[&Path], extra: &[&str]) -> Run {
+    let mut a: Vec<String> = vec![
+        "restoredisk".into(),
+        "--repo".into(),
+        s(repo).into(),
+        "--image".into(),
+        image.into(),
+        "--yes".into(),
+    ];
+    for d in targets {
+        a.push("--disk".into());
+        a.push(s(d).into());
+    }
+    a.extend(extra.iter().map(|x| x.to_string()));
+    lifeboat(&a)
+}
+
+fn part_json<'a>(m: &'a Value, disk: usize, n: u32) -> &'a Value {
+    m["disks"][disk]["table"]["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["number"] == n)
+        .unwrap_or_else(|| panic!("manifest has no partition {n}: {m:#}"))
+}
+
+/// The manifest's description of a saved disk matches the fixture: table kind, sector size,
+/// every partition's position, filesystem, mode and used bytes (as dumpe2fs counts them),
+/// and every boot area of the fixture lies inside the saved boot regions.
+fn assert_manifest_describes(m: &Value, disk: usize, fx: &Fixture) {
+    let d = &m["disks"][disk];
+    assert_eq!(d["size"], fx.size, "disk size");
+    assert_eq!(d["logical_sector_size"], fx.sector, "sector size");
+    assert_eq!(d["table"]["kind"], fx.label, "table kind");
+    let parts = d["table"]["partitions"].as_array().unwrap();
+    assert_eq!(parts.len(), fx.parts.len(), "partition count: {parts:#?}");
+    for p in &fx.parts {
+        let j = part_json(m, disk, p.number);
+        assert_eq!(j["start"], p.start, "partition {} start", p.number);
+        assert_eq!(j["size"], p.size, "partition {} size", p.number);
+        match &p.fill {
+            Fill::Ext { fstype, .. } => {
+                assert_eq!(
+                    j["filesystem"], *fstype,
+                    "partition {} filesystem",
+                    p.number
+                );
+                assert_eq!(j["mode"], "used-blocks", "partition {} mode", p.number);
+                assert_eq!(
+                    j["used_bytes"], p.used_bytes,
+                    "partition {}: stored bytes differ from dumpe2fs's used blocks",
+                    p.number
+                );
+            }
+            Fill::Random { .. } => {
+                assert_eq!(j["mode"], "raw", "partition {} mode", p.number);
+                assert_eq!(
+                    j["used_bytes"], p.size,
+                    "raw partition {} stored whole",
+                    p.number
+                );
+            }
+            Fill::Extended => unreachable!(),
+        }
+    }
+    let regions: Vec<(u64, u64)> = d["boot_regions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["offset"].as_u64().unwrap(), r["len"].as_u64().unwrap()))
+        .collect();
+    for a in &fx.areas {
+        // Every byte of the area lies in some saved region (regions are sorted, disjoint).
+        let mut at = a.off;
+        for &(o, l) in &regions {
+            if o <= at && at < o + l {
+                at = o + l;
+            }
+        }
+        assert!(
+            at >= a.off + a.len,
+            "boot area {} ({}+{}) is not saved; regions {regions:?}",
+            a.what,
+            a.off,
+            a.len
+        );
+    }
+}
+
+/// Stored bytes are the used bytes (plus boot areas), not the disk size; the image files
+/// are no larger than the data they hold.
+fn assert_stores_used_only(m: &Value, repo: &Path, image: &str, fx: &[&Fixture]) {
+    let stored = m["totals"]["stored_bytes"].as_u64().unwrap();
+    let expected: u64 = fx.iter().map(|f| f.expected_stored()).sum();
+    let disks: u64 = fx.iter().map(|f| f.size).sum();
+    let partsum: u64 = m["disks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            d["table"]["partitions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|p| p["saved"] == true)
+                .map(|p| p["used_bytes"].as_u64().unwrap())
+                .sum::<u64>()
+                + d["boot_regions"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|r| r["len"].as_u64().unwrap())
+                    .sum::<u64>()
+        })
+        .sum();
+    assert_eq!(
+        stored, partsum,
+        "stored bytes ≠ partitions' used bytes + boot regions"
+    );
+    assert!(
+        stored >= expected && stored <= expected + 2 * MIB,
+        "stored {stored} bytes, expected about {expected} (used blocks + boot areas)"
+    );
+    assert!(
+        stored * 3 < disks,
+        "stored {stored} of {disks} disk bytes: not only used blocks"
+    );
+    let files = dir_bytes(&repo.join(image));
+    assert!(
+        files <= stored + stored / 50 + MIB,
+        "image files hold {files} bytes for {stored} data bytes"
+    );
+}
+
+// ───────────────────────────── 1. MBR ─────────────────────────────
+
+#[test]
+fn mbr_disk_with_extended_and_logical_partitions() {
+    if !need(MBR_TOOLS) {
+        return;
+    }
+    let t = tempdir("mbr");
+    let d = t.path();
+    let fx = mbr_disk(
+        d,
+        "src.img",
+        200,
+        11,
+        &[
+            bootable(ext("ext4", 48, TreeSpec::new(101, 8))),
+            ext("ext2", 24, TreeSpec::new(102, 3)),
+            extended(),
+            ext("ext3", 32, TreeSpec::new(105, 4)),
+            ext_bs("ext4", 40, 4096, TreeSpec::new(106, 6)),
+            raw(6, "da", 107),
+        ],
+    );
+    assert_eq!(
+        fx.parts.iter().map(|p| p.number).collect::<Vec<_>>(),
+        [1, 2, 5, 6, 7]
+    );
+    let repo = d.join("repo");
+    fs::create_dir(&repo).unwrap();
+    let before = sha_all(&fx.path);
+
+    save(&repo, "node01", &[&fx.path], &[])
+        .ok()
+        .says(&["saved image node01"]);
+    assert_eq!(
+        sha_all(&fx.path),
+        before,
+        "savedisk changed the source disk"
+    );
+
+    // list: complete.
+    lifeboat(&["list", "--repo", s(&repo)])
+        .ok()
+        .says(&["node01", "complete"]);
+    let l = list_json(&repo);
+    assert_eq!(l.len(), 1);
+    assert_eq!(l[0]["image"], "node01");
+    assert_eq!(l[0]["complete"], true);
+    assert_eq!(l[0]["disks"][0]["source"], s(&fx.path));
+    assert_eq!(l[0]["disks"][0]["size"], fx.size);
+
+    // info: partitions, filesystems, modes, used bytes, boot areas.
+    let text = lifeboat(&["info", "--repo", s(&repo), "--image", "node01"]).ok();
+    let text = text.says(&["ext4", "ext2", "ext3", "used-blocks", "raw", "mbr"]);
+    for n in ["1", "2", "5", "6", "7"] {
+        assert!(
+            text.stdout
+                .lines()
+                .any(|l| l.split_whitespace().next() == Some(n)),
+            "info lists no partition {n}:\n{}",
+            text.stdout
+        );
+    }
+    let m = info_json(&repo, "node01");
+    assert_manifest_describes(&m, 0, &fx);
+    assert_eq!(part_json(&m, 0, 1)["bootable"], true);
+    assert_eq!(part_json(&m, 0, 2)["bootable"], false);
+    for n in [5, 6, 7] {
+        assert_eq!(part_json(&m, 0, n)["kind"], "logical", "partition {n}");
+    }
+    assert_eq!(
+        m["disks"][0]["table"]["disk_id"],
+        fx.table.as_ref().unwrap().id
+    );
+    assert_stores_used_only(&m, &repo, "node01", &[&fx]);
+
+    // check.
+    let c = lifeboat(&["check", "--repo", s(&repo), "--image", "node01"])
+        .ok()
+        .says(&["intact"]);
+    assert!(!c.stdout.contains(" 0 chunk(s)"), "{}", c.stdout);
+
+    // restore onto garbage.
+    let target = d.join("target.img");
+    garbage_file(&target, fx.size, 12);
+    restore(&repo, "node01", &[&target], &[])
+        .ok()
+        .says(&["restored image node01"]);
+    verify_restored(&fx, &target, d);
+    assert_eq!(sha_all(&fx.path), before, "restore changed the source disk");
+}
+
+// ───────────────────────────── 2. GPT ─────────────────────────────
+
+const UNKNOWN_GUID: &str = "6A2D9C41-5E3B-4F7A-9C8D-1B2E3F405162";
+
+#[test]
+fn gpt_disk_onto_same_size_and_larger_targets() {
+    if !need(GPT_TOOLS) {
+        return;
+    }
+    let t = tempdir("gpt");
+    let d = t.path();
+    let fx = gpt_disk(
+        d,
+        "gpt.img",
+        160,
+        512,
+        21,
+        &[
+            raw(1, "ef02", 201),
+            ext("ext4", 64, TreeSpec::new(202, 10)),
+            raw(8, UNKNOWN_GUID, 203),
+            ext_bs("ext4", 48, 4096, TreeSpec::new(204, 5)),
+        ],
+    );
+    assert_sgdisk_clean(&fx.path);
+    let repo = d.join("repo");
+    fs::create_dir(&repo).unwrap();
+    save(&repo, "gpt-node", &[&fx.path], &[]).ok();
+    let m = info_json(&repo, "gpt-node");
+    assert_manifest_describes(&m, 0, &fx);
+    assert_stores_used_only(&m, &repo, "gpt-node", &[&fx]);
+    for n in 1..=4 {
+        assert_eq!(part_json(&m, 0, n)["kind"], "gpt");
+    }
+    assert!(
+        part_json(&m, 0, 3)["type_code"]
+            .as_str()
+            .unwrap()
+            .eq_ignore_ascii_case(UNKNOWN_GUID),
+        "{:#}",
+        part_json(&m, 0, 3)
+    );
+    lifeboat(&["check", "--repo", s(&repo), "--image", "gpt-node"]).ok();
+
+    // Same size.
+    let same = d.join("same.img");
+    garbage_file(&same, fx.size, 22);
+    restore(&repo, "gpt-node", &[&same], &[]).ok();
+    verify_restored(&fx, &same, d);
+    assert_sgdisk_clean(&same);
+    fs::remove_file(&same).unwrap();
+
+    // Larger: the backup GPT moves to the new end, partitions stay.
+    let big = d.join("big.img");
+    garbage_file(&big, fx.size + 64 * MIB, 23);
+    restore(&repo, "gpt-node", &[&big], &[])
+        .ok()
+        .says(&["backup GPT was moved"]);
+    verify_restored(&fx, &big, d);
+    verify_gpt_grown(&fx, &big);
+    assert_sgdisk_clean(&big);
+    let got = read_table(&big);
+    assert_eq!(
+        got.parts,
+        fx.table.as_ref().unwrap().parts,
+        "partitions changed"
+    );
+    assert_eq!(got.id, fx.table.as_ref().unwrap().id, "disk GUID changed");
+}
+
+// ───────────────────────────── 3. whole-disk filesystem ─────────────────────────────
+
+#[test]
+fn whole_disk_ext4_without_partition_table() {
+    if !need(EXT_TOOLS) {
+        return;
+    }
+    let t = tempdir("whole");
+    let d = t.path();
+    let fx = whole_disk(d, "whole.img", 96, "ext4", TreeSpec::new(301, 12));
+    let repo = d.join("repo");
+    fs::create_dir(&repo).unwrap();
+    save(&repo, "whole", &[&fx.path], &[]).ok();
+    let m = info_json(&repo, "whole");
+    assert_manifest_describes(&m, 0, &fx);
+    assert_eq!(part_json(&m, 0, 0)["kind"], "whole-disk");
+    assert!(m["disks"][0]["boot_regions"].as_array().unwrap().is_empty());
+    assert_stores_used_only(&m, &repo, "whole", &[&fx]);
+    let target = d.join("target.img");
+    garbage_file(&target, fx.size, 31);
+    restore(&repo, "whole", &[&target], &[]).ok();
+    verify_restored(&fx, &target, d);
+}
+
+// ───────────────────────────── 4. loop devices ─────────────────────────────
+
+#[test]
+fn save_from_and_restore_to_loop_devices() {
+    if !need(MBR_TOOLS) || !need(&["loop", "mount", "umount"]) {
+        return;
+    }
+    let t = tempdir("loop");
+    let d = t.path();
+    let fx = mbr_disk(
+        d,
+        "src.img",
+        128,
+        41,
+        &[
+            bootable(ext("ext4", 40, TreeSpec::new(401, 6))),
+            extended(),
+            ext("ext3", 32, TreeSpec::new(405, 3)),
+            ext("ext2", 24, TreeSpec::new(406, 2)),
+        ],
+    );
+    let repo = d.join("repo");
+    fs::create_dir(&repo).unwrap();
+    let target = d.join("target.img");
+    garbage_file(&target, fx.size, 42);
+    {
+        let src = LoopDev::attach(&fx.path, None);
+        save(&repo, "from-loop", &[&src.dev], &[]).ok();
+        let m = info_json(&repo, "from-loop");
+        assert_eq!(m["disks"][0]["source"], src.path());
+        assert_manifest_describes(&m, 0, &fx);
+        let dst = LoopDev::attach(&target, None);
+        restore(&repo, "from-loop", &[&dst.dev], &[]).ok();
+        // The kernel reads the restored table through the device too.
+        let table = read_table(&dst.dev);
+        assert_eq!(table.parts, fx.table.as_ref().unwrap().parts);
+    }
+    verify_restored(&fx, &target, d);
+    // And the kernel mounts every restored filesystem and reads the same files.
+    for p in &fx.parts {
+        let lo = LoopDev::attach_range(&target, None, Some((p.start, p.size)));
+        let mnt = d.join(format!("mnt{}", p.number));
+        let mount = Mount::new(&lo.dev, &mnt, "ro");
+        let mut got = tree_listing(&mount.dir);
+        got.remove("lost+found");
+        assert_same_tree(
+            &format!("kernel mount of restored partition {}", p.number),
+            p.tree.as_ref().unwrap(),
+            &got,
+        );
+        drop(mount);
+        drop(lo);
+    }
+}
+
+// ───────────────────────────── 5. 4K sectors ─────────────────────────────
+
+#[test]
+fn four_k_sector_gpt_disk_and_refusal_onto_512_byte_sectors() {
+    if !need(GPT_TOOLS) || !need(&["loop"]) {
+        return;
+    }
+    let t = tempdir("4k");
+    let d = t.path();
+    let fx = gpt_disk(
+        d,
+        "4k.img",
+        128,
+        4096,
+        51,
+        &[
+            raw(1, "ef02", 501),
+            ext_bs("ext4", 48, 4096, TreeSpec::new(502, 6)),
+            ext_bs("ext4", 40, 4096, TreeSpec::new(503, 3)),
+        ],
+    );
+    // LBAs count 4K sectors: the first partition starts at a multiple of 4096 and the
+    // table says so.
+    assert_eq!(fx.table.as_ref().unwrap().sector, 4096);
+    let repo = d.join("repo");
+    fs::create_dir(&repo).unwrap();
+    let target = d.join("target.img");
+    garbage_file(&target, fx.size, 52);
+    {
+        let src = LoopDev::attach(&fx.path, Some(4096));
+        assert_sgdisk_clean(&src.dev);
+        save(&repo, "four-k", &[&src.dev], &[]).ok();
+        let m = info_json(&repo, "four-k");
+        assert_manifest_describes(&m, 0, &fx);
+        let dst = LoopDev::attach(&target, Some(4096));
+        restore(&repo, "four-k", &[&dst.dev], &[]).ok();
+        assert_sgdisk_clean(&dst.dev);
+        let table = read_table(&dst.dev);
+        assert_eq!(table.sector, 4096);
+        assert_eq!(table.parts, fx.table.as_ref().unwrap().parts);
+    }
+    verify_restored(&fx, &target, d);
+
+    // A 512-byte-sector target is refused: its LBAs would point elsewhere.
+    let t512 = d.join("t512.img");
+    garbage_file(&t512, fx.size, 53);
+    let lo = LoopDev::attach(&t512, Some(512));
+    let before = sha_all(&lo.dev);
+    restore(&repo, "four-k", &[&lo.dev], &[]).code(3).says(&[
+        lo.path(),
+        "4096",
+        "512",
+        "nothing was written",
+    ]);
+    assert_eq!(
+        sha_all(&lo.dev),
+        before,
+        "a refused restore wrote to the target"
+    );
+}
+
+// ───────────────────────────── 6. saveparts / restoreparts ─────────────────────────────
+
+#[test]
+fn saveparts_and_restoreparts_touch_only_that_partition() {
+    if !need(MBR_TOOLS) {
+        return;
+    }
+    let t = tempdir("parts");
+    let d = t.path();
+    let specs = |seed: u64, filled: bool| {
+        if filled {
+            vec![
+                ext("ext4", 24, TreeSpec::new(seed + 1, 2)),
+                ext("ext4", 32, TreeSpec::new(seed + 2, 5)),
+                ext("ext2", 24, TreeSpec::new(seed + 3, 2)),
+            ]
+        } else {
+            vec![
+                raw(24, "83", seed + 1),
+                raw(32, "83", seed + 2),
+                raw(24, "83", seed + 3),
+            ]
+        }
+    };
+    let fx = mbr_disk(d, "src.img", 96, 61, &specs(610, true));
+    let dst = mbr_disk(d, "dst.img", 96, 62, &specs(620, false));
+    let p2 = fx.part(2).clone();
+    let tp2 = dst.part(2).clone();
+    assert_eq!((tp2.start, tp2.size), (p2.start, p2.size));
+    let repo = d.join("repo");
+    fs::create_dir(&repo).unwrap();
+    lifeboat(&[
+        "saveparts",
+        "--repo",
+        s(&repo),
+        "--image",
+        "p2",
+        "--disk",
+        s(&fx.path),
+        "--part",
+        "2",
+    ])
+    .ok();
+    let m = info_json(&repo, "p2");
+    assert_eq!(m["kind"], "parts");
+    assert_eq!(part_json(&m, 0, 2)["saved"], true);
+    assert_eq!(part_json(&m, 0, 1)["saved"], false);
+    assert_eq!(part_json(&m, 0, 3)["saved"], false);
+    let stored = m["totals"]["stored_bytes"].as_u64().unwrap();
+    assert_eq!(
+        stored, p2.used_bytes,
+        "saveparts stores partition 2's used blocks only"
+    );
+    lifeboat(&["info", "--repo", s(&repo), "--image", "p2"])
+        .ok()
+        .says(&["not saved"]);
+
+    let outside = |p: &Path| {
+        (
+            sha_range(p, 0, tp2.start),
+            sha_range(p, tp2.start + tp2.size, dst.size - tp2.start - tp2.size),
+        )
+    };
+    let before = outside(&dst.path);
+    let whole_before = sha_all(&dst.path);
+    // restoredisk of a partitions image is refused, nothing written.
+    let r = restore(&repo, "p2", &[&dst.path], &[]).says(&["restoreparts"]);
+    assert_ne!(r.code, 0);
+    assert_eq!(sha_all(&dst.path), whole_before);
+
+    lifeboat(&[
+        "restoreparts",
+        "--repo",
+        s(&repo),
+        "--image",
+        "p2",
+        "--disk",
+        s(&dst.path),
+        "--part",
+        "2",
+        "--yes",
+    ])
+    .ok();
+    verify_part(&dst.path, tp2.start, &p2, d, "restoreparts");
+    assert_eq!(
+        outside(&dst.path),
+        before,
+        "restoreparts wrote outside partition 2"
+    );
+}
+
+// ───────────────────────────── 7. several disks ─────────────────────────────
+
+#[test]
+fn multi_disk_image_restores_in_order() {
+    if !need(MBR_TOOLS) {
+        return;
+    }
+    let t = tempdir("multi");
+    let d = t.path();
+    let a = mbr_disk(
+        d,
+        "a.img",
+        64,
+        71,
+        &[
+            bootable(ext("ext4", 24, TreeSpec::new(701, 3))),
+            ext("ext3", 24, TreeSpec::new(702, 2)),
+        ],
+    );
+    let b = whole_disk(d, "b.img", 48, "ext4", TreeSpec::new(703, 4));
+    let repo = d.join("repo");
+    fs::create_dir(&repo).unwrap();
+    save(&repo, "pair", &[&a.path, &b.path], &[]).ok();
+    let m = info_json(&repo, "pair");
+    assert_eq!(m["disks"].as_array().unwrap().len(), 2);
+    assert_eq!(m["disks"][0]["source"], s(&a.path));
+    assert_eq!(m["disks"][1]["source"], s(&b.path));
+    assert_manifest_describes(&m, 0, &a);
+    assert_manifest_describes(&m, 1, &b);
+    assert_stores_used_only(&m, &repo, "pair", &[&a, &b]);
+    lifeboat(&["check", "--repo", s(&repo), "--image", "pair"]).ok();
+
+    let ta = d.join("ta.img");
+    let tb = d.join("tb.img");
+    garbage_file(&ta, a.size, 72);
+    garbage_file(&tb, b.size, 73);
+    let (ha, hb) = (sha_all(&ta), sha_all(&tb));
+    // In the wrong order the 64 MiB disk does not fit the 48 MiB target: refused, and
+    // neither target is touched.
+    restore(&repo, "pair", &[&tb, &ta], &[])
+        .code(3)
+        .says(&[s(&tb), "too small"]);
+    assert_eq!((sha_all(&ta), sha_all(&tb)), (ha.clone(), hb));
+    // One target for two disks: refused.
+    let r = restore(&repo, "pair", &[&ta], &[]).says(&["2 disk(s)"]);
+    assert_ne!(r.code, 0);
+    assert_eq!(sha_all(&ta), ha);
+
+    restore(&repo, "pair", &[&ta, &tb], &[]).ok();
+    verify_restored(&a, &ta, d);
+    verify_restored(&b, &tb, d);
+}
+
+// ───────────────────────────── 8. split volumes ─────────────────────────────
+
+#[test]
+fn split_image_volumes_and_a_missing_volume() {
+    if !need(MBR_TOOLS) {
+        return;
+    }
+    let t = tempdir("split");
+    let d = t.path();
+    let fx = mbr_disk(
+        d,
+        "src.img",
+        64,
+        81,
+        &[ext("ext4", 40, TreeSpec::new(801, 6)), raw(2, "da", 802)],
+    );
+    let repo = d.join("repo");
+    fs::create_dir(&repo).unwrap();
+    save(&repo, "split", &[&fx.path], &["--split-size", "1M"]).ok();
+    let dir = repo.join("split");
+    let mut vols: Vec<(String, u64)> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("data.lbi."))
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                e.metadata().unwrap().len(),
+            )
+        })
+        .collect();
+    vols.sort();
+    assert!(vols.len() >= 5, "expected several volumes: {vols:?}");
+    for (i, (name, len)) in vols.iter().enumerate() {
+        assert_eq!(name, &format!("data.lbi.{i:03}"));
+        assert!(*len <= MIB, "{name} has {len} bytes, above the split size");
+        if i + 1 < vols.len() {
+            assert_eq!(*len, MIB, "{name}: only the last volume may be short");
+        }
+    }
+    let m = info_json(&repo, "split");
+    assert_eq!(m["files"].as_array().unwrap().len(), vols.len());
+    lifeboat(&["check", "--repo", s(&repo), "--image", "split"])
+        .ok()
+        .says(&[&format!("{} file(s) verified", vols.len())]);
+    let target = d.join("target.img");
+    garbage_file(&target, fx.size, 82);
+    restore(&repo, "split", &[&target], &[]).ok();
+    verify_restored(&fx, &target, d);
+
+    // A volume disappears: check and restore say which, with exit 4; nothing is written.
+    fs::remove_file(dir.join("data.lbi.002")).unwrap();
+    lifeboat(&["check", "--repo", s(&repo), "--image", "split"])
+        .code(4)
+        .says(&["data.lbi.002"]);
+    garbage_file(&target, fx.size, 83);
+    let before = sha_all(&target);
+    restore(&repo, "split", &[&target], &[])
+        .code(4)
+        .says(&["data.lbi.002"]);
+    assert_eq!(sha_all(&target), before);
+    let l = list_json(&repo);
+    assert_eq!(l[0]["complete"], false);
+    assert!(l[0]["reason"].as_str().unwrap().contains("data.lbi.002"));
+}
+
+// ───────────────────────────── 11. --json ─────────────────────────────
+
+/// Checks an NDJSON event stream: `ops` operations, each start → (partition_start →
+/// progress* → partition_done | progress | warning)* → done, progress monotonic within an
+/// operation and bounded by its start's total, then a `result` line. Returns the events.
+fn check_events(r: &Run, ops: &[&str]) -> Vec<Value> {
+    let ev = r.json_lines();
+    assert!(!ev.is_empty(), "no JSON lines");
+    let kind = |v: &Value| {
+        v["event"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no event field: {v}"))
+            .to_string()
+    };
+    let mut i = 0;
+    let skip_warnings = |i: &mut usize| {
+        while *i < ev.len() && kind(&ev[*i]) == "warning" {
+            assert!(ev[*i]["message"].is_string());
+            *i += 1;
+        }
+    };
+    for op in ops {
+        skip_warnings(&mut i);
+        assert_eq!(kind(&ev[i]), "start", "event {i}: {:?}", &ev[i]);
+        assert_eq!(ev[i]["operation"], *op, "{}", ev[i]);
+        let total = ev[i]["bytes_total"].as_u64().unwrap();
+        i += 1;
+        let mut last = 0u64;
+        let mut open: Option<u64> = None;
+        loop {
+            let e = &ev[i];
+            match kind(e).as_str() {
+                "progress" => {
+                    let done = e["bytes_done"].as_u64().unwrap();
+                    assert!(done >= last, "progress went back: {last} → {done}");
+                    assert_eq!(e["bytes_total"].as_u64().unwrap(), total, "{e}");
+                    assert!(done <= total, "progress {done} beyond total {total}");
+                    last = done;
+                }
+                "partition_start" => {
+                    assert!(open.is_none(), "partition_start inside a partition: {e}");
+                    open = Some(e["partition"].as_u64().unwrap());
+                    assert!(e["mode"] == "used-blocks" || e["mode"] == "raw", "{e}");
+                }
+                "partition_done" => {
+                    assert_eq!(open.take(), e["partition"].as_u64(), "unmatched {e}");
+                }
+                "warning" => assert!(e["message"].is_string()),
+                "done" => {
+                    assert!(open.is_none(), "done inside a partition");
+                    assert_eq!(e["operation"], *op);
+                    assert_eq!(
+                        e["bytes_done"].as_u64().unwrap(),
+                        last,
+                        "done ≠ last progress"
+                    );
+                    assert_eq!(last, total, "{op}: finished at {last} of {total} bytes");
+                    i += 1;
+                    break;
+                }
+                other => panic!("unexpected event {other} inside {op}: {e}"),
+            }
+            i += 1;
+        }
+    }
+    skip_warnings(&mut i);
+    assert_eq!(kind(&ev[i]), "result", "{:?}", &ev[i]);
+    assert_eq!(
+        i + 1,
+        ev.len(),
+        "lines after the result: {:?}",
+        &ev[i + 1..]
+    );
+    ev
+}
+
+#[test]
+fn json_event_streams() {
+    if !need(MBR_TOOLS) {
+        return;
+    }
+    let t = tempdir("json");
+    let d = t.path();
+    let fx = mbr_disk(
+        d,
+        "src.img",
+        96,
+        111,
+        &[
+            ext("ext4", 40, TreeSpec::new(1101, 12)),
+            extended(),
+            ext("ext2", 24, TreeSpec::new(1105, 4)),
+        ],
+    );
+    let repo = d.join("repo");
+    fs::create_dir(&repo).unwrap();
+    let r = save(&repo, "j", &[&fx.path], &["--json"]).ok();
+    let ev = check_events(&r, &["savedisk"]);
+    let starts: Vec<u64> = ev
+        .iter()
+        .filter(|e| e["event"] == "partition_start")
+        .map(|e| e["partition"].as_u64().unwrap())
+        .collect();
+    assert_eq!(starts, [1, 5], "partitions in disk order");
+    let part_bytes: u64 = ev
+        .iter()
+        .filter(|e| e["event"] == "partition_done")
+        .map(|e| e["bytes"].as_u64().unwrap())
+        .sum();
+    assert_eq!(part_bytes, fx.part(1).used_bytes + fx.part(5).used_bytes);
+    assert!(ev.iter().filter(|e| e["event"] == "progress").count() >= 1);
+
+    let r = lifeboat(&["check", "--json", "--repo", s(&repo), "--image", "j"]).ok();
+    check_events(&r, &["check"]);
+    let target = d.join("target.img");
+    garbage_file(&target, fx.size, 112);
+    let r = restore(&repo, "j", &[&target], &["--json"]).ok();
+    check_events(&r, &["verify", "restoredisk"]);
+    verify_restored(&fx, &target, d);
+
+    // Errors: every line is still JSON and the last one is an `error` event.
+    let small = d.join("small.img");
+    garbage_file(&small, fx.size - MIB, 113);
+    for (r, code) in [
+        (restore(&repo, "j", &[&small], &["--json"]), 3),
+        (restore(&repo, "nope", &[&small], &["--json"]), 1),
+        (
+            lifeboat(&["check", "--json", "--repo", s(&repo), "--image", "nope"]),
+            1,
+        ),
+    ] {
+        let r = r.code(code);
+        let ev = r.json_lines();
+        let last = ev.last().expect("an error line");
+        assert_eq!(last["event"], "error", "{:?}", r);
+        assert!(!last["message"].as_str().unwrap().is_empty());
+        assert!(
+            r.stderr.trim().is_empty() || !r.stderr.contains("{\""),
+            "{}",
+            r.stderr
+        );
+    }
+}
+
+// ───────────────────────────── 12. kill -9 ─────────────────────────────
+
+#[test]
+fn killed_save_leaves_an_incomplete_image_that_is_refused_and_deletable() {
+    if !need(MBR_TOOLS) {
+        return;
+    }
+    let t = tempdir("kill");
+    let d = t.path();
+    let repo = d.join("repo");
+    fs::create_dir(&repo).unwrap();
+    // A complete image that must survive `delete --incomplete`.
+    let small = mbr_disk(
+        d,
+        "small.img",
+        32,
+        121,
+        &[ext("ext4", 24, TreeSpec::new(1201, 1))],
+    );
+    save(&repo, "keep", &[&small.path], &[]).ok();
+    // A disk with about 200 MiB of used, incompressible blocks.
+    let big = whole_disk(d, "big.img", 280, "ext4", TreeSpec::new(1202, 200));
+    assert!(big.part(0).used_bytes > 200 * MIB);
+
+    // Level 19 makes compression slow and the kill window wide even on a fast machine.
+    let mut child = Command::new(bin())
+        .args([
+            "savedisk",
+            "--json",
+            "--level",
+            "19",
+            "--repo",
+            s(&repo),
+            "--image",
+            "big",
+            "--disk",
+            s(&big.path),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<Value>();
+    let out = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(out).lines() {
+            let Ok(line) = line else { break };
+            if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                let _ = tx.send(v);
+            }
+        }
+    });
+    let vol = repo.join("big").join("data.lbi.000");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut progress = None;
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "savedisk made no progress in 120 s"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "savedisk finished before it could be killed"
+        );
+        while let Ok(v) = rx.try_recv() {
+            if v["event"] == "progress" {
+                progress = Some((
+                    v["bytes_done"].as_u64().unwrap(),
+                    v["bytes_total"].as_u64().unwrap(),
+                ));
+            }
+        }
+        let written = fs::metadata(&vol).map(|m| m.len()).unwrap_or(0);
+        if let Some((done, total)) = progress {
+            if done > 0 && done < total && written > 0 {
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGKILL) }, 0);
+    let st = child.wait().unwrap();
+    assert!(!st.success());
+    reader.join().unwrap();
+    let (done, total) = progress.unwrap();
+    eprintln!("killed savedisk at {done} of {total} bytes");
+
+    let l = list_json(&repo);
+    let entry = |name: &str| {
+        l.iter()
+            .find(|e| e["image"] == name)
+            .unwrap_or_else(|| panic!("{name} not listed: {l:?}"))
+            .clone()
+    };
+    assert_eq!(entry("big")["complete"], false);
+    assert!(entry("big")["bytes"].as_u64().unwrap() > 0);
+    assert_eq!(entry("keep")["complete"], true);
+    lifeboat(&["list", "--repo", s(&repo)])
+        .ok()
+        .says(&["INCOMPLETE"]);
+
+    let target = d.join("target.img");
+    garbage_file(&target, big.size, 122);
+    let before = sha_all(&target);
+    restore(&repo, "big", &[&target], &[])
+        .code(4)
+        .says(&["big", "incomplete"]);
+    assert_eq!(
+        sha_all(&target),
+        before,
+        "restore of an incomplete image wrote"
+    );
+    lifeboat(&["check", "--repo", s(&repo), "--image", "big"]).code(4);
+
+    lifeboat(&["delete", "--repo", s(&repo), "--incomplete", "--yes"])
+        .ok()
+        .says(&["big"]);
+    assert!(
+        !repo.join("big").exists(),
+        "the incomplete image is still there"
+    );
+    let l = list_json(&repo);
+    assert_eq!(l.len(), 1, "{l:?}");
+    assert_eq!(l[0]["image"], "keep");
+    lifeboat(&["check", "--repo", s(&repo), "--image", "keep"]).ok();
+}

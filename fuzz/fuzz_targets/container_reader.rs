@@ -7,6 +7,11 @@
 //! 3. `IndexedImage::open` on the same bytes, then the manifest, every index segment, `find`
 //!    at a few offsets, `read_chunk` and `read_disk` of what the index points to.
 //!
+//! Each input is also run a second time with every checksum recomputed (header, records,
+//! chunk payload and data CRCs, found by walking the records front to back and from the
+//! tail), so that mutated lengths, extents, index entries and zstd payloads get past the CRCs
+//! and reach the decoders.
+//!
 //! Nothing may panic or hang, and memory stays bounded (every length the readers allocate
 //! for is capped by the format: 64 MiB per chunk or JSON body, 32 MiB per index body). When
 //! the stream reader accepted the whole container, the index must agree with it chunk for
@@ -210,10 +215,139 @@ fn indexed(data: &[u8], complete: bool, streamed: &[Event], verified: &[IndexEnt
     }
 }
 
-fuzz_target!(|data: &[u8]| {
+fn le32(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
+}
+
+fn le64(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().unwrap())
+}
+
+fn put32(b: &mut [u8], at: usize, v: u32) {
+    b[at..at + 4].copy_from_slice(&v.to_le_bytes());
+}
+
+/// Largest data length whose data CRC the fixer recomputes (keeps each run fast).
+const FIX_DATA_MAX: usize = 1 << 20;
+
+/// Recomputes the CRCs of the record at `pos`; returns where the next record starts.
+fn fix_record(d: &mut [u8], pos: usize) -> Option<usize> {
+    let tag: [u8; 4] = d.get(pos..pos.checked_add(4)?)?.try_into().ok()?;
+    match &tag {
+        b"CHNK" => {
+            let h = pos.checked_add(48)?;
+            d.get(pos..h)?;
+            let count = le32(d, pos + 16) as usize;
+            let data_len = le32(d, pos + 20) as usize;
+            let payload_len = le32(d, pos + 24) as usize;
+            let tend = h.checked_add(count.checked_mul(16)?)?;
+            let end = tend.checked_add(payload_len)?;
+            if let Some(payload) = d.get(tend..end) {
+                let payload_crc = crc32fast::hash(payload);
+                let data_crc = match d[pos + 28] {
+                    0 => Some(payload_crc),
+                    1 if data_len <= FIX_DATA_MAX => {
+                        zstd::bulk::decompress(payload, data_len)
+                            .ok()
+                            .map(|v| crc32fast::hash(&v))
+                    }
+                    2 if data_len <= FIX_DATA_MAX => Some(crc32fast::hash(&vec![0; data_len])),
+                    _ => None,
+                };
+                put32(d, pos + 36, payload_crc);
+                if let Some(c) = data_crc {
+                    put32(d, pos + 32, c);
+                }
+            }
+            let table = d.get(h..tend)?;
+            let mut hs = crc32fast::Hasher::new();
+            hs.update(&d[pos..pos + 44]);
+            hs.update(table);
+            let crc = hs.finalize();
+            put32(d, pos + 44, crc);
+            Some(end)
+        }
+        b"DISK" | b"INDX" | b"IDXD" | b"MANI" => {
+            let h = pos.checked_add(24)?;
+            d.get(pos..h)?;
+            let len = match &tag {
+                b"DISK" | b"MANI" => usize::try_from(le64(d, pos + 8)).ok()?,
+                _ => (le32(d, pos + 4) as usize).checked_mul(32)?,
+            };
+            let end = h.checked_add(len)?;
+            if let Some(body) = d.get(h..end) {
+                let crc = crc32fast::hash(body);
+                put32(d, pos + 16, crc);
+            }
+            let crc = crc32fast::hash(&d[pos..pos + 20]);
+            put32(d, pos + 20, crc);
+            Some(end)
+        }
+        b"TAIL" => {
+            d.get(pos..pos.checked_add(64)?)?;
+            let crc = crc32fast::hash(&d[pos..pos + 60]);
+            put32(d, pos + 60, crc);
+            Some(pos + 64)
+        }
+        _ => None,
+    }
+}
+
+/// A copy of `data` with every CRC the readers check recomputed, or None when nothing
+/// changed.
+fn fix_crcs(data: &[u8]) -> Option<Vec<u8>> {
+    if data.len() < 64 || &data[0..8] != b"LIFEBOAT" {
+        return None;
+    }
+    let mut d = data.to_vec();
+    let crc = crc32fast::hash(&d[0..60]);
+    put32(&mut d, 60, crc);
+    // Front to back, as the stream reader goes.
+    let mut pos = 64;
+    for _ in 0..record_bound(d.len()) {
+        match fix_record(&mut d, pos) {
+            Some(next) if next > pos => pos = next,
+            _ => break,
+        }
+    }
+    // From the tail, as IndexedImage goes: the directory, its segments, the manifest.
+    if d.len() >= 128 {
+        let t = d.len() - 64;
+        fix_record(&mut d, t);
+        if &d[t..t + 4] == b"TAIL" {
+            let dir = usize::try_from(le64(&d, t + 8)).unwrap_or(usize::MAX);
+            let man = usize::try_from(le64(&d, t + 16)).unwrap_or(usize::MAX);
+            // Segments first: the directory's own CRC covers nothing of theirs.
+            if let Some(end) = dir.checked_add(24).filter(|&e| e <= d.len()) {
+                let n = le32(&d, dir + 4) as usize;
+                for i in 0..n.min(64) {
+                    let at = end + i * 32;
+                    if at + 32 > d.len() {
+                        break;
+                    }
+                    if let Ok(seg) = usize::try_from(le64(&d, at)) {
+                        fix_record(&mut d, seg);
+                    }
+                }
+            }
+            fix_record(&mut d, dir);
+            fix_record(&mut d, man);
+        }
+    }
+    (d != data).then_some(d)
+}
+
+fn check(data: &[u8]) {
     let (events, complete, entries) = sequential(data);
     let (pevents, pcomplete) = parallel(data);
     assert_eq!(complete, pcomplete, "sequential and parallel readers disagree");
     assert_eq!(events, pevents, "sequential and parallel readers disagree");
     indexed(data, complete, &events, &entries);
+}
+
+fuzz_target!(|data: &[u8]| {
+    check(data);
+    if let Some(fixed) = fix_crcs(data) {
+        check(&fixed);
+    }
 });

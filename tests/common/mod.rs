@@ -45,9 +45,9 @@ pub fn find_tool(name: &str) -> Option<PathBuf> {
     for d in ["/usr/local/sbin", "/usr/sbin", "/sbin", "/usr/bin", "/bin"] {
         dirs.push(PathBuf::from(d));
     }
-    dirs.into_iter().map(|d| d.join(name)).find(|p| {
-        fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    })
+    dirs.into_iter()
+        .map(|d| d.join(name))
+        .find(|p| fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
 }
 
 /// True when `name` is installed; otherwise skips loudly (or panics when `CI=true`).
@@ -274,7 +274,10 @@ impl Rng {
 
 /// Writes `len` random bytes at `off` of `path` (an image file or a block device).
 pub fn fill_random(path: &Path, off: u64, len: u64, seed: u64) {
-    let f = OpenOptions::new().write(true).open(path).expect("open for random fill");
+    let f = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .expect("open for random fill");
     let mut rng = Rng::new(seed);
     let mut buf = vec![0u8; MIB as usize];
     let mut done = 0;
@@ -317,7 +320,10 @@ pub fn read_range(path: &Path, off: u64, len: u64) -> Vec<u8> {
 }
 
 pub fn write_at(path: &Path, off: u64, data: &[u8]) {
-    let f = OpenOptions::new().write(true).open(path).expect("open for write");
+    let f = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .expect("open for write");
     f.write_all_at(data, off).expect("write");
     f.sync_all().ok();
 }
@@ -576,7 +582,12 @@ pub fn assert_same_tree(what: &str, want: &BTreeMap<String, Node>, got: &BTreeMa
     panic!(
         "{what}: restored files differ from the source tree ({} difference(s)):\n{}",
         diffs.len(),
-        diffs.iter().take(30).cloned().collect::<Vec<_>>().join("\n")
+        diffs
+            .iter()
+            .take(30)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
     );
 }
 
@@ -615,7 +626,10 @@ pub fn ext_used_bytes(fs_image: &Path) -> u64 {
     let out = sh("dumpe2fs", &[OsStr::new("-h"), fs_image.as_os_str()]);
     let field = |name: &str| -> u64 {
         out.lines()
-            .find_map(|l| l.strip_prefix(name).map(|v| v.trim().parse::<u64>().unwrap()))
+            .find_map(|l| {
+                l.strip_prefix(name)
+                    .map(|v| v.trim().parse::<u64>().unwrap())
+            })
             .unwrap_or_else(|| panic!("dumpe2fs lacks {name}:\n{out}"))
     };
     (field("Block count:") - field("Free blocks:")) * field("Block size:")
@@ -762,7 +776,11 @@ pub fn ebr_offsets(disk: &Path, ss: u64) -> Vec<u64> {
     for _ in 0..64 {
         let off = cur * ss;
         let sec = read_range(disk, off, 512);
-        assert_eq!(&sec[510..], &[0x55, 0xaa], "EBR at {off} lacks its signature");
+        assert_eq!(
+            &sec[510..],
+            &[0x55, 0xaa],
+            "EBR at {off} lacks its signature"
+        );
         out.push(off);
         let link = &sec[446 + 16..462 + 16];
         if link[4] == 0 || le32(link, 12) == 0 {
@@ -925,7 +943,11 @@ fn describe_parts(parts: &mut [FixPart], file: &Path, scratch: &Path, trees: &Pa
                 p.used_bytes = ext_used_bytes(&img);
                 // The fixture itself must round-trip through debugfs, or the check is void.
                 let l = ext_listing(&img, scratch, "source fixture");
-                assert_same_tree("source fixture (mke2fs -d vs rdump)", p.tree.as_ref().unwrap(), &l);
+                assert_same_tree(
+                    "source fixture (mke2fs -d vs rdump)",
+                    p.tree.as_ref().unwrap(),
+                    &l,
+                );
                 fs::remove_file(&img).unwrap();
             }
             Fill::Random { .. } => p.sha = Some(sha_range(file, p.start, p.size)),
@@ -989,10 +1011,19 @@ pub fn mbr_disk(dir: &Path, name: &str, size_mib: u64, seed: u64, specs: &[PartS
         .write_all(script.as_bytes())
         .unwrap();
     let o = child.wait_with_output().unwrap();
-    assert!(o.status.success(), "sfdisk failed on {script}\n{}", describe(&c, &o));
+    assert!(
+        o.status.success(),
+        "sfdisk failed on {script}\n{}",
+        describe(&c, &o)
+    );
     let table = read_table(&path);
     assert_eq!(table.label, "dos");
-    assert_eq!(table.parts.len(), specs.len(), "sfdisk made {:?}", table.parts);
+    assert_eq!(
+        table.parts.len(),
+        specs.len(),
+        "sfdisk made {:?}",
+        table.parts
+    );
     let mut parts: Vec<FixPart> = table
         .parts
         .iter()
@@ -1026,9 +1057,16 @@ pub fn mbr_disk(dir: &Path, name: &str, size_mib: u64, seed: u64, specs: &[PartS
     let logicals: Vec<&FixPart> = parts.iter().filter(|p| p.number >= 5).collect();
     assert_eq!(ebrs.len(), logicals.len(), "one EBR per logical partition");
     for (ebr, lp) in ebrs.iter().zip(&logicals) {
-        assert!(lp.start > *ebr && lp.start - ebr <= MIB, "EBR {ebr} and partition {lp:?}");
+        assert!(
+            lp.start > *ebr && lp.start - ebr <= MIB,
+            "EBR {ebr} and partition {lp:?}"
+        );
         write_at(&path, *ebr, &rng.bytes(446));
-        write_at(&path, ebr + 512, &rng.bytes((lp.start - ebr - 512) as usize));
+        write_at(
+            &path,
+            ebr + 512,
+            &rng.bytes((lp.start - ebr - 512) as usize),
+        );
         areas.push(Area {
             off: *ebr,
             len: lp.start - ebr,
@@ -1036,7 +1074,11 @@ pub fn mbr_disk(dir: &Path, name: &str, size_mib: u64, seed: u64, specs: &[PartS
         });
     }
     // Did the random bytes keep the table intact?
-    assert_eq!(read_table(&path), table, "the boot code fill damaged the table");
+    assert_eq!(
+        read_table(&path),
+        table,
+        "the boot code fill damaged the table"
+    );
     parts.retain(|p| !matches!(p.fill, Fill::Extended));
     let scratch = dir.join(format!("{name}.scratch"));
     fs::create_dir_all(&scratch).unwrap();
@@ -1073,12 +1115,22 @@ pub fn gpt_disk(
     ];
     for (i, s) in specs.iter().enumerate() {
         let n = i + 1;
-        let end = s.size_mib.map(|m| format!("+{m}M")).unwrap_or_else(|| "0".into());
+        let end = s
+            .size_mib
+            .map(|m| format!("+{m}M"))
+            .unwrap_or_else(|| "0".into());
         args.push(format!("-n{n}:0:{end}"));
-        let code = if s.type_code == "83" { "8300" } else { s.type_code };
+        let code = if s.type_code == "83" {
+            "8300"
+        } else {
+            s.type_code
+        };
         args.push(format!("-t{n}:{code}"));
         args.push(format!("-c{n}:lifeboat-part-{n}"));
-        args.push(format!("-u{n}:A1B2C3D4-0000-4000-8000-{:012X}", seed * 16 + n as u64));
+        args.push(format!(
+            "-u{n}:A1B2C3D4-0000-4000-8000-{:012X}",
+            seed * 16 + n as u64
+        ));
     }
     let table = {
         let lo = (sector != 512).then(|| LoopDev::attach(&path, Some(sector as u32)));
@@ -1112,7 +1164,11 @@ pub fn gpt_disk(
     let entries_end = 2 * sector + 16 * KIB; // header at LBA 1, 128 entries of 128 bytes
     let first = parts.iter().map(|p| p.start).min().unwrap();
     assert!(first > entries_end);
-    write_at(&path, entries_end, &rng.bytes((first - entries_end) as usize));
+    write_at(
+        &path,
+        entries_end,
+        &rng.bytes((first - entries_end) as usize),
+    );
     let size = size_mib * MIB;
     let backup_len = sector + 16 * KIB;
     let areas = vec![
@@ -1142,7 +1198,13 @@ pub fn gpt_disk(
 }
 
 /// A whole-disk ext filesystem (no partition table) of `size_mib`.
-pub fn whole_disk(dir: &Path, name: &str, size_mib: u64, fstype: &'static str, tree: TreeSpec) -> Fixture {
+pub fn whole_disk(
+    dir: &Path,
+    name: &str,
+    size_mib: u64,
+    fstype: &'static str,
+    tree: TreeSpec,
+) -> Fixture {
     let path = dir.join(name);
     sparse_file(&path, size_mib * MIB);
     let mut parts = vec![FixPart {
@@ -1194,7 +1256,10 @@ pub fn verify_part(target: &Path, start: u64, p: &FixPart, scratch: &Path, what:
             );
             let got = ext_listing(&img, scratch, &what);
             let want = p.tree.as_ref().unwrap();
-            assert!(want.len() > 200, "{what}: the source tree is suspiciously small");
+            assert!(
+                want.len() > 200,
+                "{what}: the source tree is suspiciously small"
+            );
             assert_same_tree(&what, want, &got);
             fs::remove_file(&img).unwrap();
         }
@@ -1241,10 +1306,22 @@ pub fn verify_restored(fx: &Fixture, target: &Path, scratch: &Path) {
         if grown && fx.label == "gpt" {
             continue; // checked field by field by verify_gpt_grown
         }
-        assert_same_bytes(&fx.path, target, a.off, a.len, &format!("boot area {}", a.what));
+        assert_same_bytes(
+            &fx.path,
+            target,
+            a.off,
+            a.len,
+            &format!("boot area {}", a.what),
+        );
     }
     for p in &fx.parts {
-        verify_part(target, p.start, p, scratch, &format!("restored {}", target.display()));
+        verify_part(
+            target,
+            p.start,
+            p,
+            scratch,
+            &format!("restored {}", target.display()),
+        );
     }
     if let Some(t) = &fx.table {
         if fx.sector == 512 {
@@ -1278,13 +1355,25 @@ pub fn verify_gpt_grown(fx: &Fixture, target: &Path) {
     // Signature, revision, size, (crc differs), reserved, my LBA: same.
     assert_eq!(&h[..16], &src_h[..16]);
     assert_eq!(le64(&h, 24), 1, "primary header's own LBA");
-    assert_eq!(le64(&h, 32), last, "primary header must point to the backup at the new end");
+    assert_eq!(
+        le64(&h, 32),
+        last,
+        "primary header must point to the backup at the new end"
+    );
     assert_eq!(le64(&h, 40), le64(&src_h, 40), "first usable LBA changed");
-    assert_eq!(&h[56..92], &src_h[56..92], "disk GUID / entries location / count / CRC changed");
+    assert_eq!(
+        &h[56..92],
+        &src_h[56..92],
+        "disk GUID / entries location / count / CRC changed"
+    );
     let entries_lba = le64(&h, 72);
     let entries_len = u64::from(le32(&h, 80)) * u64::from(le32(&h, 84));
     let esec = entries_len.div_ceil(ss);
-    assert_eq!(le64(&h, 48), last - esec - 1, "last usable LBA of the grown disk");
+    assert_eq!(
+        le64(&h, 48),
+        last - esec - 1,
+        "last usable LBA of the grown disk"
+    );
     let first = fx.parts.iter().map(|p| p.start).min().unwrap();
     assert_same_bytes(
         &fx.path,
@@ -1294,7 +1383,11 @@ pub fn verify_gpt_grown(fx: &Fixture, target: &Path) {
         "primary entry array and boot gap",
     );
     let b = read_range(target, last * ss, ss);
-    assert_eq!(&b[..8], b"EFI PART", "no backup GPT header at the new last LBA");
+    assert_eq!(
+        &b[..8],
+        b"EFI PART",
+        "no backup GPT header at the new last LBA"
+    );
     assert_eq!(le64(&b, 24), last, "backup header's own LBA");
     assert_eq!(le64(&b, 32), 1, "backup header's alternate LBA");
     assert_eq!(le64(&b, 72), last - esec, "backup entries location");

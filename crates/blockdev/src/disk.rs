@@ -319,6 +319,58 @@ impl Disk {
             })
     }
 
+    /// Makes `len` bytes at `offset` read back as zeros, as cheaply as the device allows:
+    /// `BLKZEROOUT` on a block device (no zeros are transferred where the device supports
+    /// WRITE ZEROES), a punched hole in an image file (which stays sparse). Falls back to
+    /// writing zeros.
+    pub fn write_zeroes(&self, offset: u64, len: u64) -> Result<()> {
+        if !self.mode.writable() {
+            return Err(BlockDevError::ReadOnly {
+                path: self.path.clone(),
+                offset,
+            });
+        }
+        if len == 0 {
+            return Ok(());
+        }
+        let fast = if self.block {
+            // Page-aligned only: the ioctl drops cached pages of the range, which must not
+            // cut through a page that holds data written just before.
+            let ss = u64::from(self.logical).max(4096);
+            offset % ss == 0
+                && len % ss == 0
+                && offset.checked_add(len).is_some_and(|e| e <= self.size)
+                && ioctl::zero_out(&self.file, offset, len).is_ok()
+        } else {
+            offset.checked_add(len).is_some_and(|e| e <= self.size)
+                && ioctl::punch_hole(&self.file, offset, len).is_ok()
+        };
+        if fast {
+            return Ok(());
+        }
+        let zeros = AlignedBuf::new((len.min(1 << 20)) as usize, self.align.max(512) as usize);
+        let mut done = 0u64;
+        while done < len {
+            let n = (len - done).min(zeros.len() as u64) as usize;
+            self.write_all_at(&zeros[..n], offset + done)?;
+            done += n as u64;
+        }
+        Ok(())
+    }
+
+    /// True when `len` bytes at `offset` are known to read as zeros without reading them: a
+    /// hole of a sparse image file (`SEEK_DATA`). Always false for block devices.
+    pub fn is_hole(&self, offset: u64, len: u64) -> bool {
+        if self.block || len == 0 {
+            return false;
+        }
+        match ioctl::next_data(&self.file, offset) {
+            Ok(None) => true,
+            Ok(Some(d)) => d >= offset.saturating_add(len),
+            Err(_) => false,
+        }
+    }
+
     /// Flushes written data to stable storage (`fsync`).
     pub fn sync(&self) -> Result<()> {
         self.file.sync_all().map_err(|source| BlockDevError::Sync {

@@ -123,3 +123,54 @@ mod tests {
         assert_eq!(BLKRRPART, 0x125f);
     }
 }
+
+/// `_IO(0x12, 127)`: zero a byte range of the device (the kernel reads two u64: start, len).
+const BLKZEROOUT: u64 = ioc(layout::NONE, 0x12, 127, 0);
+
+/// Zeroes `len` bytes at `offset` of the block device open as `f` (`BLKZEROOUT`; both must be
+/// multiples of the logical sector size). Devices with WRITE ZEROES or thin provisioning do
+/// this without transferring the zeros.
+pub(crate) fn zero_out(f: &File, offset: u64, len: u64) -> io::Result<()> {
+    let range: [u64; 2] = [offset, len];
+    // SAFETY: `f` is open; BLKZEROOUT reads two u64 through the pointer, which points to a
+    // live, properly aligned local array of exactly that size.
+    let ret = unsafe { libc::ioctl(f.as_raw_fd(), BLKZEROOUT as libc::Ioctl, range.as_ptr()) };
+    check(ret)
+}
+
+/// Deallocates `len` bytes at `offset` of the regular file `f` without changing its size;
+/// later reads of the range return zeros (`fallocate(PUNCH_HOLE | KEEP_SIZE)`).
+pub(crate) fn punch_hole(f: &File, offset: u64, len: u64) -> io::Result<()> {
+    let (Ok(off), Ok(l)) = (libc::off_t::try_from(offset), libc::off_t::try_from(len)) else {
+        return Err(io::Error::from(io::ErrorKind::InvalidInput));
+    };
+    // SAFETY: `f` is open; fallocate takes plain integers and touches no memory of ours.
+    let ret = unsafe {
+        libc::fallocate(
+            f.as_raw_fd(),
+            libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+            off,
+            l,
+        )
+    };
+    check(ret)
+}
+
+/// The first offset at or after `offset` of the regular file `f` that holds data
+/// (`lseek(SEEK_DATA)`); `None` when only a hole follows.
+pub(crate) fn next_data(f: &File, offset: u64) -> io::Result<Option<u64>> {
+    let Ok(off) = libc::off_t::try_from(offset) else {
+        return Err(io::Error::from(io::ErrorKind::InvalidInput));
+    };
+    // SAFETY: `f` is open; lseek takes plain integers and touches no memory of ours.
+    let ret = unsafe { libc::lseek(f.as_raw_fd(), off, libc::SEEK_DATA) };
+    if ret < 0 {
+        let e = io::Error::last_os_error();
+        return if e.raw_os_error() == Some(libc::ENXIO) {
+            Ok(None)
+        } else {
+            Err(e)
+        };
+    }
+    Ok(Some(ret as u64))
+}

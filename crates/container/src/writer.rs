@@ -296,7 +296,7 @@ impl<W: Write + Send + 'static> ImageWriter<W> {
 
     /// Adds the bytes of `extent` of the current disk. `fill(buf, offset)` must fill `buf`
     /// with the disk's bytes starting at `offset`; it is called with pieces of at most one
-    /// chunk. Extents must come in increasing, non-overlapping order.
+    /// chunk, and `buf` is zero-filled when it is called (so a known hole needs no read). Extents must come in increasing, non-overlapping order.
     pub fn add_extent(
         &mut self,
         extent: Extent,

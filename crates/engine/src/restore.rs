@@ -4,6 +4,7 @@ use crate::error::{EngineError, Result};
 use crate::event::{Event, EventSink, Progress};
 use crate::image_error;
 use lifeboat_blockdev::{disks_holding_path, Disk, OpenMode};
+use lifeboat_container::format::Codec;
 use lifeboat_container::{
     decode_parallel, DecodeError, Decoded, DiskRecord, ImageKind, Manifest, Record, StreamReader,
 };
@@ -348,6 +349,7 @@ impl RestorePlan {
                         chunk.header.data_crc,
                         u64::from(chunk.header.data_len),
                     ));
+                    let zero = chunk.header.codec == Codec::Zero;
                     let mut p = 0usize;
                     for e in &chunk.extents {
                         let bytes = &data[p..p + e.len as usize];
@@ -361,7 +363,11 @@ impl RestorePlan {
                                         t.disk.path().display()
                                     )));
                                 }
-                                t.disk.write_all_at(bytes, e.offset)?;
+                                if zero {
+                                    t.disk.write_zeroes(e.offset, e.len)?;
+                                } else {
+                                    t.disk.write_all_at(bytes, e.offset)?;
+                                }
                                 progress.add(e.len);
                             }
                             Some(maps) => {
@@ -371,7 +377,12 @@ impl RestorePlan {
                                     if s < end {
                                         let b = &bytes
                                             [(s - e.offset) as usize..(end - e.offset) as usize];
-                                        t.disk.write_all_at(b, m.dst_start + (s - m.src_start))?;
+                                        let at = m.dst_start + (s - m.src_start);
+                                        if zero {
+                                            t.disk.write_zeroes(at, end - s)?;
+                                        } else {
+                                            t.disk.write_all_at(b, at)?;
+                                        }
                                         progress.partition = Some(m.number);
                                         progress.add(end - s);
                                     }

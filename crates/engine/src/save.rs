@@ -391,7 +391,10 @@ fn add<W: io::Write + Send + 'static>(
             if cancel.load(Ordering::Relaxed) {
                 return Err(io::Error::new(io::ErrorKind::Interrupted, "cancelled"));
             }
-            disk.read_exact_at(buf, off).map_err(io::Error::other)?;
+            // The buffer arrives zero-filled: a hole of a sparse image file needs no read.
+            if !disk.is_hole(off, buf.len() as u64) {
+                disk.read_exact_at(buf, off).map_err(io::Error::other)?;
+            }
             progress.add(buf.len() as u64);
             Ok(())
         })
