@@ -68,6 +68,13 @@ where
         let (job_tx, job_rx) = bounded::<(u64, EncodedChunk, Vec<u8>)>(threads);
         let (out_tx, out_rx) = bounded::<(u64, Out)>(threads * 2);
         let (free_tx, free_rx) = bounded::<Vec<u8>>(threads * 3);
+        // One token per chunk in flight (queued, decompressing, or waiting for its turn);
+        // the consumer hands a token back for every chunk it has processed.
+        let in_flight = threads * 3 + 2;
+        let (permit_tx, permit_rx) = bounded::<()>(in_flight);
+        for _ in 0..in_flight {
+            permit_tx.send(()).expect("the permit channel has room");
+        }
         for _ in 0..threads {
             let job_rx: Receiver<(u64, EncodedChunk, Vec<u8>)> = job_rx.clone();
             let out_tx: Sender<(u64, Out)> = out_tx.clone();
@@ -97,6 +104,9 @@ where
                 let rec = reader.next_record();
                 let sent = match rec {
                     Ok(Some(Record::Chunk(c))) => {
+                        if permit_rx.recv().is_err() {
+                            return;
+                        }
                         let buf = free_rx.try_recv().unwrap_or_default();
                         job_tx.send((order, c, buf)).is_ok()
                     }
@@ -128,6 +138,7 @@ where
                             data: &data,
                         });
                         let _ = free_tx.try_send(data);
+                        let _ = permit_tx.try_send(());
                         r
                     }
                     Out::Rec(Record::Disk { index, json }) => {

@@ -209,6 +209,10 @@ pub struct ImageWriter<W: Write + Send + 'static> {
     pending: Option<Pending>,
     job_tx: Option<Sender<Job>>,
     item_tx: Option<Sender<(u64, Item)>>,
+    /// One token per chunk that may be in flight (queued, compressing, or waiting to be
+    /// written in order); the output thread hands a token back for every chunk it writes.
+    /// This bounds memory even when one worker is much slower than the others.
+    permits: Receiver<()>,
     free_rx: Receiver<Vec<u8>>,
     workers: Vec<JoinHandle<()>>,
     output: Option<JoinHandle<Result<Output<W>>>>,
@@ -228,6 +232,11 @@ impl<W: Write + Send + 'static> ImageWriter<W> {
         let threads = opts.threads.max(1);
         let (job_tx, job_rx) = bounded::<Job>(threads);
         let (item_tx, item_rx) = bounded::<(u64, Item)>(threads * 2);
+        let in_flight = threads * 3 + 2;
+        let (permit_tx, permits) = bounded::<()>(in_flight);
+        for _ in 0..in_flight {
+            permit_tx.send(()).expect("the permit channel has room");
+        }
         let (free_tx, free_rx) = bounded::<Vec<u8>>(threads + 2);
         let mut workers = Vec::with_capacity(threads);
         for _ in 0..threads {
@@ -256,7 +265,7 @@ impl<W: Write + Send + 'static> ImageWriter<W> {
             disk_crc: BTreeMap::new(),
         };
         output.write(&header.encode())?;
-        let output = std::thread::spawn(move || output_thread(output, item_rx));
+        let output = std::thread::spawn(move || output_thread(output, item_rx, permit_tx));
         Ok(ImageWriter {
             opts,
             order: 0,
@@ -264,6 +273,7 @@ impl<W: Write + Send + 'static> ImageWriter<W> {
             pending: None,
             job_tx: Some(job_tx),
             item_tx: Some(item_tx),
+            permits,
             free_rx,
             workers,
             output: Some(output),
@@ -365,6 +375,9 @@ impl<W: Write + Send + 'static> ImageWriter<W> {
         };
         self.order += 1;
         self.seq += 1;
+        if self.permits.recv().is_err() {
+            return Err(self.failure());
+        }
         let tx = self.job_tx.as_ref().expect("writer is open");
         if tx.send(job).is_err() {
             return Err(self.failure());
@@ -535,7 +548,11 @@ fn compress_worker(
     }
 }
 
-fn output_thread<W: Write>(mut o: Output<W>, items: Receiver<(u64, Item)>) -> Result<Output<W>> {
+fn output_thread<W: Write>(
+    mut o: Output<W>,
+    items: Receiver<(u64, Item)>,
+    permits: Sender<()>,
+) -> Result<Output<W>> {
     let mut next = 0u64;
     let mut waiting: BTreeMap<u64, Item> = BTreeMap::new();
     for (order, item) in items {
@@ -544,7 +561,10 @@ fn output_thread<W: Write>(mut o: Output<W>, items: Receiver<(u64, Item)>) -> Re
             next += 1;
             match item {
                 Item::Disk(index, json) => o.record(tag::DISK, index, json.len() as u64, &json)?,
-                Item::Chunk(c) => o.chunk(c)?,
+                Item::Chunk(c) => {
+                    o.chunk(c)?;
+                    let _ = permits.try_send(());
+                }
                 Item::Failed(e) => return Err(e),
             }
         }
