@@ -5,8 +5,8 @@
 //!
 //!     cargo run --manifest-path fuzz/Cargo.toml --example make_container_seeds
 use lifeboat_container::{
-    DiskRecord, Identity, ImageKind, ImageWriter, Manifest, PartitionRecord, RegionRecord,
-    Summary, TableRecord, Tool, Totals, WriterOptions, MANIFEST_FORMAT, MANIFEST_VERSION,
+    DiskRecord, Identity, ImageKind, ImageWriter, Manifest, PartitionRecord, RegionRecord, Summary,
+    TableRecord, Tool, Totals, WriterOptions, MANIFEST_FORMAT, MANIFEST_VERSION,
 };
 use lifeboat_fs::Extent;
 use std::path::Path;

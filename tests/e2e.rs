@@ -52,7 +52,7 @@ fn restore(repo: &Path, image: &str, targets: &[&Path], extra: &[&str]) -> Run {
     lifeboat(&a)
 }
 
-fn part_json<'a>(m: &'a Value, disk: usize, n: u32) -> &'a Value {
+fn part_json(m: &Value, disk: usize, n: u32) -> &Value {
     m["disks"][disk]["table"]["partitions"]
         .as_array()
         .unwrap()
@@ -210,9 +210,7 @@ fn mbr_disk_with_extended_and_logical_partitions() {
     );
 
     // list: complete.
-    lifeboat(&["list", "--repo", s(&repo)])
-        .ok()
-        .says(&["node01", "complete"]);
+    assert_eq!(list_status(&repo, "node01"), "complete");
     let l = list_json(&repo);
     assert_eq!(l.len(), 1);
     assert_eq!(l[0]["image"], "node01");
@@ -315,7 +313,8 @@ fn gpt_disk_onto_same_size_and_larger_targets() {
 
     // Larger: the backup GPT moves to the new end, partitions stay.
     let big = d.join("big.img");
-    garbage_file(&big, fx.size + 64 * MIB, 23);
+    // Not a whole number of MiB: the new last LBA is not aligned to anything.
+    garbage_file(&big, fx.size + 64 * MIB + 3 * 512, 23);
     restore(&repo, "gpt-node", &[&big], &[])
         .ok()
         .says(&["backup GPT was moved"]);
@@ -502,7 +501,7 @@ fn saveparts_and_restoreparts_touch_only_that_partition() {
     assert_eq!((tp2.start, tp2.size), (p2.start, p2.size));
     let repo = d.join("repo");
     fs::create_dir(&repo).unwrap();
-    lifeboat(&[
+    let r = lifeboat(&[
         "saveparts",
         "--repo",
         s(&repo),
@@ -512,8 +511,20 @@ fn saveparts_and_restoreparts_touch_only_that_partition() {
         s(&fx.path),
         "--part",
         "2",
+        "--json",
     ])
     .ok();
+    let ev = check_events(&r, &["saveparts"]);
+    let started: Vec<&Value> = ev
+        .iter()
+        .filter(|e| e["event"] == "partition_start")
+        .collect();
+    assert_eq!(
+        started.len(),
+        1,
+        "only partition 2 is streamed: {started:?}"
+    );
+    assert_eq!(started[0]["partition"], 2);
     let m = info_json(&repo, "p2");
     assert_eq!(m["kind"], "parts");
     assert_eq!(part_json(&m, 0, 2)["saved"], true);
@@ -541,7 +552,7 @@ fn saveparts_and_restoreparts_touch_only_that_partition() {
     assert_ne!(r.code, 0);
     assert_eq!(sha_all(&dst.path), whole_before);
 
-    lifeboat(&[
+    let r = lifeboat(&[
         "restoreparts",
         "--repo",
         s(&repo),
@@ -552,8 +563,10 @@ fn saveparts_and_restoreparts_touch_only_that_partition() {
         "--part",
         "2",
         "--yes",
+        "--json",
     ])
     .ok();
+    check_events(&r, &["verify", "restoreparts"]);
     verify_part(&dst.path, tp2.start, &p2, d, "restoreparts");
     assert_eq!(
         outside(&dst.path),
@@ -633,7 +646,14 @@ fn split_image_volumes_and_a_missing_volume() {
     );
     let repo = d.join("repo");
     fs::create_dir(&repo).unwrap();
-    save(&repo, "split", &[&fx.path], &["--split-size", "1M"]).ok();
+    // One thread each way: the single-threaded pipeline is exercised here.
+    save(
+        &repo,
+        "split",
+        &[&fx.path],
+        &["--split-size", "1M", "--threads", "1"],
+    )
+    .ok();
     let dir = repo.join("split");
     let mut vols: Vec<(String, u64)> = fs::read_dir(&dir)
         .unwrap()
@@ -662,7 +682,7 @@ fn split_image_volumes_and_a_missing_volume() {
         .says(&[&format!("{} file(s) verified", vols.len())]);
     let target = d.join("target.img");
     garbage_file(&target, fx.size, 82);
-    restore(&repo, "split", &[&target], &[]).ok();
+    restore(&repo, "split", &[&target], &["--threads", "1"]).ok();
     verify_restored(&fx, &target, d);
 
     // A volume disappears: check and restore say which, with exit 4; nothing is written.
@@ -679,13 +699,15 @@ fn split_image_volumes_and_a_missing_volume() {
     let l = list_json(&repo);
     assert_eq!(l[0]["complete"], false);
     assert!(l[0]["reason"].as_str().unwrap().contains("data.lbi.002"));
+    assert_eq!(list_status(&repo, "split"), "INCOMPLETE");
 }
 
 // ───────────────────────────── 11. --json ─────────────────────────────
 
-/// Checks an NDJSON event stream: `ops` operations, each start → (partition_start →
-/// progress* → partition_done | progress | warning)* → done, progress monotonic within an
-/// operation and bounded by its start's total, then a `result` line. Returns the events.
+/// Checks an NDJSON event stream against docs/EVENTS.md: `ops` phases, each start →
+/// (partition_start → progress* → partition_done | progress | warning)* → done, the first
+/// line a start, progress monotonic within a phase, bounded by and ending at its start's
+/// total, then one `result` line. Returns the events.
 fn check_events(r: &Run, ops: &[&str]) -> Vec<Value> {
     let ev = r.json_lines();
     assert!(!ev.is_empty(), "no JSON lines");
@@ -702,8 +724,11 @@ fn check_events(r: &Run, ops: &[&str]) -> Vec<Value> {
             *i += 1;
         }
     };
-    for op in ops {
-        skip_warnings(&mut i);
+    for (k, op) in ops.iter().enumerate() {
+        // Warnings come after the first start (docs/EVENTS.md), maybe between phases.
+        if k > 0 {
+            skip_warnings(&mut i);
+        }
         assert_eq!(kind(&ev[i]), "start", "event {i}: {:?}", &ev[i]);
         assert_eq!(ev[i]["operation"], *op, "{}", ev[i]);
         let total = ev[i]["bytes_total"].as_u64().unwrap();
@@ -773,24 +798,40 @@ fn json_event_streams() {
             ext("ext4", 40, TreeSpec::new(1101, 12)),
             extended(),
             ext("ext2", 24, TreeSpec::new(1105, 4)),
+            raw(2, "da", 1106),
         ],
     );
     let repo = d.join("repo");
     fs::create_dir(&repo).unwrap();
     let r = save(&repo, "j", &[&fx.path], &["--json"]).ok();
+    assert!(
+        r.stderr.trim().is_empty(),
+        "--json printed on stderr: {}",
+        r.stderr
+    );
     let ev = check_events(&r, &["savedisk"]);
     let starts: Vec<u64> = ev
         .iter()
         .filter(|e| e["event"] == "partition_start")
         .map(|e| e["partition"].as_u64().unwrap())
         .collect();
-    assert_eq!(starts, [1, 5], "partitions in disk order");
+    assert_eq!(starts, [1, 5, 6], "partitions in disk order");
+    // The raw partition is announced as a warning event, not on stderr.
+    assert!(
+        ev.iter()
+            .any(|e| e["event"] == "warning"
+                && e["message"].as_str().unwrap().contains("partition 6")),
+        "no warning about the raw partition 6: {ev:?}"
+    );
     let part_bytes: u64 = ev
         .iter()
         .filter(|e| e["event"] == "partition_done")
         .map(|e| e["bytes"].as_u64().unwrap())
         .sum();
-    assert_eq!(part_bytes, fx.part(1).used_bytes + fx.part(5).used_bytes);
+    assert_eq!(
+        part_bytes,
+        fx.part(1).used_bytes + fx.part(5).used_bytes + fx.part(6).size
+    );
     assert!(ev.iter().filter(|e| e["event"] == "progress").count() >= 1);
 
     let r = lifeboat(&["check", "--json", "--repo", s(&repo), "--image", "j"]).ok();
@@ -817,15 +858,92 @@ fn json_event_streams() {
         let last = ev.last().expect("an error line");
         assert_eq!(last["event"], "error", "{:?}", r);
         assert!(!last["message"].as_str().unwrap().is_empty());
-        assert!(
-            r.stderr.trim().is_empty() || !r.stderr.contains("{\""),
-            "{}",
-            r.stderr
+        assert_eq!(
+            ev.iter().filter(|e| e["event"] == "error").count(),
+            1,
+            "one error line: {ev:?}"
         );
+        assert!(!ev
+            .iter()
+            .any(|e| e["event"] == "done" || e["event"] == "result"));
     }
 }
 
 // ───────────────────────────── 12. kill -9 ─────────────────────────────
+
+/// Starts `savedisk --json` of `disk` and returns once it is mid-way: a progress event
+/// says 0 < done < total and the first volume file has bytes. The reader thread returns
+/// every event. Level 19 makes compression slow, so the window is wide on any machine.
+fn save_until_mid_way(
+    repo: &Path,
+    image: &str,
+    disk: &Path,
+) -> (
+    std::process::Child,
+    std::thread::JoinHandle<Vec<Value>>,
+    u64,
+    u64,
+) {
+    let mut child = Command::new(bin())
+        .args([
+            "savedisk",
+            "--json",
+            "--level",
+            "19",
+            "--repo",
+            s(repo),
+            "--image",
+            image,
+            "--disk",
+            s(disk),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<Value>();
+    let out = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        for line in BufReader::new(out).lines() {
+            let Ok(line) = line else { break };
+            let v: Value =
+                serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line:?}"));
+            let _ = tx.send(v.clone());
+            all.push(v);
+        }
+        all
+    });
+    let vol = repo.join(image).join("data.lbi.000");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut progress = None;
+    loop {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("savedisk made no progress in 120 s");
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "savedisk finished before it could be stopped"
+        );
+        while let Ok(v) = rx.try_recv() {
+            if v["event"] == "progress" {
+                progress = Some((
+                    v["bytes_done"].as_u64().unwrap(),
+                    v["bytes_total"].as_u64().unwrap(),
+                ));
+            }
+        }
+        let written = fs::metadata(&vol).map(|m| m.len()).unwrap_or(0);
+        if let Some((done, total)) = progress {
+            if done > 0 && done < total && written > 0 {
+                return (child, reader, done, total);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
 
 #[test]
 fn killed_save_leaves_an_incomplete_image_that_is_refused_and_deletable() {
@@ -849,69 +967,29 @@ fn killed_save_leaves_an_incomplete_image_that_is_refused_and_deletable() {
     let big = whole_disk(d, "big.img", 280, "ext4", TreeSpec::new(1202, 200));
     assert!(big.part(0).used_bytes > 200 * MIB);
 
-    // Level 19 makes compression slow and the kill window wide even on a fast machine.
-    let mut child = Command::new(bin())
-        .args([
-            "savedisk",
-            "--json",
-            "--level",
-            "19",
-            "--repo",
-            s(&repo),
-            "--image",
-            "big",
-            "--disk",
-            s(&big.path),
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let (tx, rx) = std::sync::mpsc::channel::<Value>();
-    let out = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(out).lines() {
-            let Ok(line) = line else { break };
-            if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                let _ = tx.send(v);
-            }
-        }
-    });
-    let vol = repo.join("big").join("data.lbi.000");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let mut progress = None;
-    loop {
-        assert!(
-            Instant::now() < deadline,
-            "savedisk made no progress in 120 s"
-        );
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "savedisk finished before it could be killed"
-        );
-        while let Ok(v) = rx.try_recv() {
-            if v["event"] == "progress" {
-                progress = Some((
-                    v["bytes_done"].as_u64().unwrap(),
-                    v["bytes_total"].as_u64().unwrap(),
-                ));
-            }
-        }
-        let written = fs::metadata(&vol).map(|m| m.len()).unwrap_or(0);
-        if let Some((done, total)) = progress {
-            if done > 0 && done < total && written > 0 {
-                break;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    // Ctrl-C (SIGINT) mid-way: cancelled, exit 130, the image is left incomplete.
+    let (child, reader, done, total) = save_until_mid_way(&repo, "interrupted", &big.path);
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let out = child.wait_with_output().unwrap();
+    let events: Vec<Value> = reader.join().unwrap();
+    eprintln!("interrupted savedisk at {done} of {total} bytes");
+    assert_eq!(out.status.code(), Some(130), "SIGINT exit code");
+    let err = events.last().expect("an error event after SIGINT");
+    assert_eq!(err["event"], "error", "{events:?}");
+    let msg = err["message"].as_str().unwrap();
+    assert!(
+        msg.contains("cancelled") && msg.contains("delete --incomplete"),
+        "{msg}"
+    );
+
+    // kill -9 mid-way: no chance to clean up at all.
+    let (mut child, reader, done, total) = save_until_mid_way(&repo, "big", &big.path);
     // SAFETY: kill(2) on our own child's pid.
     assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGKILL) }, 0);
     let st = child.wait().unwrap();
     assert!(!st.success());
     reader.join().unwrap();
-    let (done, total) = progress.unwrap();
     eprintln!("killed savedisk at {done} of {total} bytes");
 
     let l = list_json(&repo);
@@ -921,12 +999,14 @@ fn killed_save_leaves_an_incomplete_image_that_is_refused_and_deletable() {
             .unwrap_or_else(|| panic!("{name} not listed: {l:?}"))
             .clone()
     };
-    assert_eq!(entry("big")["complete"], false);
-    assert!(entry("big")["bytes"].as_u64().unwrap() > 0);
+    for name in ["big", "interrupted"] {
+        assert_eq!(entry(name)["complete"], false, "{name}");
+        assert!(entry(name)["bytes"].as_u64().unwrap() > 0, "{name}");
+    }
     assert_eq!(entry("keep")["complete"], true);
-    lifeboat(&["list", "--repo", s(&repo)])
-        .ok()
-        .says(&["INCOMPLETE"]);
+    assert_eq!(list_status(&repo, "big"), "INCOMPLETE");
+    assert_eq!(list_status(&repo, "interrupted"), "INCOMPLETE");
+    assert_eq!(list_status(&repo, "keep"), "complete");
 
     let target = d.join("target.img");
     garbage_file(&target, big.size, 122);
@@ -943,7 +1023,8 @@ fn killed_save_leaves_an_incomplete_image_that_is_refused_and_deletable() {
 
     lifeboat(&["delete", "--repo", s(&repo), "--incomplete", "--yes"])
         .ok()
-        .says(&["big"]);
+        .says(&["deleted 2 incomplete image(s)", "big", "interrupted"]);
+    assert!(!repo.join("interrupted").exists());
     assert!(
         !repo.join("big").exists(),
         "the incomplete image is still there"
@@ -952,4 +1033,139 @@ fn killed_save_leaves_an_incomplete_image_that_is_refused_and_deletable() {
     assert_eq!(l.len(), 1, "{l:?}");
     assert_eq!(l[0]["image"], "keep");
     lifeboat(&["check", "--repo", s(&repo), "--image", "keep"]).ok();
+}
+
+// ───────────────────────────── the checks themselves ─────────────────────────────
+
+/// The verification used by every test above must catch a single wrong byte in the boot
+/// gap, in an EBR, and in a file's data block; otherwise the other tests prove nothing.
+#[test]
+fn verification_catches_single_wrong_bytes() {
+    if !need(MBR_TOOLS) {
+        return;
+    }
+    let t = tempdir("meta");
+    let d = t.path();
+    let fx = mbr_disk(
+        d,
+        "src.img",
+        80,
+        131,
+        &[
+            bootable(ext("ext4", 32, TreeSpec::new(1301, 3))),
+            extended(),
+            ext("ext2", 24, TreeSpec::new(1305, 1)),
+        ],
+    );
+    let repo = d.join("repo");
+    fs::create_dir(&repo).unwrap();
+    save(&repo, "meta", &[&fx.path], &[]).ok();
+    let target = d.join("target.img");
+    garbage_file(&target, fx.size, 132);
+    restore(&repo, "meta", &[&target], &[]).ok();
+    verify_restored(&fx, &target, d);
+
+    // A data block of /big.bin in partition 1.
+    let p1 = fx.part(1);
+    let img = d.join("p1.img");
+    extract(&target, p1.start, p1.size, &img);
+    let out = sh(
+        "debugfs",
+        &[
+            std::ffi::OsStr::new("-R"),
+            "bmap /big.bin 100".as_ref(),
+            img.as_os_str(),
+        ],
+    );
+    let block: u64 = out
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("bmap said {out:?}"));
+    let bs: u64 = dumpe2fs(&img)
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("Block size:")
+                .map(|v| v.trim().parse().unwrap())
+        })
+        .unwrap();
+    fs::remove_file(&img).unwrap();
+    let ebr = ebr_offsets(&fx.path, 512)[0];
+    for (what, off) in [
+        ("boot gap", 512 + 4321),
+        ("boot code", 17),
+        ("EBR", ebr + 100),
+        ("file data block", p1.start + block * bs + 123),
+    ] {
+        let b = read_range(&target, off, 1)[0];
+        write_at(&target, off, &[b ^ 1]);
+        let caught = std::panic::catch_unwind(|| verify_restored(&fx, &target, d)).is_err();
+        write_at(&target, off, &[b]);
+        assert!(
+            caught,
+            "one wrong byte in the {what} (offset {off}) went unnoticed"
+        );
+    }
+    verify_restored(&fx, &target, d);
+}
+
+// ───────────────────────────── ext feature variants ─────────────────────────────
+
+/// Filesystems with the features that change where metadata lives or how blocks are
+/// counted: bigalloc clusters, meta_bg, no flex_bg with the old gdt_csum, no journal and
+/// 32-bit descriptors, sparse_super2, 2 KiB blocks. (Not inline_data: debugfs 1.47.0's
+/// rdump writes inline files as 60-byte blobs, so the file comparison cannot be trusted.)
+#[test]
+fn ext_feature_variants_round_trip() {
+    if !need(GPT_TOOLS) {
+        return;
+    }
+    let t = tempdir("features");
+    let d = t.path();
+    let tree = |seed| TreeSpec::new(seed, 2);
+    let fx = gpt_disk(
+        d,
+        "feat.img",
+        200,
+        512,
+        141,
+        &[
+            ext_opts("ext4", 32, &["-O", "bigalloc", "-C", "16384"], tree(1401)),
+            ext_opts("ext4", 24, &["-O", "meta_bg,^resize_inode"], tree(1402)),
+            ext_opts(
+                "ext4",
+                24,
+                &["-O", "^flex_bg,^metadata_csum,uninit_bg"],
+                tree(1403),
+            ),
+            ext_opts("ext4", 24, &["-O", "^has_journal,^64bit"], tree(1404)),
+            ext_opts("ext4", 24, &["-O", "sparse_super2"], tree(1405)),
+            ext_bs("ext2", 24, 2048, tree(1407)),
+        ],
+    );
+    let repo = d.join("repo");
+    fs::create_dir(&repo).unwrap();
+    save(&repo, "feat", &[&fx.path], &[]).ok();
+    let m = info_json(&repo, "feat");
+    assert_manifest_describes(&m, 0, &fx);
+    assert_stores_used_only(&m, &repo, "feat", &[&fx]);
+    let target = d.join("target.img");
+    garbage_file(&target, fx.size, 142);
+    restore(&repo, "feat", &[&target], &[]).ok();
+    verify_restored(&fx, &target, d);
+}
+
+/// The rule every test relies on: a missing tool skips locally, fails in CI.
+#[test]
+fn a_missing_tool_fails_in_ci_and_skips_locally() {
+    assert!(find_tool("lifeboat-no-such-tool").is_none());
+    assert!(find_tool("sh").is_some());
+    assert!(!unavailable_in(
+        false,
+        "the tool `lifeboat-no-such-tool` is not installed"
+    ));
+    let r = std::panic::catch_unwind(|| unavailable_in(true, "the tool `x` is not installed"));
+    assert!(
+        r.is_err(),
+        "CI=true must turn a missing tool into a failure"
+    );
 }

@@ -90,7 +90,10 @@ fn sequential(data: &[u8]) -> (Vec<Event>, bool, Vec<IndexEntry>) {
             }
         }
     }
-    panic!("stream did not end within {} records", record_bound(data.len()));
+    panic!(
+        "stream did not end within {} records",
+        record_bound(data.len())
+    );
 }
 
 /// Parallel pass: the events delivered up to the first error, and whether it succeeded.
@@ -131,7 +134,10 @@ fn indexed(data: &[u8], complete: bool, streamed: &[Event], verified: &[IndexEnt
     let img = match IndexedImage::open(&volume) {
         Ok(img) => img,
         Err(e) => {
-            assert!(!complete, "stream reader accepted what IndexedImage rejects: {e}");
+            assert!(
+                !complete,
+                "stream reader accepted what IndexedImage rejects: {e}"
+            );
             return;
         }
     };
@@ -200,7 +206,9 @@ fn indexed(data: &[u8], complete: bool, streamed: &[Event], verified: &[IndexEnt
                 .expect("find in a verified container")
                 .expect("every stored chunk is found by its first byte");
             assert_eq!(&found, entry);
-            let c = img.read_chunk(entry).expect("read_chunk of a verified chunk");
+            let c = img
+                .read_chunk(entry)
+                .expect("read_chunk of a verified chunk");
             assert_eq!((&c.header, &c.pos, &c.extents), (header, pos, extents));
             c.decode_into(&mut buf).expect("decode of a verified chunk");
             assert_eq!(crc32fast::hash(&buf), *data_crc);
@@ -246,11 +254,9 @@ fn fix_record(d: &mut [u8], pos: usize) -> Option<usize> {
                 let payload_crc = crc32fast::hash(payload);
                 let data_crc = match d[pos + 28] {
                     0 => Some(payload_crc),
-                    1 if data_len <= FIX_DATA_MAX => {
-                        zstd::bulk::decompress(payload, data_len)
-                            .ok()
-                            .map(|v| crc32fast::hash(&v))
-                    }
+                    1 if data_len <= FIX_DATA_MAX => zstd::bulk::decompress(payload, data_len)
+                        .ok()
+                        .map(|v| crc32fast::hash(&v)),
                     2 if data_len <= FIX_DATA_MAX => Some(crc32fast::hash(&vec![0; data_len])),
                     _ => None,
                 };
@@ -340,7 +346,10 @@ fn fix_crcs(data: &[u8]) -> Option<Vec<u8>> {
 fn check(data: &[u8]) {
     let (events, complete, entries) = sequential(data);
     let (pevents, pcomplete) = parallel(data);
-    assert_eq!(complete, pcomplete, "sequential and parallel readers disagree");
+    assert_eq!(
+        complete, pcomplete,
+        "sequential and parallel readers disagree"
+    );
     assert_eq!(events, pevents, "sequential and parallel readers disagree");
     indexed(data, complete, &events, &entries);
 }

@@ -12,7 +12,11 @@ fuzz_target!(|data: &[u8]| {
         let json = m.to_json();
         let again = Manifest::from_json(&json, 0).expect("a serialised manifest parses again");
         assert_eq!(m, again, "manifest does not round-trip");
-        assert_eq!(json, again.to_json(), "manifest serialisation is not stable");
+        assert_eq!(
+            json,
+            again.to_json(),
+            "manifest serialisation is not stable"
+        );
         for d in &m.disks {
             let dj = serde_json::to_vec(d).expect("disk record serialises");
             let back = DiskRecord::from_json(&dj, 0).expect("a manifest's disk parses alone");

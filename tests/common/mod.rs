@@ -24,7 +24,12 @@ pub fn ci() -> bool {
 }
 
 fn unavailable(what: &str) -> bool {
-    if ci() {
+    unavailable_in(ci(), what)
+}
+
+/// The skip-or-fail rule, with CI given (so that the rule itself can be tested).
+pub fn unavailable_in(ci: bool, what: &str) -> bool {
+    if ci {
         panic!("CI=true but {what}: this end-to-end test cannot run; install it on the CI machine");
     }
     eprintln!(
@@ -65,6 +70,7 @@ pub fn require_root() -> bool {
 pub fn require_loop() -> bool {
     require_root()
         && require_tool("losetup")
+        && require_tool("blockdev")
         && (Path::new("/dev/loop-control").exists()
             || unavailable("/dev/loop-control is missing (no loop device support)"))
 }
@@ -143,7 +149,42 @@ impl Run {
             "lifeboat {:?} exited {} instead of {code}\nstdout:\n{}\nstderr:\n{}",
             self.args, self.code, self.stdout, self.stderr
         );
+        if code != 0 {
+            self.assert_error_not_repeated();
+        }
         self
+    }
+    /// The error message (text or JSON `error` event) does not say the same clause twice:
+    /// an operator reading it at 3 a.m. gets each fact once.
+    #[track_caller]
+    pub fn assert_error_not_repeated(&self) {
+        let mut msgs: Vec<String> = self
+            .stderr
+            .lines()
+            .filter_map(|l| l.strip_prefix("lifeboat: error: "))
+            .map(str::to_string)
+            .collect();
+        msgs.extend(
+            self.stdout
+                .lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .filter(|v| v["event"] == "error")
+                .filter_map(|v| v["message"].as_str().map(str::to_string)),
+        );
+        for m in msgs {
+            let clauses: Vec<&str> = m
+                .split(": ")
+                .map(str::trim)
+                .filter(|c| c.len() >= 16)
+                .collect();
+            for (i, c) in clauses.iter().enumerate() {
+                assert!(
+                    !clauses[i + 1..].contains(c),
+                    "lifeboat {:?}: the error message repeats {c:?}:\n{m}",
+                    self.args
+                );
+            }
+        }
     }
     /// Panics unless the exit code is 0.
     #[track_caller]
@@ -220,6 +261,19 @@ pub fn list_json(repo: &Path) -> Vec<serde_json::Value> {
         serde_json::Value::Array(v) => v,
         other => panic!("list --json is not an array: {other}"),
     }
+}
+
+/// The STATUS column of `lifeboat list` (text) for `image`.
+#[track_caller]
+pub fn list_status(repo: &Path, image: &str) -> String {
+    let r = lifeboat(&["list", "--repo", s(repo)]).ok();
+    r.stdout
+        .lines()
+        .find_map(|l| {
+            let mut w = l.split_whitespace();
+            (w.next() == Some(image)).then(|| w.next().unwrap_or("").to_string())
+        })
+        .unwrap_or_else(|| panic!("list does not show {image}:\n{}", r.stdout))
 }
 
 // ───────────────────────────── random data ─────────────────────────────
@@ -604,8 +658,24 @@ pub fn mkfs_ext(
     tree: Option<&Path>,
     label: &str,
 ) {
+    mkfs_ext_opts(file, offset, size, fstype, block_size, tree, label, &[]);
+}
+
+/// [`mkfs_ext`] with more mke2fs options.
+#[allow(clippy::too_many_arguments)]
+pub fn mkfs_ext_opts(
+    file: &Path,
+    offset: u64,
+    size: u64,
+    fstype: &str,
+    block_size: Option<u32>,
+    tree: Option<&Path>,
+    label: &str,
+    extra: &[&str],
+) {
     let mut c = tool("mke2fs");
     c.args(["-q", "-F", "-t", fstype, "-L", label]);
+    c.args(extra);
     if let Some(b) = block_size {
         c.args(["-b", &b.to_string()]);
     }
@@ -801,6 +871,8 @@ pub enum Fill {
         fstype: &'static str,
         block_size: Option<u32>,
         tree: TreeSpec,
+        /// More mke2fs options (e.g. `-O bigalloc`).
+        extra: &'static [&'static str],
     },
     /// Random bytes over the whole partition (saved raw).
     Random { seed: u64 },
@@ -826,8 +898,23 @@ pub fn ext(fstype: &'static str, size_mib: u64, tree: TreeSpec) -> PartSpec {
             fstype,
             block_size: None,
             tree,
+            extra: &[],
         },
     }
+}
+
+/// An ext filesystem made with more mke2fs options (features).
+pub fn ext_opts(
+    fstype: &'static str,
+    size_mib: u64,
+    extra: &'static [&'static str],
+    tree: TreeSpec,
+) -> PartSpec {
+    let mut p = ext(fstype, size_mib, tree);
+    if let Fill::Ext { extra: e, .. } = &mut p.fill {
+        *e = extra;
+    }
+    p
 }
 
 /// An ext filesystem with a given block size.
@@ -963,10 +1050,11 @@ fn fill_parts(parts: &mut [FixPart], file: &Path, trees: &Path) {
                 fstype,
                 block_size,
                 tree,
+                extra,
             } => {
                 let dir = trees.join(format!("t{}-{}", p.number, tree.seed));
                 populate_tree(&dir, *tree);
-                mkfs_ext(
+                mkfs_ext_opts(
                     file,
                     p.start,
                     p.size,
@@ -974,6 +1062,7 @@ fn fill_parts(parts: &mut [FixPart], file: &Path, trees: &Path) {
                     *block_size,
                     Some(&dir),
                     &format!("part{}", p.number),
+                    extra,
                 );
             }
             Fill::Random { seed } => fill_random(file, p.start, p.size, *seed),
@@ -1215,6 +1304,7 @@ pub fn whole_disk(
             fstype,
             block_size: None,
             tree,
+            extra: &[],
         },
         tree: None,
         sha: None,
@@ -1422,8 +1512,21 @@ impl LoopDev {
         }
         c.args(["-f", "--show"]).arg(file);
         let dev = PathBuf::from(run_ok(&mut c).trim());
-        assert!(dev.starts_with("/dev/loop"), "losetup printed {dev:?}");
-        LoopDev { dev }
+        assert!(
+            dev.to_string_lossy().starts_with("/dev/loop"),
+            "losetup printed {dev:?}"
+        );
+        let lo = LoopDev { dev };
+        if let Some(b) = sector {
+            let got = sh("blockdev", &[OsStr::new("--getss"), lo.dev.as_os_str()]);
+            assert_eq!(
+                got.trim(),
+                b.to_string(),
+                "{} has the wrong sector size",
+                lo.path()
+            );
+        }
+        lo
     }
     pub fn path(&self) -> &str {
         s(&self.dev)

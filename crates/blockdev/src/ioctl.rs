@@ -109,21 +109,6 @@ pub(crate) fn reread_partitions(f: &File) -> io::Result<()> {
     check(ret)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[cfg(target_arch = "x86_64")]
-    #[test]
-    fn request_numbers_match_the_kernel_headers() {
-        assert_eq!(BLKGETSIZE64, 0x8008_1272);
-        assert_eq!(BLKSSZGET, 0x1268);
-        assert_eq!(BLKSSZGET as libc::Ioctl, libc::BLKSSZGET);
-        assert_eq!(BLKPBSZGET as libc::Ioctl, libc::BLKPBSZGET);
-        assert_eq!(BLKRRPART, 0x125f);
-    }
-}
-
 /// `_IO(0x12, 127)`: zero a byte range of the device (the kernel reads two u64: start, len).
 const BLKZEROOUT: u64 = ioc(layout::NONE, 0x12, 127, 0);
 
@@ -173,4 +158,19 @@ pub(crate) fn next_data(f: &File, offset: u64) -> io::Result<Option<u64>> {
         };
     }
     Ok(Some(ret as u64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn request_numbers_match_the_kernel_headers() {
+        assert_eq!(BLKGETSIZE64, 0x8008_1272);
+        assert_eq!(BLKSSZGET, 0x1268);
+        assert_eq!(BLKSSZGET as libc::Ioctl, libc::BLKSSZGET);
+        assert_eq!(BLKPBSZGET as libc::Ioctl, libc::BLKPBSZGET);
+        assert_eq!(BLKRRPART, 0x125f);
+    }
 }

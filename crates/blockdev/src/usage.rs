@@ -239,9 +239,48 @@ impl System {
         }
     }
 
-    /// Usages of block device `dev` and, when it is a whole disk, of its partitions.
+    /// Usages of block device `dev` and, when it is a whole disk, of its partitions; for a
+    /// loop device, also those of every other loop device over the same backing file (e.g.
+    /// `losetup -o` views of its partitions): they share its bytes.
     /// `node` names the device when sysfs does not know it.
     pub(crate) fn block_usages(&self, dev: (u32, u32), node: &Path) -> Vec<Usage> {
+        let mut out = self.own_block_usages(dev, node);
+        let backing =
+            dev_dir(&self.sys_root, dev).and_then(|dir| loop_backing_file(&whole_disk_dir(&dir)));
+        if let Some(backing) = backing {
+            let backing = fs::canonicalize(&backing).unwrap_or(backing);
+            for (other, odev) in self.loops_backed_by(&backing) {
+                if let Some(odev) = odev.filter(|d| *d != dev) {
+                    out.extend(self.own_block_usages(odev, &other));
+                }
+            }
+        }
+        out
+    }
+
+    /// The loop devices whose backing file is `file` (canonical path), with their device
+    /// numbers.
+    fn loops_backed_by(&self, file: &Path) -> Vec<(PathBuf, Option<(u32, u32)>)> {
+        let block = self.sys_root.join("block");
+        dir_names(&block)
+            .into_iter()
+            .filter(|n| n.starts_with("loop"))
+            .filter_map(|name| {
+                let dir = block.join(&name);
+                let backing = loop_backing_file(&dir)?;
+                let backing = fs::canonicalize(&backing).unwrap_or(backing);
+                (backing == file).then(|| {
+                    (
+                        PathBuf::from(format!("/dev/{name}")),
+                        read_attr(&dir.join("dev")).and_then(|s| parse_dev(&s)),
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// Usages of block device `dev` itself and, when it is a whole disk, of its partitions.
+    fn own_block_usages(&self, dev: (u32, u32), node: &Path) -> Vec<Usage> {
         let mut out = Vec::new();
         let Some(dir) = dev_dir(&self.sys_root, dev) else {
             for mountpoint in self.mountpoints_of(node, dev) {
@@ -274,28 +313,15 @@ impl System {
     /// their own usages) and swap.
     pub(crate) fn file_usages(&self, file: &Path) -> Vec<Usage> {
         let mut out = Vec::new();
-        let block = self.sys_root.join("block");
-        for name in dir_names(&block)
-            .into_iter()
-            .filter(|n| n.starts_with("loop"))
-        {
-            let dir = block.join(&name);
-            let Some(backing) = loop_backing_file(&dir) else {
-                continue;
-            };
-            let backing = fs::canonicalize(&backing).unwrap_or(backing);
-            if backing != file {
-                continue;
-            }
-            let loop_device = PathBuf::from(format!("/dev/{name}"));
+        for (loop_device, dev) in self.loops_backed_by(file) {
             out.push(Usage {
                 device: file.to_path_buf(),
                 kind: UsageKind::BackingFile {
                     loop_device: loop_device.clone(),
                 },
             });
-            if let Some(dev) = read_attr(&dir.join("dev")).and_then(|s| parse_dev(&s)) {
-                out.extend(self.block_usages(dev, &loop_device));
+            if let Some(dev) = dev {
+                out.extend(self.own_block_usages(dev, &loop_device));
             }
         }
         if self.swaps.iter().any(|(p, _)| p == file) {

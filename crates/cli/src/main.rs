@@ -23,6 +23,8 @@ use std::sync::Arc;
 pub const EXIT_REFUSED: i32 = 3;
 /// Exit status: the image is damaged or incomplete.
 pub const EXIT_DAMAGED: i32 = 4;
+/// Exit status: bad arguments (as clap's usage errors), e.g. an invalid image name.
+pub const EXIT_USAGE: i32 = 2;
 /// Exit status: cancelled with Ctrl-C.
 pub const EXIT_CANCELLED: i32 = 130;
 
@@ -219,12 +221,15 @@ fn exit_code(e: &anyhow::Error) -> i32 {
         return EXIT_REFUSED;
     }
     match e.downcast_ref::<EngineError>() {
+        Some(EngineError::Repo(lifeboat_repo::RepoError::InvalidName { .. })) => EXIT_USAGE,
         Some(EngineError::Refused(_)) => EXIT_REFUSED,
         Some(EngineError::Cancelled(_)) => EXIT_CANCELLED,
         Some(EngineError::Image { .. })
+        | Some(EngineError::Damaged(_))
         | Some(EngineError::Repo(lifeboat_repo::RepoError::Incomplete { .. })) => EXIT_DAMAGED,
         _ => match e.downcast_ref::<lifeboat_repo::RepoError>() {
             Some(lifeboat_repo::RepoError::Incomplete { .. }) => EXIT_DAMAGED,
+            Some(lifeboat_repo::RepoError::InvalidName { .. }) => EXIT_USAGE,
             _ => 1,
         },
     }

@@ -174,13 +174,27 @@ impl Ui {
     /// The final error.
     pub fn error(&self, e: &anyhow::Error) {
         self.finish_progress();
-        let msg = format!("{e:#}");
+        let msg = error_message(e);
         if self.json {
             self.print_json(&serde_json::json!({"event": "error", "message": msg}));
         } else {
             eprintln!("lifeboat: error: {msg}");
         }
     }
+}
+
+/// The error and its causes joined with ": ", leaving out a cause whose text the message
+/// already holds (errors that print their source would otherwise say it twice).
+pub fn error_message(e: &anyhow::Error) -> String {
+    let mut msg = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !msg.contains(&c) {
+            msg.push_str(": ");
+            msg.push_str(&c);
+        }
+    }
+    msg
 }
 
 /// `lifeboat disks`.

@@ -102,7 +102,7 @@ fn check_source(
     let mut progress = Progress::new(sink, total);
     let mut report = CheckReport::default();
     let mut disk_crcs: Vec<crc32fast::Hasher> = Vec::new();
-    let mismatch = |what: String| EngineError::Mismatch(format!("image {image}: {what}"));
+    let mismatch = |what: String| EngineError::Damaged(format!("image {image}: {what}"));
     {
         let stream = StreamReader::new(&mut reader).map_err(|e| image_error(source, e))?;
         let id = lifeboat_container::format::id_hex(&stream.header().image_id);

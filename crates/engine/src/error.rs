@@ -62,6 +62,10 @@ pub enum EngineError {
     /// A safety check refused the operation; nothing was written.
     #[error("refused, nothing was written: {0}")]
     Refused(String),
+    /// The image is internally inconsistent (its parts disagree with each other or with
+    /// manifest.json): damaged after it was written.
+    #[error("{0}")]
+    Damaged(String),
     /// The image does not fit the request (wrong number of disks, missing partition, …).
     #[error("{0}")]
     Mismatch(String),

@@ -323,17 +323,17 @@ impl RestorePlan {
             match d {
                 Decoded::Disk { index, json } => {
                     let rec: DiskRecord = serde_json::from_slice(json).map_err(|e| {
-                        EngineError::Mismatch(format!(
+                        EngineError::Damaged(format!(
                             "disk record {index} of the image is unreadable: {e}"
                         ))
                     })?;
                     let t = self.targets.get(index as usize).ok_or_else(|| {
-                        EngineError::Mismatch(format!(
+                        EngineError::Damaged(format!(
                             "the image has a disk {index} its manifest does not list"
                         ))
                     })?;
                     if !crate::same_layout(&rec, &t.source) {
-                        return Err(EngineError::Mismatch(format!(
+                        return Err(EngineError::Damaged(format!(
                             "disk {index} of the image differs from its manifest; the image is damaged"
                         )));
                     }
@@ -342,7 +342,7 @@ impl RestorePlan {
                 }
                 Decoded::Chunk { chunk, data } => {
                     let i = current.ok_or_else(|| {
-                        EngineError::Mismatch("a chunk before any disk record".into())
+                        EngineError::Damaged("a chunk before any disk record".into())
                     })?;
                     let t = &self.targets[i];
                     crcs[i].combine(&crc32fast::Hasher::new_with_initial_len(
@@ -357,7 +357,7 @@ impl RestorePlan {
                         match &t.maps {
                             None => {
                                 if e.end() > t.disk.size() {
-                                    return Err(EngineError::Mismatch(format!(
+                                    return Err(EngineError::Damaged(format!(
                                         "chunk {} writes past the end of {}",
                                         chunk.header.seq,
                                         t.disk.path().display()
@@ -393,16 +393,15 @@ impl RestorePlan {
                 }
                 Decoded::Manifest(json) => {
                     let mut embedded = Manifest::from_json(json, 0).map_err(|e| {
-                        EngineError::Mismatch(format!(
+                        EngineError::Damaged(format!(
                             "the manifest inside the image is unreadable: {e}"
                         ))
                     })?;
                     embedded.files = manifest.files.clone();
                     if embedded != manifest {
-                        sink.event(Event::Warning {
-                            message: "manifest.json differs from the manifest inside the image"
-                                .into(),
-                        });
+                        return Err(EngineError::Damaged(
+                            "manifest.json differs from the manifest inside the image".into(),
+                        ));
                     }
                 }
                 Decoded::End(_) => {}
@@ -431,7 +430,7 @@ impl RestorePlan {
         for (i, t) in self.targets.iter().enumerate() {
             let crc = format!("{:08x}", crcs[i].clone().finalize());
             if t.maps.is_none() && crc != t.source.data_crc32 {
-                return Err(EngineError::Mismatch(format!(
+                return Err(EngineError::Damaged(format!(
                     "disk {i}: the data written has CRC32 {crc} but the manifest says {}; the image is inconsistent, restore from another copy",
                     t.source.data_crc32
                 )));
@@ -492,7 +491,7 @@ fn precheck(
     let mut r = StreamReader::new(source.reader()).map_err(|e| image_error(source, e))?;
     let manifest = source.manifest();
     if lifeboat_container::format::id_hex(&r.header().image_id) != manifest.image_id {
-        return Err(EngineError::Mismatch(format!(
+        return Err(EngineError::Damaged(format!(
             "image {image}: the container's image id does not match manifest.json; nothing was written"
         )));
     }
@@ -504,8 +503,19 @@ fn precheck(
                 .zip(manifest.disks.get(*index as usize))
                 .is_some_and(|(d, m)| crate::same_layout(&d, m));
             if !same {
-                return Err(EngineError::Mismatch(format!(
+                return Err(EngineError::Damaged(format!(
                     "image {image}: disk record {index} does not match manifest.json; the image is damaged, nothing was written"
+                )));
+            }
+        }
+        if let Record::Manifest(json) = &rec {
+            let same = Manifest::from_json(json, 0).is_ok_and(|mut m| {
+                m.files = manifest.files.clone();
+                &m == manifest
+            });
+            if !same {
+                return Err(EngineError::Damaged(format!(
+                    "image {image}: manifest.json differs from the manifest inside the image; the image is damaged, nothing was written"
                 )));
             }
         }

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# The project's test command (what CI runs, through .ci/run):
+#   1. cargo fmt --check
+#   2. cargo clippy on every target, warnings are errors
+#   3. cargo test --workspace (unit, integration, doc tests; the tests that need root, loop
+#      devices or e2fsprogs/fdisk/gdisk skip loudly when run without them, and fail with CI=true)
+#   4. fuzz smoke: every target in fuzz/fuzz_targets replays its committed corpus once, then
+#      fuzzes for FUZZ_SECONDS (default 20) from a temporary copy of that corpus
+# Exits non-zero on the first failure. With CI=true nothing is skipped: a missing cargo-fuzz
+# is an error (.ci/run installs it); locally the fuzz smoke is skipped loudly without it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+
+ci=false
+[ "${CI:-}" = true ] && ci=true
+fuzz_seconds=${FUZZ_SECONDS:-20}
+start=$(date +%s)
+
+step() {
+    echo
+    echo "==> [$(($(date +%s) - start))s] $*"
+}
+run() {
+    echo "+ $*"
+    "$@"
+}
+
+step "format"
+run cargo fmt --all -- --check
+run cargo fmt --manifest-path fuzz/Cargo.toml --all -- --check
+
+step "lint"
+run cargo clippy --workspace --all-targets -- -D warnings
+
+step "tests"
+run cargo test --workspace
+
+step "fuzz smoke"
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    if $ci; then
+        echo "error: cargo-fuzz is not installed (cargo install cargo-fuzz --locked)" >&2
+        exit 1
+    fi
+    echo "SKIPPED: fuzz smoke (cargo-fuzz is not installed: cargo install cargo-fuzz --locked)"
+    exit 0
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+targets=()
+for f in fuzz/fuzz_targets/*.rs; do
+    targets+=("$(basename "$f" .rs)")
+done
+[ "${#targets[@]}" -gt 0 ] || { echo "error: no fuzz targets" >&2; exit 1; }
+for t in "${targets[@]}"; do
+    corpus=fuzz/corpus/$t
+    if [ -z "$(ls -A "$corpus" 2>/dev/null)" ]; then
+        echo "error: fuzz target $t has no seed corpus in $corpus" >&2
+        exit 1
+    fi
+    step "fuzz $t: replay $(ls "$corpus" | wc -l) seeds"
+    run cargo fuzz run --sanitizer none "$t" "$corpus" -- -runs=0
+    step "fuzz $t: ${fuzz_seconds}s from a copy of the seeds"
+    mkdir -p "$tmp/$t"
+    cp -R "$corpus/." "$tmp/$t/"
+    run cargo fuzz run --sanitizer none "$t" "$tmp/$t" -- \
+        -max_total_time="$fuzz_seconds" -rss_limit_mb=2048 -timeout=30 -print_final_stats=1
+done
+
+step "all passed"
