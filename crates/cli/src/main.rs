@@ -227,7 +227,9 @@ fn exit_code(e: &anyhow::Error) -> i32 {
         Some(EngineError::Image { .. })
         | Some(EngineError::Damaged(_))
         | Some(EngineError::Repo(lifeboat_repo::RepoError::Incomplete { .. })) => EXIT_DAMAGED,
+        Some(EngineError::Repo(lifeboat_repo::RepoError::Foreign { .. })) => EXIT_REFUSED,
         _ => match e.downcast_ref::<lifeboat_repo::RepoError>() {
+            Some(lifeboat_repo::RepoError::Foreign { .. }) => EXIT_REFUSED,
             Some(lifeboat_repo::RepoError::Incomplete { .. }) => EXIT_DAMAGED,
             Some(lifeboat_repo::RepoError::InvalidName { .. }) => EXIT_USAGE,
             _ => 1,

@@ -490,14 +490,18 @@ fn precheck(
     let mut progress = Progress::new(sink, total);
     let mut r = StreamReader::new(source.reader()).map_err(|e| image_error(source, e))?;
     let manifest = source.manifest();
-    if lifeboat_container::format::id_hex(&r.header().image_id) != manifest.image_id {
+    if lifeboat_container::format::id_hex(&r.header().image_id) != manifest.image_id
+        || r.header().chunk_size != manifest.chunk_size
+    {
         return Err(EngineError::Damaged(format!(
-            "image {image}: the container's image id does not match manifest.json; nothing was written"
+            "image {image}: the container header (image id, chunk size) does not match manifest.json; nothing was written"
         )));
     }
     let mut last = 0;
+    let mut disks = 0usize;
     while let Some(rec) = r.next_record().map_err(|e| image_error(source, e))? {
         if let Record::Disk { index, json } = &rec {
+            disks += 1;
             let same = DiskRecord::from_json(json, 0)
                 .ok()
                 .zip(manifest.disks.get(*index as usize))
@@ -524,6 +528,12 @@ fn precheck(
         if cancel.load(Ordering::Relaxed) {
             return Err(EngineError::Cancelled("; nothing was written"));
         }
+    }
+    if disks != manifest.disks.len() {
+        return Err(EngineError::Damaged(format!(
+            "image {image}: {disks} disk record(s) in the image, manifest.json lists {}; nothing was written",
+            manifest.disks.len()
+        )));
     }
     progress.emit();
     sink.event(Event::Done {

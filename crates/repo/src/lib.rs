@@ -81,6 +81,16 @@ pub enum RepoError {
         /// What is missing or wrong.
         reason: String,
     },
+    /// An image directory holds a file lifeboat did not write; nothing was deleted.
+    #[error("image {name:?} in {repo} holds {file:?}, which lifeboat did not write; nothing was deleted (remove it by hand if it is yours to remove)")]
+    Foreign {
+        /// Image name.
+        name: String,
+        /// Repository location.
+        repo: String,
+        /// The foreign file.
+        file: String,
+    },
     /// The repository address is not understood or not supported.
     #[error("repository {spec:?}: {reason}")]
     Unsupported {

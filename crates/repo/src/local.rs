@@ -112,10 +112,11 @@ impl Backend for LocalBackend {
         let mut out = Vec::new();
         for e in fs::read_dir(&dir).map_err(|e| io_err(&dir, e))? {
             let e = e.map_err(|e| io_err(&dir, e))?;
-            let md = e.metadata().map_err(|err| io_err(&e.path(), err))?;
-            if md.is_file() {
-                out.push((e.file_name().to_string_lossy().into_owned(), md.len()));
-            }
+            // Every entry is listed (directories and links with size 0), so that a directory
+            // holding anything lifeboat did not write is never taken for one of its images.
+            let md = fs::symlink_metadata(e.path()).map_err(|err| io_err(&e.path(), err))?;
+            let size = if md.is_file() { md.len() } else { 0 };
+            out.push((e.file_name().to_string_lossy().into_owned(), size));
         }
         out.sort();
         Ok(out)
