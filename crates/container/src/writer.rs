@@ -92,7 +92,10 @@ enum Item {
 struct Pending {
     disk: u32,
     extents: Vec<Extent>,
+    /// A whole chunk's worth of buffer (recycled, so its bytes are stale past `len`).
     data: Vec<u8>,
+    /// Bytes filled so far.
+    len: usize,
 }
 
 struct Output<W> {
@@ -230,7 +233,7 @@ impl<W: Write + Send + 'static> ImageWriter<W> {
             )));
         }
         let threads = opts.threads.max(1);
-        let (job_tx, job_rx) = bounded::<Job>(threads);
+        let (job_tx, job_rx) = bounded::<Job>(threads * 2);
         let (item_tx, item_rx) = bounded::<(u64, Item)>(threads * 2);
         let in_flight = threads * 3 + 2;
         let (permit_tx, permits) = bounded::<()>(in_flight);
@@ -306,7 +309,7 @@ impl<W: Write + Send + 'static> ImageWriter<W> {
 
     /// Adds the bytes of `extent` of the current disk. `fill(buf, offset)` must fill `buf`
     /// with the disk's bytes starting at `offset`; it is called with pieces of at most one
-    /// chunk, and `buf` is zero-filled when it is called (so a known hole needs no read). Extents must come in increasing, non-overlapping order.
+    /// chunk; `buf` holds stale bytes and must be overwritten entirely. Extents must come in increasing, non-overlapping order.
     pub fn add_extent(
         &mut self,
         extent: Extent,
@@ -330,29 +333,30 @@ impl<W: Write + Send + 'static> ImageWriter<W> {
         while off < end {
             if self.pending.is_none() {
                 let mut data = self.free_rx.try_recv().unwrap_or_default();
-                data.clear();
-                data.reserve(cs);
+                // A recycled buffer still holds its last chunk: only a shorter one needs to
+                // grow, so full chunks are never cleared between uses.
+                data.resize(cs, 0);
                 self.pending = Some(Pending {
                     disk,
                     extents: Vec::new(),
                     data,
+                    len: 0,
                 });
             }
             let p = self.pending.as_mut().expect("pending chunk exists");
-            let room = cs - p.data.len();
-            let n = (end - off).min(room as u64) as usize;
-            let start = p.data.len();
-            p.data.resize(start + n, 0);
-            fill(&mut p.data[start..], off).map_err(|source| ContainerError::Source {
+            let n = (end - off).min((cs - p.len) as u64) as usize;
+            let start = p.len;
+            fill(&mut p.data[start..start + n], off).map_err(|source| ContainerError::Source {
                 offset: off,
                 source,
             })?;
+            p.len += n;
             match p.extents.last_mut() {
                 Some(l) if l.end() == off => l.len += n as u64,
                 _ => p.extents.push(Extent::new(off, n as u64)),
             }
             off += n as u64;
-            if p.data.len() == cs || p.extents.len() as u32 >= MAX_EXTENTS {
+            if p.len == cs || p.extents.len() as u32 >= MAX_EXTENTS {
                 self.flush_pending()?;
             }
         }
@@ -360,12 +364,13 @@ impl<W: Write + Send + 'static> ImageWriter<W> {
     }
 
     fn flush_pending(&mut self) -> Result<()> {
-        let Some(p) = self.pending.take() else {
+        let Some(mut p) = self.pending.take() else {
             return Ok(());
         };
-        if p.data.is_empty() {
+        if p.len == 0 {
             return Ok(());
         }
+        p.data.truncate(p.len);
         let job = Job {
             order: self.order,
             seq: self.seq,

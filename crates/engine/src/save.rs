@@ -391,8 +391,10 @@ fn add<W: io::Write + Send + 'static>(
             if cancel.load(Ordering::Relaxed) {
                 return Err(io::Error::new(io::ErrorKind::Interrupted, "cancelled"));
             }
-            // The buffer arrives zero-filled: a hole of a sparse image file needs no read.
-            if !disk.is_hole(off, buf.len() as u64) {
+            // A hole of a sparse image file reads as zeros: no need to read it.
+            if disk.is_hole(off, buf.len() as u64) {
+                buf.fill(0);
+            } else {
                 disk.read_exact_at(buf, off).map_err(io::Error::other)?;
             }
             progress.add(buf.len() as u64);
