@@ -218,14 +218,16 @@ rm -f "$work/pc.raw"
 
 tgt1=$work/target-lifeboat.img
 tgt2=$work/target-partclone.img
-truncate -s "$disk_bytes" "$tgt1" "$tgt2"
+tgt3=$work/target-lifeboat-noprecheck.img
+truncate -s "$disk_bytes" "$tgt1" "$tgt2" "$tgt3"
 sfdisk -q -d "$disk" | sfdisk -q "$tgt2"
 attach TGT_DISK "$tgt1"
+attach TGT_DISK3 "$tgt3"
 attach TGT_PART "$tgt2" -o "$part_off" --sizelimit "$part_bytes"
-export TGT_DISK TGT_PART
+export TGT_DISK TGT_DISK3 TGT_PART
 run lifeboat_restore '$T "$LB" restoredisk --repo "$W/repo" --image bench --disk "$TGT_DISK" --yes >"$W/lb-restore.log" 2>&1'
 # The same without the verification pass that restoredisk makes before writing.
-run lifeboat_restore_noprecheck '$T "$LB" restoredisk --repo "$W/repo" --image bench --disk "$TGT_DISK" --yes --no-precheck >"$W/lb-restore2.log" 2>&1'
+run lifeboat_restore_noprecheck '$T "$LB" restoredisk --repo "$W/repo" --image bench --disk "$TGT_DISK3" --yes --no-precheck >"$W/lb-restore2.log" 2>&1'
 run partclone_restore '$T zstd -q -dc "$W/pc.zst" | $T partclone.ext4 -r -q -L "$W/pc-restore.log" -s - -o "$TGT_PART" >/dev/null 2>&1'
 
 echo "== checking the restored filesystems (e2fsck -fn)"
@@ -252,11 +254,11 @@ MiB = 1 << 20
 print()
 print(f"disk {float('$DISK_GIB'):g} GiB, data {float('$DATA_GIB'):g} GiB; ext4 used {used_fs / MiB:.0f} MiB, "
       f"lifeboat stored {stored / MiB:.0f} MiB (MB/s below = used bytes / seconds)")
-print(f"{'step':<20} {'seconds':>8} {'MB/s':>8} {'peak RSS MiB':>13} {'output MiB':>11}")
+print(f"{'step':<28} {'seconds':>8} {'MB/s':>8} {'peak RSS MiB':>13} {'output MiB':>11}")
 for k in ("lifeboat_save", "partclone_save", "zstd_save", "lifeboat_restore",
           "lifeboat_restore_noprecheck", "partclone_restore"):
     out = f"{size[k] / MiB:.0f}" if k in size else "-"
-    print(f"{k:<20} {secs[k]:>8.2f} {stored / 1e6 / secs[k]:>8.1f} {rss[k]:>13} {out:>11}")
+    print(f"{k:<28} {secs[k]:>8.2f} {stored / 1e6 / secs[k]:>8.1f} {rss[k]:>13} {out:>11}")
 r1 = secs["partclone_save"] / secs["lifeboat_save"]
 r2 = secs["zstd_save"] / secs["lifeboat_save"]
 r3 = secs["partclone_restore"] / secs["lifeboat_restore"]
