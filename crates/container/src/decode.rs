@@ -19,7 +19,8 @@ pub enum Decoded<'a> {
     },
     /// A decompressed, checksum-verified chunk.
     Chunk {
-        /// The chunk as stored (extents, header, position).
+        /// The chunk as stored (extents, header, position); its payload has already been
+        /// handed back to the reader and is empty here.
         chunk: &'a EncodedChunk,
         /// Its data, `chunk.header.data_len` bytes, laid out extent after extent.
         data: &'a [u8],
@@ -41,10 +42,11 @@ pub enum DecodeError<E> {
     Sink(E),
 }
 
-enum Out {
+enum Out<E> {
     Rec(Record),
     Chunk(EncodedChunk, Vec<u8>),
     Err(ContainerError),
+    WorkerErr(E),
 }
 
 /// Reads `reader` to its end, decompressing chunks on `threads` threads, and hands every
@@ -55,10 +57,29 @@ pub fn decode_parallel<R, E>(
     reader: StreamReader<R>,
     threads: usize,
     cancel: &AtomicBool,
+    sink: impl FnMut(Decoded<'_>) -> std::result::Result<(), E>,
+) -> std::result::Result<(), DecodeError<E>>
+where
+    R: Read + Send,
+    E: Send,
+{
+    decode_parallel_with(reader, threads, cancel, &|_, _| Ok(()), sink)
+}
+
+/// Like [`decode_parallel`], and also calls `worker(chunk, data)` on the decompressing
+/// thread for each verified chunk, as soon as it is decoded and in no particular order —
+/// for work that need not wait its turn, such as writing the chunk's extents to disjoint
+/// places of a disk. `sink` still sees every record in order, after `worker` is done with it.
+pub fn decode_parallel_with<R, E>(
+    reader: StreamReader<R>,
+    threads: usize,
+    cancel: &AtomicBool,
+    worker: &(dyn Fn(&EncodedChunk, &[u8]) -> std::result::Result<(), E> + Sync),
     mut sink: impl FnMut(Decoded<'_>) -> std::result::Result<(), E>,
 ) -> std::result::Result<(), DecodeError<E>>
 where
     R: Read + Send,
+    E: Send,
 {
     let threads = threads.max(1);
     // The channels live inside the scope's closure: when it returns early (a damaged chunk, a
@@ -66,8 +87,10 @@ where
     // their peers gone and stop instead of blocking forever.
     std::thread::scope(|s| {
         let (job_tx, job_rx) = bounded::<(u64, EncodedChunk, Vec<u8>)>(threads);
-        let (out_tx, out_rx) = bounded::<(u64, Out)>(threads * 2);
+        let (out_tx, out_rx) = bounded::<(u64, Out<E>)>(threads * 2);
         let (free_tx, free_rx) = bounded::<Vec<u8>>(threads * 3);
+        // Payload buffers go back to the reader once their chunk is decoded.
+        let (spent_tx, spent_rx) = bounded::<Vec<u8>>(threads * 3);
         // One token per chunk in flight (queued, decompressing, or waiting for its turn);
         // the consumer hands a token back for every chunk it has processed.
         let in_flight = threads * 3 + 2;
@@ -77,11 +100,18 @@ where
         }
         for _ in 0..threads {
             let job_rx: Receiver<(u64, EncodedChunk, Vec<u8>)> = job_rx.clone();
-            let out_tx: Sender<(u64, Out)> = out_tx.clone();
+            let out_tx: Sender<(u64, Out<E>)> = out_tx.clone();
+            let spent_tx = spent_tx.clone();
             s.spawn(move || {
-                for (order, chunk, mut buf) in job_rx {
+                for (order, mut chunk, mut buf) in job_rx {
                     let out = match chunk.decode_into(&mut buf) {
-                        Ok(()) => Out::Chunk(chunk, buf),
+                        Ok(()) => match worker(&chunk, &buf) {
+                            Ok(()) => {
+                                let _ = spent_tx.try_send(std::mem::take(&mut chunk.payload));
+                                Out::Chunk(chunk, buf)
+                            }
+                            Err(e) => Out::WorkerErr(e),
+                        },
                         Err(e) => Out::Err(e),
                     };
                     if out_tx.send((order, out)).is_err() {
@@ -91,6 +121,7 @@ where
             });
         }
         drop(job_rx);
+        drop(spent_tx);
         let reader_tx = out_tx.clone();
         drop(out_tx);
         s.spawn(move || {
@@ -100,6 +131,9 @@ where
                 if cancel.load(Ordering::Relaxed) {
                     let _ = reader_tx.send((order, Out::Err(ContainerError::Cancelled)));
                     return;
+                }
+                while let Ok(b) = spent_rx.try_recv() {
+                    reader.recycle(b);
                 }
                 let rec = reader.next_record();
                 let sent = match rec {
@@ -124,7 +158,7 @@ where
             }
         });
         let mut next = 0u64;
-        let mut waiting: BTreeMap<u64, Out> = BTreeMap::new();
+        let mut waiting: BTreeMap<u64, Out<E>> = BTreeMap::new();
         let mut ended = false;
         for (order, out) in out_rx.iter() {
             waiting.insert(order, out);
@@ -132,6 +166,7 @@ where
                 next += 1;
                 let r = match out {
                     Out::Err(e) => return Err(DecodeError::Container(e)),
+                    Out::WorkerErr(e) => return Err(DecodeError::Sink(e)),
                     Out::Chunk(chunk, data) => {
                         let r = sink(Decoded::Chunk {
                             chunk: &chunk,

@@ -6,7 +6,8 @@ use crate::image_error;
 use lifeboat_blockdev::{disks_holding_path, Disk, OpenMode};
 use lifeboat_container::format::Codec;
 use lifeboat_container::{
-    decode_parallel, DecodeError, Decoded, DiskRecord, ImageKind, Manifest, Record, StreamReader,
+    decode_parallel_with, DecodeError, Decoded, DiskRecord, EncodedChunk, ImageKind, Manifest,
+    Record, StreamReader,
 };
 use lifeboat_parttable::{read_layout, relocate_gpt, TableKind};
 use lifeboat_repo::{ImageName, ImageSource, Repository};
@@ -319,100 +320,83 @@ impl RestorePlan {
         let manifest = self.manifest().clone();
         let reader =
             StreamReader::new(self.source.reader()).map_err(|e| image_error(&self.source, e))?;
-        let r = decode_parallel(reader, self.opts.threads, cancel, |d| -> Result<()> {
-            match d {
-                Decoded::Disk { index, json } => {
-                    let rec: DiskRecord = serde_json::from_slice(json).map_err(|e| {
-                        EngineError::Damaged(format!(
-                            "disk record {index} of the image is unreadable: {e}"
-                        ))
-                    })?;
-                    let t = self.targets.get(index as usize).ok_or_else(|| {
-                        EngineError::Damaged(format!(
-                            "the image has a disk {index} its manifest does not list"
-                        ))
-                    })?;
-                    if !crate::same_layout(&rec, &t.source) {
-                        return Err(EngineError::Damaged(format!(
+        // Chunks are written by the decompressing threads as soon as they are verified
+        // (their extents never overlap); the ordered pass below checks the stream's structure
+        // and counts progress.
+        let targets = &self.targets;
+        let write = move |chunk: &EncodedChunk, data: &[u8]| -> Result<()> {
+            let t = targets.get(chunk.header.disk as usize).ok_or_else(|| {
+                EngineError::Damaged(format!(
+                    "chunk {} names disk {}, which the manifest does not list",
+                    chunk.header.seq, chunk.header.disk
+                ))
+            })?;
+            place_chunk(t, chunk, data, true).map(|_| ())
+        };
+        let r = decode_parallel_with(
+            reader,
+            self.opts.threads,
+            cancel,
+            &write,
+            |d| -> Result<()> {
+                match d {
+                    Decoded::Disk { index, json } => {
+                        let rec: DiskRecord = serde_json::from_slice(json).map_err(|e| {
+                            EngineError::Damaged(format!(
+                                "disk record {index} of the image is unreadable: {e}"
+                            ))
+                        })?;
+                        let t = self.targets.get(index as usize).ok_or_else(|| {
+                            EngineError::Damaged(format!(
+                                "the image has a disk {index} its manifest does not list"
+                            ))
+                        })?;
+                        if !crate::same_layout(&rec, &t.source) {
+                            return Err(EngineError::Damaged(format!(
                             "disk {index} of the image differs from its manifest; the image is damaged"
                         )));
+                        }
+                        current = Some(index as usize);
+                        progress.disk = index;
                     }
-                    current = Some(index as usize);
-                    progress.disk = index;
-                }
-                Decoded::Chunk { chunk, data } => {
-                    let i = current.ok_or_else(|| {
-                        EngineError::Damaged("a chunk before any disk record".into())
-                    })?;
-                    let t = &self.targets[i];
-                    crcs[i].combine(&crc32fast::Hasher::new_with_initial_len(
-                        chunk.header.data_crc,
-                        u64::from(chunk.header.data_len),
-                    ));
-                    let zero = chunk.header.codec == Codec::Zero;
-                    let mut p = 0usize;
-                    for e in &chunk.extents {
-                        let bytes = &data[p..p + e.len as usize];
-                        p += e.len as usize;
-                        match &t.maps {
-                            None => {
-                                if e.end() > t.disk.size() {
-                                    return Err(EngineError::Damaged(format!(
-                                        "chunk {} writes past the end of {}",
-                                        chunk.header.seq,
-                                        t.disk.path().display()
-                                    )));
-                                }
-                                if zero {
-                                    t.disk.write_zeroes(e.offset, e.len)?;
-                                } else {
-                                    t.disk.write_all_at(bytes, e.offset)?;
-                                }
-                                progress.add(e.len);
-                            }
-                            Some(maps) => {
-                                for m in maps {
-                                    let s = e.offset.max(m.src_start);
-                                    let end = e.end().min(m.src_end);
-                                    if s < end {
-                                        let b = &bytes
-                                            [(s - e.offset) as usize..(end - e.offset) as usize];
-                                        let at = m.dst_start + (s - m.src_start);
-                                        if zero {
-                                            t.disk.write_zeroes(at, end - s)?;
-                                        } else {
-                                            t.disk.write_all_at(b, at)?;
-                                        }
-                                        progress.partition = Some(m.number);
-                                        progress.add(end - s);
-                                    }
-                                }
-                            }
+                    Decoded::Chunk { chunk, data } => {
+                        let i = current.ok_or_else(|| {
+                            EngineError::Damaged("a chunk before any disk record".into())
+                        })?;
+                        let t = &self.targets[i];
+                        crcs[i].combine(&crc32fast::Hasher::new_with_initial_len(
+                            chunk.header.data_crc,
+                            u64::from(chunk.header.data_len),
+                        ));
+                        let (bytes, part) = place_chunk(t, chunk, data, false)?;
+                        if part.is_some() {
+                            progress.partition = part;
+                        }
+                        progress.add(bytes);
+                    }
+                    Decoded::Manifest(json) => {
+                        let mut embedded = Manifest::from_json(json, 0).map_err(|e| {
+                            EngineError::Damaged(format!(
+                                "the manifest inside the image is unreadable: {e}"
+                            ))
+                        })?;
+                        embedded.files = manifest.files.clone();
+                        if embedded != manifest {
+                            return Err(EngineError::Damaged(
+                                "manifest.json differs from the manifest inside the image".into(),
+                            ));
                         }
                     }
+                    Decoded::End(_) => {}
                 }
-                Decoded::Manifest(json) => {
-                    let mut embedded = Manifest::from_json(json, 0).map_err(|e| {
-                        EngineError::Damaged(format!(
-                            "the manifest inside the image is unreadable: {e}"
-                        ))
-                    })?;
-                    embedded.files = manifest.files.clone();
-                    if embedded != manifest {
-                        return Err(EngineError::Damaged(
-                            "manifest.json differs from the manifest inside the image".into(),
-                        ));
-                    }
+                if cancel.load(Ordering::Relaxed) {
+                    return Err(EngineError::Cancelled(
+                        "; the target disk is now inconsistent and must be restored again",
+                    ));
                 }
-                Decoded::End(_) => {}
-            }
-            if cancel.load(Ordering::Relaxed) {
-                return Err(EngineError::Cancelled(
-                    "; the target disk is now inconsistent and must be restored again",
-                ));
-            }
-            Ok(())
-        });
+                Ok(())
+            },
+        );
         match r {
             Ok(()) => {}
             Err(DecodeError::Sink(e)) => return Err(e),
@@ -467,6 +451,62 @@ impl RestorePlan {
         });
         Ok(report)
     }
+}
+
+/// Puts one verified chunk onto its target: the whole disk at the same offsets, or only the
+/// parts inside the restored partitions, moved to the target's partitions. Zero chunks are
+/// zeroed cheaply. With `write` false only counts. Returns the bytes placed and the last
+/// partition touched (restoreparts).
+fn place_chunk(
+    t: &Target,
+    chunk: &EncodedChunk,
+    data: &[u8],
+    write: bool,
+) -> Result<(u64, Option<u32>)> {
+    let zero = chunk.header.codec == Codec::Zero;
+    let put = |bytes: &[u8], at: u64| -> Result<()> {
+        if !write {
+            return Ok(());
+        }
+        if zero {
+            t.disk.write_zeroes(at, bytes.len() as u64)?;
+        } else {
+            t.disk.write_all_at(bytes, at)?;
+        }
+        Ok(())
+    };
+    let (mut placed, mut part) = (0u64, None);
+    let mut p = 0usize;
+    for e in &chunk.extents {
+        let bytes = &data[p..p + e.len as usize];
+        p += e.len as usize;
+        match &t.maps {
+            None => {
+                if e.end() > t.disk.size() {
+                    return Err(EngineError::Damaged(format!(
+                        "chunk {} writes past the end of {}",
+                        chunk.header.seq,
+                        t.disk.path().display()
+                    )));
+                }
+                put(bytes, e.offset)?;
+                placed += e.len;
+            }
+            Some(maps) => {
+                for m in maps {
+                    let s = e.offset.max(m.src_start);
+                    let end = e.end().min(m.src_end);
+                    if s < end {
+                        let b = &bytes[(s - e.offset) as usize..(end - e.offset) as usize];
+                        put(b, m.dst_start + (s - m.src_start))?;
+                        placed += end - s;
+                        part = Some(m.number);
+                    }
+                }
+            }
+        }
+    }
+    Ok((placed, part))
 }
 
 /// Reads the whole image once, checking every record checksum, the index and the tail,
@@ -525,6 +565,9 @@ fn precheck(
         }
         progress.add(r.position() - last);
         last = r.position();
+        if let Record::Chunk(c) = rec {
+            r.recycle(c.payload);
+        }
         if cancel.load(Ordering::Relaxed) {
             return Err(EngineError::Cancelled("; nothing was written"));
         }
