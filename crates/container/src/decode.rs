@@ -42,6 +42,11 @@ pub enum DecodeError<E> {
     Sink(E),
 }
 
+/// Work done on a decompressing thread for each verified chunk (see
+/// [`decode_parallel_with`]).
+pub type ChunkWorker<'a, E> =
+    dyn Fn(&EncodedChunk, &[u8]) -> std::result::Result<(), E> + Sync + 'a;
+
 enum Out<E> {
     Rec(Record),
     Chunk(EncodedChunk, Vec<u8>),
@@ -74,7 +79,7 @@ pub fn decode_parallel_with<R, E>(
     reader: StreamReader<R>,
     threads: usize,
     cancel: &AtomicBool,
-    worker: &(dyn Fn(&EncodedChunk, &[u8]) -> std::result::Result<(), E> + Sync),
+    worker: &ChunkWorker<'_, E>,
     mut sink: impl FnMut(Decoded<'_>) -> std::result::Result<(), E>,
 ) -> std::result::Result<(), DecodeError<E>>
 where

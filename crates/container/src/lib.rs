@@ -39,7 +39,7 @@ mod manifest;
 mod reader;
 mod writer;
 
-pub use decode::{decode_parallel, decode_parallel_with, DecodeError, Decoded};
+pub use decode::{decode_parallel, decode_parallel_with, ChunkWorker, DecodeError, Decoded};
 pub use error::{ContainerError, Result};
 pub use format::{IndexEntry, Tail};
 pub use index::IndexedImage;

@@ -495,18 +495,21 @@ fn compress_worker(
     items: Sender<(u64, Item)>,
     free: Sender<Vec<u8>>,
 ) {
+    let fail = |j: &Job, source: std::io::Error| {
+        let _ = items.send((
+            j.order,
+            Item::Failed(ContainerError::Codec {
+                chunk: j.seq,
+                pos: 0,
+                source,
+            }),
+        ));
+    };
     let mut compressor = match zstd::bulk::Compressor::new(level) {
         Ok(c) => c,
         Err(source) => {
             if let Ok(j) = jobs.recv() {
-                let _ = items.send((
-                    j.order,
-                    Item::Failed(ContainerError::Codec {
-                        chunk: j.seq,
-                        pos: 0,
-                        source,
-                    }),
-                ));
+                fail(&j, source);
             }
             return;
         }
@@ -526,14 +529,7 @@ fn compress_worker(
                 }
                 Ok(_) => (Codec::Stored, j.data),
                 Err(source) => {
-                    let _ = items.send((
-                        j.order,
-                        Item::Failed(ContainerError::Codec {
-                            chunk: j.seq,
-                            pos: 0,
-                            source,
-                        }),
-                    ));
+                    fail(&j, source);
                     return;
                 }
             }

@@ -60,3 +60,14 @@ pub(crate) fn same_layout(
         && parts(a) == parts(b)
         && a.boot_regions == b.boot_regions
 }
+
+/// True when two opened disks are the same device (or the same image file).
+pub(crate) fn same_disk(a: &lifeboat_blockdev::Disk, b: &lifeboat_blockdev::Disk) -> bool {
+    match (a.dev(), b.dev()) {
+        (Some(x), Some(y)) => x == y,
+        _ => {
+            let ca = std::fs::canonicalize(a.path()).ok();
+            ca.is_some() && ca == std::fs::canonicalize(b.path()).ok()
+        }
+    }
+}

@@ -159,7 +159,7 @@ pub fn plan_restore(repo: &Repository, opts: &RestoreOptions) -> Result<RestoreP
                 return Err(refuse("it is a file of the image itself".into()));
             }
         }
-        if targets.iter().any(|t| same(&t.disk, &disk)) {
+        if targets.iter().any(|t| crate::same_disk(&t.disk, &disk)) {
             return Err(refuse("given twice".into()));
         }
         if rec.table.kind != "none" && disk.logical_sector_size() != rec.logical_sector_size {
@@ -194,13 +194,6 @@ pub fn plan_restore(repo: &Repository, opts: &RestoreOptions) -> Result<RestoreP
         opts: opts.clone(),
         repo: repo.location(),
     })
-}
-
-fn same(a: &Disk, b: &Disk) -> bool {
-    match (a.dev(), b.dev()) {
-        (Some(x), Some(y)) => x == y,
-        _ => a.path().canonicalize().ok() == b.path().canonicalize().ok(),
-    }
 }
 
 /// Matches the requested partitions of the image with the target's own partitions.

@@ -89,7 +89,7 @@ pub fn save(
                 busy.join("; ")
             )));
         }
-        if disks.iter().any(|d: &Disk| same_disk(d, &disk)) {
+        if disks.iter().any(|d: &Disk| crate::same_disk(d, &disk)) {
             return Err(EngineError::Mismatch(format!(
                 "{} is given twice",
                 path.display()
@@ -249,16 +249,6 @@ pub fn save(
         elapsed_ms: started.elapsed().as_millis() as u64,
     });
     Ok(committed)
-}
-
-fn same_disk(a: &Disk, b: &Disk) -> bool {
-    match (a.dev(), b.dev()) {
-        (Some(x), Some(y)) => x == y,
-        _ => {
-            let ca = std::fs::canonicalize(a.path()).ok();
-            ca.is_some() && ca == std::fs::canonicalize(b.path()).ok()
-        }
-    }
 }
 
 enum StreamError {
