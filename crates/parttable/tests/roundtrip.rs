@@ -248,7 +248,8 @@ fn build_gpt(
         at = last + 1;
         placed.push((first, last, p));
     }
-    let total = at + slack + esec + 1;
+    // At least one usable sector: the gpt crate refuses a table with an empty usable range.
+    let total = (at + slack).max(first_usable + 1) + esec + 1;
     let mut dev = Cursor::new(vec![0u8; (total * ss) as usize]);
     gpt::mbr::ProtectiveMBR::with_lb_size((total - 1) as u32)
         .overwrite_lba0(&mut dev)
