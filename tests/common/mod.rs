@@ -1043,6 +1043,27 @@ fn describe_parts(parts: &mut [FixPart], file: &Path, scratch: &Path, trees: &Pa
     }
 }
 
+/// The fixture partitions of a table made from `specs`, filled as the specs say.
+fn make_parts(table: &Table, specs: &[PartSpec], file: &Path, trees: &Path) -> Vec<FixPart> {
+    let mut parts: Vec<FixPart> = table
+        .parts
+        .iter()
+        .zip(specs)
+        .map(|(t, s)| FixPart {
+            number: t.number,
+            start: t.start,
+            size: t.size,
+            fill: s.fill.clone(),
+            tree: None,
+            sha: None,
+            dumpe2fs: None,
+            used_bytes: 0,
+        })
+        .collect();
+    fill_parts(&mut parts, file, trees);
+    parts
+}
+
 fn fill_parts(parts: &mut [FixPart], file: &Path, trees: &Path) {
     for p in parts.iter_mut() {
         match &p.fill {
@@ -1113,23 +1134,8 @@ pub fn mbr_disk(dir: &Path, name: &str, size_mib: u64, seed: u64, specs: &[PartS
         "sfdisk made {:?}",
         table.parts
     );
-    let mut parts: Vec<FixPart> = table
-        .parts
-        .iter()
-        .zip(specs)
-        .map(|(t, s)| FixPart {
-            number: t.number,
-            start: t.start,
-            size: t.size,
-            fill: s.fill.clone(),
-            tree: None,
-            sha: None,
-            dumpe2fs: None,
-            used_bytes: 0,
-        })
-        .collect();
     let trees = dir.join(format!("{name}.trees"));
-    fill_parts(&mut parts, &path, &trees);
+    let mut parts = make_parts(&table, specs, &path, &trees);
 
     let mut rng = Rng::new(seed ^ 0xb007);
     // Boot code (as GRUB's boot.img), keeping the disk signature and the table.
@@ -1231,23 +1237,8 @@ pub fn gpt_disk(
     };
     assert_eq!(table.label, "gpt");
     assert_eq!(table.parts.len(), specs.len());
-    let mut parts: Vec<FixPart> = table
-        .parts
-        .iter()
-        .zip(specs)
-        .map(|(t, s)| FixPart {
-            number: t.number,
-            start: t.start,
-            size: t.size,
-            fill: s.fill.clone(),
-            tree: None,
-            sha: None,
-            dumpe2fs: None,
-            used_bytes: 0,
-        })
-        .collect();
     let trees = dir.join(format!("{name}.trees"));
-    fill_parts(&mut parts, &path, &trees);
+    let mut parts = make_parts(&table, specs, &path, &trees);
     let mut rng = Rng::new(seed ^ 0x9e7);
     write_at(&path, 0, &rng.bytes(440));
     let entries_end = 2 * sector + 16 * KIB; // header at LBA 1, 128 entries of 128 bytes
