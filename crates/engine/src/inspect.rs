@@ -6,12 +6,15 @@ use lifeboat_container::{DiskRecord, Identity, PartitionRecord, RegionRecord, Ta
 use lifeboat_fs::{detect, Detection, RawVolume, ReadAt, Scanner, Slice, UsedBlocks};
 use lifeboat_parttable::{read_layout, Layout, PartError, PartitionKind, TableKind};
 
-static EXT: lifeboat_fs_ext::ExtScanner = lifeboat_fs_ext::ExtScanner;
-
 /// The filesystem scanners built in, in probing order.
 pub fn scanners() -> &'static [&'static dyn Scanner] {
-    static ALL: [&dyn Scanner; 1] = [&EXT];
-    &ALL
+    &[
+        &lifeboat_fs_ext::ExtScanner,
+        &lifeboat_fs_ntfs::NtfsScanner,
+        &lifeboat_fs_fat::FatScanner,
+        &lifeboat_fs_fat::ExfatScanner,
+        &lifeboat_fs_vmfs::VmfsScanner,
+    ]
 }
 
 /// Opens the used-block stream of a volume: the first scanner that recognises it, or the
