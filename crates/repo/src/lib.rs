@@ -23,6 +23,7 @@
 mod backend;
 mod local;
 mod name;
+pub mod remote;
 mod repository;
 
 pub use backend::{Backend, BackendRead, BackendWrite};

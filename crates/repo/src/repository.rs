@@ -71,22 +71,23 @@ impl ImageEntry {
 }
 
 impl Repository {
-    /// Opens a repository from what the operator typed after `--repo`: a local directory.
-    /// Network addresses (`smb://`, `nfs://`, `sftp://`, `s3://`) are refused with a clear
-    /// message until their backends are built in.
+    /// Opens a repository from what the operator typed after `--repo`: a local directory or a
+    /// network address (see [`crate::remote`]), with nobody to answer prompts.
     pub fn open(spec: &str) -> Result<Self> {
-        if let Some((scheme, _)) = spec.split_once("://") {
-            return Err(RepoError::Unsupported {
-                spec: spec.to_string(),
-                reason: format!(
-                    "{scheme}:// repositories are not supported by this build; use a local directory (for example a mounted USB disk)"
-                ),
-            });
+        Self::open_with(spec, &crate::remote::NoInteraction)
+    }
+
+    /// Like [`Repository::open`], asking the operator through `ui` for what a network backend
+    /// needs (passwords, unknown host keys). `-` (a single stream on stdin/stdout) is not a
+    /// repository: the engine's stream functions handle it.
+    pub fn open_with(spec: &str, ui: &dyn crate::remote::Interaction) -> Result<Self> {
+        if let Some(remote) = crate::remote::RemoteSpec::parse(spec)? {
+            return Ok(Self::with_backend(crate::remote::open_backend(&remote, ui)?));
         }
         if spec == "-" {
             return Err(RepoError::Unsupported {
                 spec: spec.to_string(),
-                reason: "stream repositories (stdin/stdout) are not supported by this build".into(),
+                reason: "`-` is a single image stream on stdin/stdout, not a repository; only savedisk, saveparts, restoredisk and restoreparts accept it".into(),
             });
         }
         Ok(Self::with_backend(Box::new(LocalBackend::open(spec)?)))
