@@ -82,7 +82,9 @@ impl Repository {
     /// repository: the engine's stream functions handle it.
     pub fn open_with(spec: &str, ui: &dyn crate::remote::Interaction) -> Result<Self> {
         if let Some(remote) = crate::remote::RemoteSpec::parse(spec)? {
-            return Ok(Self::with_backend(crate::remote::open_backend(&remote, ui)?));
+            return Ok(Self::with_backend(crate::remote::open_backend(
+                &remote, ui,
+            )?));
         }
         if spec == "-" {
             return Err(RepoError::Unsupported {

@@ -118,12 +118,16 @@ impl CredentialsFile {
                     .map_err(|_| at("section is not a repository address"))?
                     .ok_or_else(|| at("section must be an address such as [sftp://user@host]"))?;
                 if spec.password_in_url().is_some() {
-                    return Err(at("put the password on a `password =` line, not in the section name"));
+                    return Err(at(
+                        "put the password on a `password =` line, not in the section name",
+                    ));
                 }
                 sections.push((spec, BTreeMap::new()));
                 continue;
             }
-            let (k, v) = line.split_once('=').ok_or_else(|| at("expected key = value"))?;
+            let (k, v) = line
+                .split_once('=')
+                .ok_or_else(|| at("expected key = value"))?;
             let (_, map) = sections
                 .last_mut()
                 .ok_or_else(|| at("key before the first [section]"))?;
@@ -182,7 +186,10 @@ pub fn lookup_secret(
         }
     }
     if let Some(v) = file.get(spec, key) {
-        return Ok(Some((v.to_string(), SecretSource::File(file.path().to_path_buf()))));
+        return Ok(Some((
+            v.to_string(),
+            SecretSource::File(file.path().to_path_buf()),
+        )));
     }
     if key == "password" {
         if let Some(p) = spec.password_in_url() {
@@ -209,8 +216,14 @@ mod tests {
             "# c\n[smb://backup@fs]\npassword = a b\n[smb://fs]\npassword=other\n[s3://images]\naccess_key_id = K\n",
         )
         .unwrap();
-        assert_eq!(f.get(&spec("smb://backup@fs/share"), "password"), Some("a b"));
-        assert_eq!(f.get(&spec("smb://admin@FS/share"), "password"), Some("other"));
+        assert_eq!(
+            f.get(&spec("smb://backup@fs/share"), "password"),
+            Some("a b")
+        );
+        assert_eq!(
+            f.get(&spec("smb://admin@FS/share"), "password"),
+            Some("other")
+        );
         assert_eq!(f.get(&spec("s3://images/x"), "access_key_id"), Some("K"));
         assert_eq!(f.get(&spec("s3://other/x"), "access_key_id"), None);
         assert_eq!(f.get(&spec("sftp://fs/x"), "password"), None);
@@ -218,8 +231,15 @@ mod tests {
 
     #[test]
     fn malformed_files_are_refused_with_the_line() {
-        for t in ["password = x\n", "[smb://h]\nnovalue\n", "[not an address]\n", "[smb://u:p@h]\n"] {
-            let e = CredentialsFile::parse(Path::new("c"), t).unwrap_err().to_string();
+        for t in [
+            "password = x\n",
+            "[smb://h]\nnovalue\n",
+            "[not an address]\n",
+            "[smb://u:p@h]\n",
+        ] {
+            let e = CredentialsFile::parse(Path::new("c"), t)
+                .unwrap_err()
+                .to_string();
             assert!(e.contains("line 1") || e.contains("line 2"), "{t:?}: {e}");
         }
     }
@@ -243,13 +263,19 @@ mod tests {
         let f = CredentialsFile::parse(Path::new("c"), "[sftp://h]\npassword = file\n").unwrap();
         let ui = super::super::NoInteraction;
         let s = spec("sftp://u:inurl@h/x");
-        let got = lookup_secret(&s, "password", &[], &f, &ui, "p").unwrap().unwrap();
+        let got = lookup_secret(&s, "password", &[], &f, &ui, "p")
+            .unwrap()
+            .unwrap();
         assert_eq!(got.0, "file");
         let empty = CredentialsFile::default();
-        let got = lookup_secret(&s, "password", &[], &empty, &ui, "p").unwrap().unwrap();
-        assert_eq!(got, ("inurl".to_string(), SecretSource::Address));
-        assert!(lookup_secret(&spec("sftp://h/x"), "password", &[], &empty, &ui, "p")
+        let got = lookup_secret(&s, "password", &[], &empty, &ui, "p")
             .unwrap()
-            .is_none());
+            .unwrap();
+        assert_eq!(got, ("inurl".to_string(), SecretSource::Address));
+        assert!(
+            lookup_secret(&spec("sftp://h/x"), "password", &[], &empty, &ui, "p")
+                .unwrap()
+                .is_none()
+        );
     }
 }

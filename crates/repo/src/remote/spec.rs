@@ -100,12 +100,16 @@ impl RemoteSpec {
                 format!("unknown repository type {scheme_str}://; use smb://, nfs://, sftp://, s3:// or a local directory"),
             )
         })?;
-        let url = url::Url::parse(spec).map_err(|e| bad(spec, format!("not a valid address: {e}")))?;
+        let url =
+            url::Url::parse(spec).map_err(|e| bad(spec, format!("not a valid address: {e}")))?;
         let host = url
             .host_str()
             .filter(|h| !h.is_empty())
             .ok_or_else(|| bad(spec, "the address names no server (or bucket, for s3://)"))?;
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
         let user = match url.username() {
             "" => None,
             u => Some(decode(u, spec, "the user name")?),
@@ -208,12 +212,16 @@ mod tests {
 
     #[test]
     fn forms_of_the_readme() {
-        let s = RemoteSpec::parse("smb://backup@fileserver/images/web01").unwrap().unwrap();
+        let s = RemoteSpec::parse("smb://backup@fileserver/images/web01")
+            .unwrap()
+            .unwrap();
         assert_eq!(s.scheme(), Scheme::Smb);
         assert_eq!(s.user(), Some("backup"));
         assert_eq!(s.host(), "fileserver");
         assert_eq!(s.path(), ["images", "web01"]);
-        let s = RemoteSpec::parse("sftp://root@vault:22/srv/images").unwrap().unwrap();
+        let s = RemoteSpec::parse("sftp://root@vault:22/srv/images")
+            .unwrap()
+            .unwrap();
         assert_eq!(s.port(), Some(22));
         assert_eq!(s.path(), ["srv", "images"]);
         let s = RemoteSpec::parse("s3://images/site-a?endpoint=http://10.0.0.5:9000")
@@ -222,20 +230,28 @@ mod tests {
         assert_eq!(s.host(), "images");
         assert_eq!(s.path(), ["site-a"]);
         assert_eq!(s.option("endpoint"), Some("http://10.0.0.5:9000"));
-        let s = RemoteSpec::parse("nfs://nas/export/images").unwrap().unwrap();
+        let s = RemoteSpec::parse("nfs://nas/export/images")
+            .unwrap()
+            .unwrap();
         assert_eq!(s.path(), ["export", "images"]);
         assert!(RemoteSpec::parse("/srv/images").unwrap().is_none());
     }
 
     #[test]
     fn password_never_shown() {
-        let s = RemoteSpec::parse("smb://u:s%40cret@h/share").unwrap().unwrap();
+        let s = RemoteSpec::parse("smb://u:s%40cret@h/share")
+            .unwrap()
+            .unwrap();
         assert_eq!(s.password_in_url(), Some("s@cret"));
         assert!(!s.display().contains("cret"));
         assert!(!format!("{s:?}").contains("cret"));
-        let e = RemoteSpec::parse("smb://u:secret@h/a%2Fb").unwrap_err().to_string();
+        let e = RemoteSpec::parse("smb://u:secret@h/a%2Fb")
+            .unwrap_err()
+            .to_string();
         assert!(!e.contains("secret"), "{e}");
-        let e = RemoteSpec::parse("ftp://u:secret@h/x").unwrap_err().to_string();
+        let e = RemoteSpec::parse("ftp://u:secret@h/x")
+            .unwrap_err()
+            .to_string();
         assert!(!e.contains("secret"), "{e}");
     }
 
