@@ -492,17 +492,22 @@ fn info(repo: &Repository, name: &ImageName, ui: &Ui) -> Result<()> {
             println!("          note: {w}");
         }
         println!(
-            "          {:>4} {:>12} {:>10} {:<22} {:<8} {:<12} {:>10}",
-            "PART", "START", "SIZE", "TYPE", "FS", "MODE", "STORED"
+            "          {:>4} {:>12} {:>10} {:<22} {:<8} {:>7} {:<12} {:>10}",
+            "PART", "START", "SIZE", "TYPE", "FS", "CLUSTER", "MODE", "USED"
         );
         for p in &d.table.partitions {
             println!(
-                "          {:>4} {:>12} {:>10} {:<22} {:<8} {:<12} {:>10}{}",
+                "          {:>4} {:>12} {:>10} {:<22} {:<8} {:>7} {:<12} {:>10}{}",
                 p.number,
                 p.start,
                 human(p.size),
                 truncate(&p.type_name, 22),
                 p.filesystem,
+                if p.saved && p.mode != "raw" {
+                    human(u64::from(p.block_size))
+                } else {
+                    "-".into()
+                },
                 if p.saved {
                     p.mode.as_str()
                 } else {
