@@ -1,5 +1,6 @@
 //! Network repositories: the address forms operators type after `--repo`, where credentials
-//! come from, and the backends (each behind a cargo feature).
+//! come from. The protocol backends are not part of this release: an address is parsed and
+//! validated, then refused with a clear message.
 //!
 //! Address forms (the interface, documented in the README and `--help`):
 //!
@@ -15,15 +16,6 @@
 
 mod credentials;
 mod spec;
-
-#[cfg(feature = "nfs")]
-pub mod nfs;
-#[cfg(feature = "s3")]
-pub mod s3;
-#[cfg(feature = "sftp")]
-pub mod sftp;
-#[cfg(feature = "smb")]
-pub mod smb;
 
 pub use credentials::{lookup_secret, CredentialsFile, SecretSource};
 pub use spec::{RemoteSpec, Scheme};
@@ -65,25 +57,11 @@ pub fn open_backend(spec: &RemoteSpec, ui: &dyn Interaction) -> Result<Box<dyn B
             spec.display()
         ));
     }
-    match spec.scheme() {
-        #[cfg(feature = "smb")]
-        Scheme::Smb => smb::SmbBackend::connect(spec, ui).map(|b| Box::new(b) as Box<dyn Backend>),
-        #[cfg(feature = "nfs")]
-        Scheme::Nfs => nfs::NfsBackend::connect(spec, ui).map(|b| Box::new(b) as Box<dyn Backend>),
-        #[cfg(feature = "sftp")]
-        Scheme::Sftp => {
-            sftp::SftpBackend::connect(spec, ui).map(|b| Box::new(b) as Box<dyn Backend>)
-        }
-        #[cfg(feature = "s3")]
-        Scheme::S3 => s3::S3Backend::connect(spec, ui).map(|b| Box::new(b) as Box<dyn Backend>),
-        #[allow(unreachable_patterns)]
-        other => Err(RepoError::Unsupported {
-            spec: spec.display(),
-            reason: format!(
-                "{}:// repositories are not built into this binary (cargo feature `{}`)",
-                other.as_str(),
-                other.as_str()
-            ),
-        }),
-    }
+    Err(RepoError::Unsupported {
+        spec: spec.display(),
+        reason: format!(
+            "{}:// repositories are not supported by this build yet; save to a local directory (for example a mounted USB disk)",
+            spec.scheme().as_str()
+        ),
+    })
 }
