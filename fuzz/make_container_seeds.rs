@@ -59,6 +59,7 @@ fn partition(number: u32, start: u64, size: u64, gpt: bool, used: u64) -> Partit
         block_size: 4096,
         used_bytes: used,
         notes: vec![],
+        files: None,
     }
 }
 

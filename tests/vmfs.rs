@@ -182,6 +182,15 @@ fn vmfs5_and_vmfs6_datastores_round_trip_through_save_and_restore() {
         assert_eq!(j["type_name"], "VMware VMFS", "{name}: {j:#}");
         let used = j["used_bytes"].as_u64().unwrap();
         assert!(used < size, "{name}: used {used} of {size}");
+        let nfiles = j["files"].as_u64().expect("the VMFS scanner counts files");
+        assert!(nfiles > 0, "{name}: {j:#}");
+        let text = lifeboat(&["info", "--repo", s(&repo), "--image", "esx"])
+            .ok()
+            .stdout;
+        assert!(
+            text.contains(&format!("files {nfiles}")) && text.contains(fs_type),
+            "{name}: info does not show the VMFS version and file count:\n{text}"
+        );
         let files = stored_files(&repo, "esx");
         eprintln!(
             "{name}: volume {size} bytes, used {used} ({:.1} %), image files {files} bytes \
@@ -221,8 +230,13 @@ fn vmfs5_and_vmfs6_datastores_round_trip_through_save_and_restore() {
             want, got,
             "{name}: restored files differ through the oracle"
         );
+        assert!(
+            nfiles as usize <= want.len() + 1,
+            "{name}: {nfiles} files counted, the oracle lists {} entries",
+            want.len()
+        );
         eprintln!(
-            "{name}: {} entries identical through the oracle",
+            "{name}: {} entries identical through the oracle, {nfiles} files counted",
             want.len()
         );
     }

@@ -522,6 +522,7 @@ fn info(repo: &Repository, name: &ImageName, ui: &Ui) -> Result<()> {
                     .as_ref()
                     .map(|l| format!("  label {l}"))
                     .unwrap_or_default()
+                    + &p.files.map(|n| format!("  files {n}")).unwrap_or_default()
             );
             for n in &p.notes {
                 println!("               note: {n}");

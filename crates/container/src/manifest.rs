@@ -167,6 +167,9 @@ pub struct PartitionRecord {
     /// Notes for the operator (why raw, dirty, …).
     #[serde(default)]
     pub notes: Vec<String>,
+    /// Number of files the filesystem holds, where its scanner counts them (VMFS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<u64>,
 }
 
 /// A stored area outside the partitions.

@@ -145,6 +145,7 @@ pub fn describe_disk(disk: &Disk, index: u32, saved: Option<&[u32]>) -> Result<D
             block_size: info.block_size,
             used_bytes: info.used_bytes,
             notes: info.warnings.clone(),
+            files: info.files,
         });
     }
     Ok(DiskRecord {

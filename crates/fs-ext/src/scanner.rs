@@ -505,6 +505,7 @@ impl<'a> ExtUsedBlocks<'a> {
             block_size: l.cluster_size() as u32,
             total_bytes: l.total_bytes(),
             used_bytes,
+            files: None,
             warnings,
         };
         s.rewind();

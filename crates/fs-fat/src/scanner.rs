@@ -192,6 +192,7 @@ impl<'a> FatUsedBlocks<'a> {
             })?,
             total_bytes: bs.total_bytes(),
             used_bytes,
+            files: None,
             warnings,
         };
         s.rewind();

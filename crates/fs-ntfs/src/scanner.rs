@@ -748,6 +748,7 @@ impl<'a> NtfsUsedBlocks<'a> {
             block_size: boot.cluster_size as u32,
             total_bytes: boot.total_bytes(),
             used_bytes: used * boot.cluster_size + tail.iter().map(|e| e.len).sum::<u64>(),
+            files: None,
             warnings,
         };
         Ok(s)

@@ -659,6 +659,7 @@ impl VmfsUsed {
             block_size: u32::try_from(fbs).unwrap_or(u32::MAX),
             total_bytes: s.lvm.logical_size,
             used_bytes: 0,
+            files: Some(s.files),
             warnings: Vec::new(),
         };
         let mut u = VmfsUsed {

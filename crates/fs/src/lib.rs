@@ -75,6 +75,9 @@ pub struct FsInfo {
     pub total_bytes: u64,
     /// Bytes the scanner will report as used (the sum of all extents it yields).
     pub used_bytes: u64,
+    /// Number of files (including directories and links) the filesystem holds, where the
+    /// scanner learns it without extra reads.
+    pub files: Option<u64>,
     /// Things the operator should know (dirty volume, stale counters, ...).
     pub warnings: Vec<String>,
 }

@@ -227,6 +227,7 @@ impl<'a> ExfatUsedBlocks<'a> {
             block_size: b.cluster_size() as u32,
             total_bytes: b.total_bytes(),
             used_bytes,
+            files: None,
             warnings,
         };
         s.rewind();
