@@ -273,83 +273,120 @@ print(f"restore: same, lifeboat --no-precheck  = {r4:.2f}x  (informational)")
 print(f"lifeboat peak RSS = {peak} MiB  (target <= 128 MiB: {ok(peak <= 128)})")
 PY
 
-# ───────────────────────────── NTFS ─────────────────────────────
-# The same data on an NTFS partition (mkntfs, filled through the ntfs-3g FUSE driver from the
-# ext4 partition mounted read-only): lifeboat savedisk / restoredisk against
-# partclone.ntfs | zstd -T0 -3 and back. Both restores are checked with ntfsfix -n.
-# Skipped with SKIP_NTFS=1. Needs mkntfs, ntfs-3g, ntfsfix (ntfs-3g) and partclone.ntfs.
-if [ "${SKIP_NTFS:-0}" != 1 ]; then
-    for t in mkntfs ntfs-3g ntfsfix ntfsinfo partclone.ntfs mount umount; do
-        command -v "$t" >/dev/null || die "missing $t (apt-get install ntfs-3g partclone)"
-    done
-    echo
-    echo "== making the NTFS disk: ${DISK_GIB} GiB, MBR, one NTFS partition"
-    ndisk=$work/ntfs-disk.img
-    truncate -s "$disk_bytes" "$ndisk"
-    printf 'label: dos\nlabel-id: 0x1b0a7c0f\nstart=2048, type=7, bootable\n' | sfdisk -q "$ndisk"
-    python3 -c "import random,sys; sys.stdout.buffer.write(random.Random(1).randbytes(440))" |
-        dd of="$ndisk" conv=notrunc status=none
-    attach npart_rw "$ndisk" -o "$part_off" --sizelimit "$part_bytes"
-    mkntfs -Q -F -q -c 4096 -L bench -p 2048 -H 255 -S 63 "$npart_rw" 2>/dev/null
-    mkdir -p "$work/ext-mnt" "$work/ntfs-mnt"
-    mount -o ro,noload "$src_part" "$work/ext-mnt"
-    ntfs-3g -o big_writes "$npart_rw" "$work/ntfs-mnt"
-    cp -a "$work/ext-mnt/." "$work/ntfs-mnt/" 2>/dev/null || cp -r "$work/ext-mnt/." "$work/ntfs-mnt/"
-    rm -rf "$work/ntfs-mnt/lost+found"
-    umount "$work/ntfs-mnt"
-    umount "$work/ext-mnt"
-    losetup -d "$npart_rw"
-    attach nsrc_disk "$ndisk" -r
-    attach nsrc_part "$ndisk" -r -o "$part_off" --sizelimit "$part_bytes"
-    ntfsfix -n "$nsrc_part" >/dev/null || die "the NTFS volume is not clean"
-    nused=$(ntfsinfo -m "$nsrc_part" 2>/dev/null | python3 -c '
+# ───────────────────────────── NTFS and FAT32 ─────────────────────────────
+# The same data on an NTFS and on a FAT32 partition (filled from the ext4 partition mounted
+# read-only: NTFS through the ntfs-3g FUSE driver, FAT32 with mcopy): lifeboat savedisk /
+# restoredisk against partclone.ntfs / partclone.fat32 | zstd -T0 -3 and back. Restores are
+# checked with ntfsfix -n / fsck.fat -n. Skipped with SKIP_NTFS=1 / SKIP_FAT=1.
+# Needs mkntfs, ntfs-3g, ntfsfix, ntfsinfo (ntfs-3g), mkfs.vfat, fsck.fat (dosfstools), mcopy
+# (mtools), partclone.ntfs and partclone.fat32 (partclone).
+
+# used_ntfs DEV / used_fat DEV: used bytes as the filesystem's own tools count them.
+used_ntfs() {
+    ntfsinfo -m "$1" 2>/dev/null | python3 -c '
 import sys, re
 t = sys.stdin.read()
 f = lambda k: int(re.search(k + r":\s*(\d+)", t).group(1))
-print((f("Volume Size in Clusters") - f("Free Clusters")) * f("Cluster Size"))')
-    echo "   ntfs used: $((nused / 1048576)) MiB of $((part_bytes / 1048576)) MiB"
-    export NSRC_DISK=$nsrc_disk NSRC_PART=$nsrc_part
-    mkdir -p "$work/nrepo"
-    run ntfs_lifeboat_save '$T "$LB" savedisk --repo "$W/nrepo" --image bench --disk "$NSRC_DISK" >"$W/nlb-save.log" 2>&1'
-    run ntfs_partclone_save '$T partclone.ntfs -c -q -L "$W/npc-save.log" -s "$NSRC_PART" -o - 2>/dev/null | $T zstd -q -T0 -3 >"$W/npc.zst"'
-    ntgt1=$work/ntarget-lifeboat.img
-    ntgt2=$work/ntarget-partclone.img
-    truncate -s "$disk_bytes" "$ntgt1" "$ntgt2"
-    sfdisk -q -d "$ndisk" | sfdisk -q "$ntgt2"
-    attach NTGT_DISK "$ntgt1"
-    attach NTGT_PART "$ntgt2" -o "$part_off" --sizelimit "$part_bytes"
-    export NTGT_DISK NTGT_PART
-    run ntfs_lifeboat_restore '$T "$LB" restoredisk --repo "$W/nrepo" --image bench --disk "$NTGT_DISK" --yes >"$W/nlb-restore.log" 2>&1'
-    run ntfs_partclone_restore '$T zstd -q -dc "$W/npc.zst" | $T partclone.ntfs -r -q -L "$W/npc-restore.log" -s - -o "$NTGT_PART" >/dev/null 2>&1'
-    echo "== checking the restored NTFS volumes (ntfsfix -n)"
-    attach nchk1 "$ntgt1" -r -o "$part_off" --sizelimit "$part_bytes"
-    ntfsfix -n "$nchk1" >"$work/nfix1.log" 2>&1 && echo "   lifeboat restore: clean" ||
-        { echo "   lifeboat restore: ntfsfix FAILED"; tail -5 "$work/nfix1.log"; }
-    ntfsfix -n "$NTGT_PART" >"$work/nfix2.log" 2>&1 && echo "   partclone restore: clean" ||
-        { echo "   partclone restore: ntfsfix FAILED"; tail -5 "$work/nfix2.log"; }
-    cmp -s -n "$part_bytes" "$nsrc_part" "$nchk1" && echo "   lifeboat restore: partition identical" ||
-        echo "   lifeboat restore: partition bytes differ (expected only in unused clusters)"
-    nstored=$(python3 -c "import json; print(json.load(open('$work/nrepo/bench/manifest.json'))['totals']['stored_bytes'])")
-    nlb_size=$(du -sb "$work/nrepo/bench" | cut -f1)
-    npc_size=$(stat -c %s "$work/npc.zst")
-    python3 - "$nstored" "$nused" "$nlb_size" "$npc_size" <<PY
+print((f("Volume Size in Clusters") - f("Free Clusters")) * f("Cluster Size"))'
+}
+used_fat() {
+    fsck.fat -n -v "$1" 2>/dev/null | python3 -c '
+import sys, re
+t = sys.stdin.read()
+m = re.search(r"(\d+) bytes per cluster", t)
+u = re.search(r"(\d+)/(\d+) clusters", t)
+print(int(u.group(1)) * int(m.group(1)))'
+}
+fill_ntfs() { # DEV MOUNTED_SOURCE_TREE
+    mkntfs -Q -F -q -c 4096 -L bench -p 2048 -H 255 -S 63 "$1" 2>/dev/null
+    mkdir -p "$work/fs-mnt"
+    ntfs-3g -o big_writes "$1" "$work/fs-mnt"
+    cp -r "$2/." "$work/fs-mnt/"
+    rm -rf "$work/fs-mnt/lost+found"
+    umount "$work/fs-mnt"
+}
+fill_fat() { # DEV MOUNTED_SOURCE_TREE
+    mkfs.vfat -F 32 -n BENCH -h 2048 "$1" >/dev/null
+    (cd "$2" && MTOOLS_SKIP_CHECK=1 mcopy -s -Q -i "$1" ./* ::/)
+}
+
+# compare_fs TAG MBR_TYPE FILL USED CHECKER PARTCLONE
+compare_fs() {
+    local tag=$1 ptype=$2 fill=$3 usedf=$4 checker=$5 pc=$6 fdisk fpart_rw
+    echo
+    echo "== making the $tag disk: ${DISK_GIB} GiB, MBR, one $tag partition"
+    fdisk=$work/$tag-disk.img
+    truncate -s "$disk_bytes" "$fdisk"
+    printf 'label: dos\nlabel-id: 0x1b0a7c0f\nstart=2048, type=%s, bootable\n' "$ptype" | sfdisk -q "$fdisk"
+    python3 -c "import random,sys; sys.stdout.buffer.write(random.Random(1).randbytes(440))" |
+        dd of="$fdisk" conv=notrunc status=none
+    attach fpart_rw "$fdisk" -o "$part_off" --sizelimit "$part_bytes"
+    mkdir -p "$work/ext-mnt"
+    mount -o ro,noload "$src_part" "$work/ext-mnt"
+    "$fill" "$fpart_rw" "$work/ext-mnt"
+    umount "$work/ext-mnt"
+    losetup -d "$fpart_rw"
+    attach FSRC_DISK "$fdisk" -r
+    attach FSRC_PART "$fdisk" -r -o "$part_off" --sizelimit "$part_bytes"
+    $checker -n "$FSRC_PART" >/dev/null 2>&1 || die "the $tag volume is not clean"
+    local used
+    used=$("$usedf" "$FSRC_PART")
+    echo "   $tag used: $((used / 1048576)) MiB of $((part_bytes / 1048576)) MiB"
+    export FSRC_DISK FSRC_PART PC=$pc TAG=$tag
+    mkdir -p "$work/$tag-repo"
+    run "${tag}_lifeboat_save" '$T "$LB" savedisk --repo "$W/$TAG-repo" --image bench --disk "$FSRC_DISK" >"$W/$TAG-lb-save.log" 2>&1'
+    run "${tag}_partclone_save" '$T $PC -c -q -L "$W/$TAG-pc-save.log" -s "$FSRC_PART" -o - 2>/dev/null | $T zstd -q -T0 -3 >"$W/$TAG-pc.zst"'
+    local t1=$work/$tag-target-lifeboat.img t2=$work/$tag-target-partclone.img
+    truncate -s "$disk_bytes" "$t1" "$t2"
+    sfdisk -q -d "$fdisk" | sfdisk -q "$t2"
+    attach FTGT_DISK "$t1"
+    attach FTGT_PART "$t2" -o "$part_off" --sizelimit "$part_bytes"
+    export FTGT_DISK FTGT_PART
+    run "${tag}_lifeboat_restore" '$T "$LB" restoredisk --repo "$W/$TAG-repo" --image bench --disk "$FTGT_DISK" --yes >"$W/$TAG-lb-restore.log" 2>&1'
+    run "${tag}_partclone_restore" '$T zstd -q -dc "$W/$TAG-pc.zst" | $T $PC -r -q -L "$W/$TAG-pc-restore.log" -s - -o "$FTGT_PART" >/dev/null 2>&1'
+    echo "== checking the restored $tag volumes ($checker -n)"
+    local chk
+    attach chk "$t1" -r -o "$part_off" --sizelimit "$part_bytes"
+    $checker -n "$chk" >"$work/$tag-fix1.log" 2>&1 && echo "   lifeboat restore: clean" ||
+        { echo "   lifeboat restore: $checker FAILED"; tail -5 "$work/$tag-fix1.log"; }
+    $checker -n "$FTGT_PART" >"$work/$tag-fix2.log" 2>&1 && echo "   partclone restore: clean" ||
+        { echo "   partclone restore: $checker FAILED"; tail -5 "$work/$tag-fix2.log"; }
+    local stored lb pcs
+    stored=$(python3 -c "import json; print(json.load(open('$work/$tag-repo/bench/manifest.json'))['totals']['stored_bytes'])")
+    lb=$(du -sb "$work/$tag-repo/bench" | cut -f1)
+    pcs=$(stat -c %s "$work/$tag-pc.zst")
+    python3 - "$tag" "$stored" "$used" "$lb" "$pcs" <<PY
 import sys
-stored, used, lb, pc = (int(x) for x in sys.argv[1:5])
+tag = sys.argv[1]
+stored, used, lb, pc = (int(x) for x in sys.argv[2:6])
 secs = {k: float(v) for k, v in [$(for k in "${!secs[@]}"; do printf '("%s","%s"),' "$k" "${secs[$k]}"; done)]}
 rss = {k: int(v) for k, v in [$(for k in "${!rss[@]}"; do printf '("%s","%s"),' "$k" "${rss[$k]}"; done)]}
 MiB = 1 << 20
 print()
-print(f"NTFS: used {used / MiB:.0f} MiB, lifeboat stored {stored / MiB:.0f} MiB; "
+print(f"{tag}: used {used / MiB:.0f} MiB, lifeboat stored {stored / MiB:.0f} MiB; "
       f"image {lb / MiB:.0f} MiB, partclone+zstd {pc / MiB:.0f} MiB")
 print(f"{'step':<28} {'seconds':>8} {'MB/s':>8} {'peak RSS MiB':>13}")
-for k in ("ntfs_lifeboat_save", "ntfs_partclone_save", "ntfs_lifeboat_restore",
-          "ntfs_partclone_restore"):
+for s in ("lifeboat_save", "partclone_save", "lifeboat_restore", "partclone_restore"):
+    k = f"{tag}_{s}"
     print(f"{k:<28} {secs[k]:>8.2f} {stored / 1e6 / secs[k]:>8.1f} {rss[k]:>13}")
-r1 = secs["ntfs_partclone_save"] / secs["ntfs_lifeboat_save"]
-r2 = secs["ntfs_partclone_restore"] / secs["ntfs_lifeboat_restore"]
+r1 = secs[f"{tag}_partclone_save"] / secs[f"{tag}_lifeboat_save"]
+r2 = secs[f"{tag}_partclone_restore"] / secs[f"{tag}_lifeboat_restore"]
 ok = lambda b: "ok" if b else "MISSED"
 print()
-print(f"NTFS save:    lifeboat / partclone.ntfs+zstd speed = {r1:.2f}x  (target >= 1.5x: {ok(r1 >= 1.5)})")
-print(f"NTFS restore: lifeboat / zstd+partclone.ntfs speed = {r2:.2f}x  (target >= 1.5x: {ok(r2 >= 1.5)})")
+print(f"{tag} save:    lifeboat / partclone+zstd speed = {r1:.2f}x  (target >= 1.5x: {ok(r1 >= 1.5)})")
+print(f"{tag} restore: lifeboat / zstd+partclone speed = {r2:.2f}x  (target >= 1.5x: {ok(r2 >= 1.5)})")
 PY
+}
+
+if [ "${SKIP_NTFS:-0}" != 1 ]; then
+    for t in mkntfs ntfs-3g ntfsfix ntfsinfo partclone.ntfs mount umount; do
+        command -v "$t" >/dev/null || die "missing $t (apt-get install ntfs-3g partclone)"
+    done
+    compare_fs ntfs 7 fill_ntfs used_ntfs ntfsfix partclone.ntfs
+fi
+if [ "${SKIP_FAT:-0}" != 1 ]; then
+    for t in mkfs.vfat fsck.fat mcopy partclone.fat32 mount umount; do
+        command -v "$t" >/dev/null || die "missing $t (apt-get install dosfstools mtools partclone)"
+    done
+    compare_fs fat32 c fill_fat used_fat fsck.fat partclone.fat32
 fi
