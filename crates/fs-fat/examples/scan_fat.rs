@@ -1,6 +1,6 @@
 //! Prints a summary of the used extents of a FAT12/16/32 or exFAT image file.
 //!
-//! Usage: `cargo run -p lifeboat-fs-fat --example scan -- IMAGE [--list]`
+//! Usage: `cargo run -p lifeboat-fs-fat --example scan_fat -- IMAGE [--list]`
 
 use std::fs::File;
 use std::process::ExitCode;

@@ -1,6 +1,6 @@
 //! Prints a summary of the used extents of an NTFS image file.
 //!
-//! Usage: `cargo run -p lifeboat-fs-ntfs --example scan -- IMAGE [--list]`
+//! Usage: `cargo run -p lifeboat-fs-ntfs --example scan_ntfs -- IMAGE [--list]`
 
 use std::fs::File;
 use std::process::ExitCode;

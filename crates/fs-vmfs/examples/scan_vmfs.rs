@@ -1,7 +1,7 @@
 //! Prints what the VMFS scanner finds in a partition image: version, block size, label,
 //! number of files, used bytes, and optionally every used extent.
 //!
-//! Usage: `cargo run -p lifeboat-fs-vmfs --example scan -- PARTITION [--list]`
+//! Usage: `cargo run -p lifeboat-fs-vmfs --example scan_vmfs -- PARTITION [--list]`
 
 use std::fs::File;
 use std::process::ExitCode;
