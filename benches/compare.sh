@@ -306,7 +306,7 @@ fill_ntfs() { # DEV MOUNTED_SOURCE_TREE
     umount "$work/fs-mnt"
 }
 fill_fat() { # DEV MOUNTED_SOURCE_TREE
-    mkfs.vfat -F 32 -n BENCH -h 2048 "$1" >/dev/null
+    mkfs.vfat -F 32 -n BENCH -h 2048 "$1" >"$work/mkfs-fat.log" 2>&1 || die "mkfs.vfat failed: see $work/mkfs-fat.log"
     (cd "$2" && MTOOLS_SKIP_CHECK=1 mcopy -s -Q -i "$1" ./* ::/)
 }
 
