@@ -11,6 +11,7 @@
 //! implemented for files, byte slices and windows ([`Slice`]) of another volume.
 #![forbid(unsafe_code)]
 
+pub mod bitmap;
 mod detect;
 mod extent;
 mod read_at;
