@@ -272,3 +272,84 @@ print(f"restore: lifeboat / zstd+partclone speed = {r3:.2f}x  (target >= 1.5x: {
 print(f"restore: same, lifeboat --no-precheck  = {r4:.2f}x  (informational)")
 print(f"lifeboat peak RSS = {peak} MiB  (target <= 128 MiB: {ok(peak <= 128)})")
 PY
+
+# ───────────────────────────── NTFS ─────────────────────────────
+# The same data on an NTFS partition (mkntfs, filled through the ntfs-3g FUSE driver from the
+# ext4 partition mounted read-only): lifeboat savedisk / restoredisk against
+# partclone.ntfs | zstd -T0 -3 and back. Both restores are checked with ntfsfix -n.
+# Skipped with SKIP_NTFS=1. Needs mkntfs, ntfs-3g, ntfsfix (ntfs-3g) and partclone.ntfs.
+if [ "${SKIP_NTFS:-0}" != 1 ]; then
+    for t in mkntfs ntfs-3g ntfsfix ntfsinfo partclone.ntfs mount umount; do
+        command -v "$t" >/dev/null || die "missing $t (apt-get install ntfs-3g partclone)"
+    done
+    echo
+    echo "== making the NTFS disk: ${DISK_GIB} GiB, MBR, one NTFS partition"
+    ndisk=$work/ntfs-disk.img
+    truncate -s "$disk_bytes" "$ndisk"
+    printf 'label: dos\nlabel-id: 0x1b0a7c0f\nstart=2048, type=7, bootable\n' | sfdisk -q "$ndisk"
+    python3 -c "import random,sys; sys.stdout.buffer.write(random.Random(1).randbytes(440))" |
+        dd of="$ndisk" conv=notrunc status=none
+    attach npart_rw "$ndisk" -o "$part_off" --sizelimit "$part_bytes"
+    mkntfs -Q -F -q -c 4096 -L bench -p 2048 -H 255 -S 63 "$npart_rw" 2>/dev/null
+    mkdir -p "$work/ext-mnt" "$work/ntfs-mnt"
+    mount -o ro,noload "$src_part" "$work/ext-mnt"
+    ntfs-3g -o big_writes "$npart_rw" "$work/ntfs-mnt"
+    cp -a "$work/ext-mnt/." "$work/ntfs-mnt/" 2>/dev/null || cp -r "$work/ext-mnt/." "$work/ntfs-mnt/"
+    rm -rf "$work/ntfs-mnt/lost+found"
+    umount "$work/ntfs-mnt"
+    umount "$work/ext-mnt"
+    losetup -d "$npart_rw"
+    attach nsrc_disk "$ndisk" -r
+    attach nsrc_part "$ndisk" -r -o "$part_off" --sizelimit "$part_bytes"
+    ntfsfix -n "$nsrc_part" >/dev/null || die "the NTFS volume is not clean"
+    nused=$(ntfsinfo -m "$nsrc_part" 2>/dev/null | python3 -c '
+import sys, re
+t = sys.stdin.read()
+f = lambda k: int(re.search(k + r":\s*(\d+)", t).group(1))
+print((f("Volume Size in Clusters") - f("Free Clusters")) * f("Cluster Size"))')
+    echo "   ntfs used: $((nused / 1048576)) MiB of $((part_bytes / 1048576)) MiB"
+    export NSRC_DISK=$nsrc_disk NSRC_PART=$nsrc_part
+    mkdir -p "$work/nrepo"
+    run ntfs_lifeboat_save '$T "$LB" savedisk --repo "$W/nrepo" --image bench --disk "$NSRC_DISK" >"$W/nlb-save.log" 2>&1'
+    run ntfs_partclone_save '$T partclone.ntfs -c -q -L "$W/npc-save.log" -s "$NSRC_PART" -o - 2>/dev/null | $T zstd -q -T0 -3 >"$W/npc.zst"'
+    ntgt1=$work/ntarget-lifeboat.img
+    ntgt2=$work/ntarget-partclone.img
+    truncate -s "$disk_bytes" "$ntgt1" "$ntgt2"
+    sfdisk -q -d "$ndisk" | sfdisk -q "$ntgt2"
+    attach NTGT_DISK "$ntgt1"
+    attach NTGT_PART "$ntgt2" -o "$part_off" --sizelimit "$part_bytes"
+    export NTGT_DISK NTGT_PART
+    run ntfs_lifeboat_restore '$T "$LB" restoredisk --repo "$W/nrepo" --image bench --disk "$NTGT_DISK" --yes >"$W/nlb-restore.log" 2>&1'
+    run ntfs_partclone_restore '$T zstd -q -dc "$W/npc.zst" | $T partclone.ntfs -r -q -L "$W/npc-restore.log" -s - -o "$NTGT_PART" >/dev/null 2>&1'
+    echo "== checking the restored NTFS volumes (ntfsfix -n)"
+    attach nchk1 "$ntgt1" -r -o "$part_off" --sizelimit "$part_bytes"
+    ntfsfix -n "$nchk1" >"$work/nfix1.log" 2>&1 && echo "   lifeboat restore: clean" ||
+        { echo "   lifeboat restore: ntfsfix FAILED"; tail -5 "$work/nfix1.log"; }
+    ntfsfix -n "$NTGT_PART" >"$work/nfix2.log" 2>&1 && echo "   partclone restore: clean" ||
+        { echo "   partclone restore: ntfsfix FAILED"; tail -5 "$work/nfix2.log"; }
+    cmp -s -n "$part_bytes" "$nsrc_part" "$nchk1" && echo "   lifeboat restore: partition identical" ||
+        echo "   lifeboat restore: partition bytes differ (expected only in unused clusters)"
+    nstored=$(python3 -c "import json; print(json.load(open('$work/nrepo/bench/manifest.json'))['totals']['stored_bytes'])")
+    nlb_size=$(du -sb "$work/nrepo/bench" | cut -f1)
+    npc_size=$(stat -c %s "$work/npc.zst")
+    python3 - "$nstored" "$nused" "$nlb_size" "$npc_size" <<PY
+import sys
+stored, used, lb, pc = (int(x) for x in sys.argv[1:5])
+secs = {k: float(v) for k, v in [$(for k in "${!secs[@]}"; do printf '("%s","%s"),' "$k" "${secs[$k]}"; done)]}
+rss = {k: int(v) for k, v in [$(for k in "${!rss[@]}"; do printf '("%s","%s"),' "$k" "${rss[$k]}"; done)]}
+MiB = 1 << 20
+print()
+print(f"NTFS: used {used / MiB:.0f} MiB, lifeboat stored {stored / MiB:.0f} MiB; "
+      f"image {lb / MiB:.0f} MiB, partclone+zstd {pc / MiB:.0f} MiB")
+print(f"{'step':<28} {'seconds':>8} {'MB/s':>8} {'peak RSS MiB':>13}")
+for k in ("ntfs_lifeboat_save", "ntfs_partclone_save", "ntfs_lifeboat_restore",
+          "ntfs_partclone_restore"):
+    print(f"{k:<28} {secs[k]:>8.2f} {stored / 1e6 / secs[k]:>8.1f} {rss[k]:>13}")
+r1 = secs["ntfs_partclone_save"] / secs["ntfs_lifeboat_save"]
+r2 = secs["ntfs_partclone_restore"] / secs["ntfs_lifeboat_restore"]
+ok = lambda b: "ok" if b else "MISSED"
+print()
+print(f"NTFS save:    lifeboat / partclone.ntfs+zstd speed = {r1:.2f}x  (target >= 1.5x: {ok(r1 >= 1.5)})")
+print(f"NTFS restore: lifeboat / zstd+partclone.ntfs speed = {r2:.2f}x  (target >= 1.5x: {ok(r2 >= 1.5)})")
+PY
+fi

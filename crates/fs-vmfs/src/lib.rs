@@ -1,24 +1,54 @@
 //! The VMFS5/VMFS6 scanner of lifeboat.
+//!
+//! One job: tell which byte ranges of a VMware VMFS datastore partition are in use, so that
+//! only those are stored. The partition starts with the VMFS LVM header ([`lvm`]) that maps a
+//! logical volume onto it; the filesystem descriptor ([`fs_header`]) sits at 2 MiB of that
+//! volume. Every file (system files included) is a file descriptor ([`descriptor`]) in the
+//! `.fdc.sf` resource file ([`resource`]); the scanner walks all of them and marks the file
+//! blocks (VMFS6: small and large file blocks) they reference, directly or through pointer
+//! blocks ([`address`] decodes the block addresses). The system files hold the sub-blocks,
+//! pointer blocks, descriptors, journal and heartbeat regions, so their blocks keep all the
+//! metadata. On VMFS5 the file block bitmap ([`bitmap`], `.fbb.sf`) is read as well and every
+//! block it marks allocated is kept too. Bytes of the partition outside the logical volume
+//! are always kept.
+//!
+//! Anything not understood (an unknown version, VMFS-L, a volume spanning several devices, a
+//! resource header that does not add up, an address outside the volume) is an
+//! [`FsError::Corrupt`]: the caller copies the partition whole.
 #![forbid(unsafe_code)]
 
-/// Scanner of vmfs volumes (being written; recognises nothing yet).
+pub mod address;
+pub mod bitmap;
+mod bytes;
+pub mod descriptor;
+pub mod fs_header;
+pub mod lvm;
+pub mod resource;
+mod scan;
+
+pub use scan::VmfsUsed;
+
+use lifeboat_fs::{FsError, ReadAt, Scanner, UsedBlocks};
+
+/// Scanner of VMFS5 and VMFS6 datastores.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct VmfsScanner;
 
-impl lifeboat_fs::Scanner for VmfsScanner {
+impl VmfsScanner {
+    /// Opens the concrete stream (gives access to [`VmfsUsed::file_count`]).
+    pub fn open_vmfs(&self, volume: &dyn ReadAt) -> Result<VmfsUsed, FsError> {
+        VmfsUsed::open(volume)
+    }
+}
+
+impl Scanner for VmfsScanner {
     fn name(&self) -> &'static str {
         "vmfs"
     }
-    fn probe(&self, _volume: &dyn lifeboat_fs::ReadAt) -> bool {
-        false
+    fn probe(&self, volume: &dyn ReadAt) -> bool {
+        lvm::has_magic(volume)
     }
-    fn open<'a>(
-        &self,
-        _volume: &'a dyn lifeboat_fs::ReadAt,
-    ) -> Result<Box<dyn lifeboat_fs::UsedBlocks + 'a>, lifeboat_fs::FsError> {
-        Err(lifeboat_fs::FsError::NotRecognised {
-            fs: "vmfs",
-            reason: "not implemented yet".into(),
-        })
+    fn open<'a>(&self, volume: &'a dyn ReadAt) -> Result<Box<dyn UsedBlocks + 'a>, FsError> {
+        Ok(Box::new(VmfsUsed::open(volume)?))
     }
 }

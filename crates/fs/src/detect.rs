@@ -133,6 +133,12 @@ pub fn detect<'s>(volume: &dyn ReadAt, scanners: &'s [&'s dyn Scanner]) -> Detec
         return Detection::Scanner(*s);
     }
     match identify_signature(volume) {
+        Some(Signature::BitLocker) => Detection::Raw {
+            fs_type: Signature::BitLocker.name().to_string(),
+            reason: "BitLocker-encrypted volume: copied whole (encrypted blocks cannot be \
+                     told apart)"
+                .to_string(),
+        },
         Some(sig) => Detection::Raw {
             fs_type: sig.name().to_string(),
             reason: format!("{}: no used-block scanner for it; copied whole", sig.name()),

@@ -18,10 +18,18 @@ mod spec;
 
 #[cfg(feature = "nfs")]
 pub mod nfs;
+#[cfg(any(feature = "smb", feature = "nfs"))]
+mod pipeline;
 #[cfg(feature = "s3")]
 pub mod s3;
 #[cfg(feature = "sftp")]
 pub mod sftp;
+// Shared by the network backends: read-ahead for ranged reads, and one async runtime for
+// backends built on async client libraries (add a feature here to use it).
+#[cfg(any(feature = "sftp", feature = "s3"))]
+mod readahead;
+#[cfg(feature = "sftp")]
+pub mod runtime;
 #[cfg(feature = "smb")]
 pub mod smb;
 
