@@ -35,6 +35,7 @@ fn record_bound(len: usize) -> usize {
 /// What a reader saw, in stream order; equal for the sequential and the parallel reader.
 #[derive(Debug, PartialEq, Eq)]
 enum Event {
+    DiskList(u32, Vec<u8>),
     Disk(u32, Vec<u8>),
     Chunk {
         header: ChunkHeader,
@@ -80,6 +81,7 @@ fn sequential(data: &[u8]) -> (Vec<Event>, bool, Vec<IndexEntry>) {
                 });
             }
             Record::Index { .. } | Record::Directory { .. } => {}
+            Record::DiskList { disks, json } => events.push(Event::DiskList(disks, json)),
             Record::Manifest(json) => events.push(Event::Manifest(json)),
             Record::Tail(t) => {
                 assert_eq!(t.chunks, entries.len() as u64);
@@ -105,6 +107,7 @@ fn parallel(data: &[u8]) -> (Vec<Event>, bool) {
     let cancel = AtomicBool::new(false);
     let res = decode_parallel(r, 2, &cancel, |d| -> Result<(), ()> {
         events.push(match d {
+            Decoded::DiskList { disks, json } => Event::DiskList(disks, json.to_vec()),
             Decoded::Disk { index, json } => Event::Disk(index, json.to_vec()),
             Decoded::Chunk { chunk, data } => {
                 assert_eq!(data.len(), chunk.header.data_len as usize);

@@ -266,11 +266,11 @@ impl Disk {
         }
         if self.direct {
             let a = self.align;
-            let what = if offset % u64::from(a) != 0 {
+            let what = if !offset.is_multiple_of(u64::from(a)) {
                 "offset"
-            } else if len % a as usize != 0 {
+            } else if !len.is_multiple_of(a as usize) {
                 "length"
-            } else if addr % a as usize != 0 {
+            } else if !addr.is_multiple_of(a as usize) {
                 "buffer address"
             } else {
                 return Ok(());
@@ -337,8 +337,8 @@ impl Disk {
             // Page-aligned only: the ioctl drops cached pages of the range, which must not
             // cut through a page that holds data written just before.
             let ss = u64::from(self.logical).max(4096);
-            offset % ss == 0
-                && len % ss == 0
+            offset.is_multiple_of(ss)
+                && len.is_multiple_of(ss)
                 && offset.checked_add(len).is_some_and(|e| e <= self.size)
                 && ioctl::zero_out(&self.file, offset, len).is_ok()
         } else {
@@ -467,7 +467,7 @@ impl Disk {
                 }
             }
             // Direct reads must stay aligned: stop at a short read that is not.
-            if got % self.align as usize != 0 && got < need {
+            if !got.is_multiple_of(self.align as usize) && got < need {
                 break;
             }
         }
@@ -490,9 +490,9 @@ impl Disk {
 impl lifeboat_fs::ReadAt for Disk {
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
         let aligned = !self.direct
-            || (offset % u64::from(self.align) == 0
-                && buf.len() % self.align as usize == 0
-                && buf.as_ptr() as usize % self.align as usize == 0);
+            || (offset.is_multiple_of(u64::from(self.align))
+                && buf.len().is_multiple_of(self.align as usize)
+                && (buf.as_ptr() as usize).is_multiple_of(self.align as usize));
         let r = if aligned {
             Disk::read_exact_at(self, buf, offset)
         } else {

@@ -4,15 +4,22 @@
 //! work is done by `lifeboat-engine`.
 #![forbid(unsafe_code)]
 
+mod console;
 mod demo;
+mod i18n;
+mod interact;
 mod output;
 mod size;
+mod stream;
+
+rust_i18n::i18n!("locales", fallback = "en");
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use lifeboat_engine::{EngineError, RestoreOptions, SaveOptions};
 use lifeboat_repo::{ImageName, ImageStatus, Repository};
 use output::{human, Ui};
+use rust_i18n::t;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -49,14 +56,33 @@ struct Cli {
     /// Print progress and results as JSON lines (NDJSON events) on standard output.
     #[arg(long, global = true)]
     json: bool,
+    /// Language of messages and help: en or ja (default: from LC_ALL, LC_MESSAGES, LANG).
+    #[arg(long, global = true, value_name = "LANG", value_parser = ["en", "ja"])]
+    lang: Option<String>,
+    /// More log output on standard error (-v info, -vv debug, -vvv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Only errors: no progress display and no step messages.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Also write the log (with timestamps, at least level info) to this file.
+    #[arg(long, global = true, value_name = "FILE")]
+    log_file: Option<PathBuf>,
+    /// Without a command on a terminal, the guided console starts.
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Args, Clone)]
 struct RepoArg {
-    /// Repository: the directory that holds the images (e.g. a mounted USB disk).
-    #[arg(long, value_name = "DIR")]
+    /// Repository: a directory that holds the images (e.g. a mounted USB disk), or a network
+    /// address: smb://[USER@]SERVER[:PORT]/SHARE[/DIR], nfs://SERVER[:PORT]/EXPORT[/DIR],
+    /// sftp://[USER@]HOST[:PORT]/PATH, s3://BUCKET[/PREFIX][?endpoint=URL&region=R].
+    /// Passwords come from the environment, a credentials file (mode 0600), an SSH agent or
+    /// key, or a prompt. `-` is one image stream instead of a repository: savedisk and
+    /// saveparts write it to standard output, restoredisk and restoreparts read it from
+    /// standard input (for ssh, nc, udp-sender/udp-receiver).
+    #[arg(long, value_name = "REPO")]
     repo: String,
 }
 
@@ -126,6 +152,20 @@ enum Command {
     },
     /// List the disks of this machine with size, model, serial, partitions and mounts.
     Disks,
+    /// Guided save and restore on the terminal (also what `lifeboat` alone starts).
+    Console,
+    /// Print a shell completion script.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), or write one page per command into a directory.
+    Manpage {
+        /// Write lifeboat.1 and lifeboat-<command>.1 into this directory.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// Save and restore a small built-in disk image, then verify it (no root needed).
     Demo {
         /// Keep the demo's files in this directory instead of a temporary one.
@@ -166,8 +206,10 @@ struct SavePartsArgs {
 struct RestoreArgs {
     #[command(flatten)]
     repo: RepoArg,
-    #[command(flatten)]
-    image: ImageArg,
+    /// Image name (required, except with `--repo -`, where the stream carries its image; if
+    /// given there, the stream's manifest must name it).
+    #[arg(long, value_name = "NAME")]
+    image: Option<String>,
     /// Target disk, one per disk of the image, in the same order. It will be OVERWRITTEN.
     #[arg(long, value_name = "DISK", required = true)]
     disk: Vec<PathBuf>,
@@ -194,8 +236,29 @@ struct RestorePartsArgs {
 }
 
 fn main() {
-    let cli = Cli::parse();
-    let ui = Ui::new(cli.json);
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let lang = i18n::lang_arg(&args)
+        .and_then(|l| i18n::Lang::parse(&l))
+        .unwrap_or_else(i18n::Lang::from_env);
+    i18n::set(lang);
+    let matches = match cli_command().try_get_matches_from(&args) {
+        Ok(m) => m,
+        Err(e) => e.exit(),
+    };
+    let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.format(&mut cli_command()).exit(),
+    };
+    let ui = Ui::new(cli.json, cli.quiet);
+    if let Err(e) = output::init_logging(cli.verbose, cli.quiet, cli.log_file.as_deref()) {
+        ui.error(&e, "usage");
+        std::process::exit(EXIT_USAGE);
+    }
+    tracing::debug!(args = ?args, lang = lang.code(), "lifeboat {}", env!("CARGO_PKG_VERSION"));
+    if cli.command.is_none() && !std::io::stdin().is_terminal() {
+        let _ = cli_command().print_help();
+        std::process::exit(EXIT_USAGE);
+    }
     let cancel = Arc::new(AtomicBool::new(false));
     {
         let c = Arc::clone(&cancel);
@@ -209,11 +272,32 @@ fn main() {
         Ok(()) => 0,
         Err(e) => {
             let code = exit_code(&e);
-            ui.error(&e);
+            ui.error(&e, console::error_kind(code));
             code
         }
     };
     std::process::exit(code);
+}
+
+/// The clap definition with its texts in the current language.
+fn cli_command() -> clap::Command {
+    i18n::localize(<Cli as clap::CommandFactory>::command())
+}
+
+/// `lifeboat manpage`: the roff page on stdout, or one page per command into `dir`.
+fn manpage(dir: Option<PathBuf>) -> Result<()> {
+    let cmd = cli_command();
+    match dir {
+        None => {
+            clap_mangen::Man::new(cmd).render(&mut std::io::stdout().lock())?;
+        }
+        Some(dir) => {
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            clap_mangen::generate_to(cmd, &dir)
+                .with_context(|| format!("writing manual pages into {}", dir.display()))?;
+        }
+    }
+    Ok(())
 }
 
 fn exit_code(e: &anyhow::Error) -> i32 {
@@ -254,7 +338,7 @@ fn threads(t: &Tuning) -> usize {
 }
 
 fn open_repo(r: &RepoArg) -> Result<Repository> {
-    Ok(Repository::open(&r.repo)?)
+    Ok(Repository::open_with(&r.repo, &interact::TerminalUi)?)
 }
 
 fn image_name(i: &ImageArg) -> Result<ImageName> {
@@ -262,7 +346,8 @@ fn image_name(i: &ImageArg) -> Result<ImageName> {
 }
 
 fn run(cli: Cli, ui: &Ui, cancel: &AtomicBool) -> Result<()> {
-    match cli.command {
+    let lang_given = cli.lang.is_some();
+    match cli.command.unwrap_or(Command::Console) {
         Command::Savedisk(a) => save(a, Vec::new(), ui, cancel),
         Command::Saveparts(a) => save(a.save, a.parts, ui, cancel),
         Command::Restoredisk(a) => restore(a, Vec::new(), ui, cancel),
@@ -279,11 +364,12 @@ fn run(cli: Cli, ui: &Ui, cancel: &AtomicBool) -> Result<()> {
             let r =
                 lifeboat_engine::check(&repo, &name, threads(&tuning), &|e| ui.event(e), cancel)?;
             ui.finish_progress();
-            ui.say(&format!(
-                "image {name} is intact: {} chunk(s), {} of data, {} file(s) verified",
-                r.chunks,
-                human(r.data_bytes),
-                r.files
+            ui.say(&t!(
+                "cmd.check_ok",
+                image = name,
+                chunks = r.chunks,
+                data = human(r.data_bytes),
+                files = r.files
             ));
             Ok(())
         }
@@ -294,11 +380,25 @@ fn run(cli: Cli, ui: &Ui, cancel: &AtomicBool) -> Result<()> {
             yes,
         } => delete(&open_repo(&repo)?, image, incomplete, yes, ui),
         Command::Disks => output::disks(ui),
+        Command::Console => std::process::exit(console::run(lang_given, ui, cancel)),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut cli_command(),
+                "lifeboat",
+                &mut std::io::stdout().lock(),
+            );
+            Ok(())
+        }
+        Command::Manpage { dir } => manpage(dir),
         Command::Demo { keep } => demo::run(keep, ui, cancel),
     }
 }
 
 fn save(a: SaveArgs, parts: Vec<u32>, ui: &Ui, cancel: &AtomicBool) -> Result<()> {
+    if a.repo.repo == stream::STREAM {
+        return stream::save(a, parts, ui, cancel);
+    }
     let repo = open_repo(&a.repo)?;
     let name = image_name(&a.image)?;
     let mut opts = SaveOptions::new(name.clone(), a.disk);
@@ -309,12 +409,13 @@ fn save(a: SaveArgs, parts: Vec<u32>, ui: &Ui, cancel: &AtomicBool) -> Result<()
     let m = lifeboat_engine::save(&repo, &opts, &|e| ui.event(e), cancel)?;
     ui.finish_progress();
     let image_bytes: u64 = m.files.iter().map(|f| f.size).sum();
-    ui.say(&format!(
-        "saved image {name} in {}: {} of data stored as {} in {} file(s)",
-        repo.location(),
-        human(m.totals.stored_bytes),
-        human(image_bytes),
-        m.files.len()
+    ui.say(&t!(
+        "cmd.saved",
+        image = name,
+        repo = repo.location(),
+        data = human(m.totals.stored_bytes),
+        size = human(image_bytes),
+        files = m.files.len()
     ));
     Ok(())
 }
@@ -332,13 +433,20 @@ fn ask(prompt: &str) -> Result<bool> {
 }
 
 fn restore(a: RestoreArgs, parts: Vec<u32>, ui: &Ui, cancel: &AtomicBool) -> Result<()> {
-    let repo = open_repo(&a.repo)?;
-    let name = image_name(&a.image)?;
-    if !a.yes && !std::io::stdin().is_terminal() {
-        return Err(Refusal(
-            "restore overwrites disks and needs a confirmation: run it on a terminal, or add --yes in scripts; nothing was written".into(),
+    if a.repo.repo == stream::STREAM {
+        return stream::restore(a, parts, ui, cancel);
+    }
+    let Some(image) = a.image.clone() else {
+        clap::Error::raw(
+            clap::error::ErrorKind::MissingRequiredArgument,
+            "the following required argument was not provided: --image <NAME>\n",
         )
-        .into());
+        .exit()
+    };
+    let repo = open_repo(&a.repo)?;
+    let name = image_name(&ImageArg { image })?;
+    if !a.yes && !std::io::stdin().is_terminal() {
+        return Err(Refusal(t!("cmd.restore_needs_terminal").into()).into());
     }
     let mut opts = RestoreOptions::new(name.clone(), a.disk);
     opts.parts = parts;
@@ -346,37 +454,44 @@ fn restore(a: RestoreArgs, parts: Vec<u32>, ui: &Ui, cancel: &AtomicBool) -> Res
     opts.threads = threads(&a.tuning);
     let plan = lifeboat_engine::plan_restore(&repo, &opts)?;
     if !a.yes {
-        let m = plan.manifest();
-        eprintln!(
-            "Image {name} (saved {} on host {}) will be restored:",
-            m.created, m.host
-        );
+        if let Some(m) = plan.manifest() {
+            eprintln!(
+                "{}",
+                t!(
+                    "cmd.restore_intro",
+                    image = name,
+                    created = m.created,
+                    host = m.host
+                )
+            );
+        }
         for t in plan.targets() {
             eprintln!("  {}", t.describe());
         }
-        eprintln!("Everything on these disks will be lost.");
-        if !ask("Continue?")? {
-            return Err(Refusal("the operator said no; nothing was written".into()).into());
+        eprintln!("{}", t!("summary.lost"));
+        if !ask(&t!("cmd.continue"))? {
+            return Err(Refusal(t!("cmd.said_no").into()).into());
         }
         for t in plan.targets() {
             let id = t.disk.identity();
-            let prompt = format!(
-                "Really overwrite {} (model {}, serial {}, {})?",
-                t.disk.path().display(),
-                id.model.as_deref().unwrap_or("unknown"),
-                id.serial.as_deref().unwrap_or("unknown"),
-                human(t.disk.size())
+            let prompt = t!(
+                "summary.confirm2",
+                disk = t.disk.path().display(),
+                model = id.model.as_deref().unwrap_or("?"),
+                serial = id.serial.as_deref().or(id.wwn.as_deref()).unwrap_or("?"),
+                size = human(t.disk.size())
             );
             if !ask(&prompt)? {
-                return Err(Refusal("the operator said no; nothing was written".into()).into());
+                return Err(Refusal(t!("cmd.said_no").into()).into());
             }
         }
     }
     let r = plan.execute(&|e| ui.event(e), cancel)?;
     ui.finish_progress();
-    ui.say(&format!(
-        "restored image {name}: {} written",
-        human(r.bytes_written)
+    ui.say(&t!(
+        "cmd.restored",
+        image = name,
+        bytes = human(r.bytes_written)
     ));
     Ok(())
 }

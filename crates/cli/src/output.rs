@@ -1,10 +1,14 @@
-//! Everything the CLI prints: progress bars on a terminal, NDJSON events with `--json`,
-//! results and errors.
+//! Everything the CLI prints: progress bars on a terminal (total and per partition), NDJSON
+//! events with `--json` (see `docs/EVENTS.md`), results and errors, the `tracing` log
+//! (`-v`, `-q`, `--log-file`) and the `lifeboat disks` listing.
 
-use anyhow::Result;
-use indicatif::{ProgressBar, ProgressStyle};
+use anyhow::{Context, Result};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use lifeboat_blockdev::{DiskInfo, DiskKind};
 use lifeboat_engine::Event;
+use rust_i18n::t;
 use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 /// Human-readable binary size.
@@ -23,22 +27,69 @@ pub fn human(n: u64) -> String {
     }
 }
 
-/// Output mode and the current progress bar.
+/// Human-readable duration (`42.0 s`, `3 min 05 s`, `1 h 02 min`).
+pub fn human_duration(ms: u64) -> String {
+    let s = ms / 1000;
+    if s < 60 {
+        format!("{:.1} s", ms as f64 / 1000.0)
+    } else if s < 3600 {
+        format!("{} min {:02} s", s / 60, s % 60)
+    } else {
+        format!("{} h {:02} min", s / 3600, (s % 3600) / 60)
+    }
+}
+
+/// The translated name of an engine operation (`savedisk`, `verify`, …).
+pub fn operation_name(op: &str) -> String {
+    match op {
+        "savedisk" => t!("op.savedisk").into(),
+        "saveparts" => t!("op.saveparts").into(),
+        "restoredisk" => t!("op.restoredisk").into(),
+        "restoreparts" => t!("op.restoreparts").into(),
+        "verify" => t!("op.verify").into(),
+        "check" => t!("op.check").into(),
+        other => other.to_string(),
+    }
+}
+
+/// Log target of records the operator has already seen on the terminal (warnings, errors,
+/// results): they go to `--log-file` but not to stderr a second time.
+pub const SHOWN: &str = "lifeboat::shown";
+
+/// Progress bars of the operation running now.
+struct Bars {
+    multi: MultiProgress,
+    total: ProgressBar,
+    part: Option<ProgressBar>,
+    /// Estimated `bytes_done` when the current partition started.
+    part_base: u64,
+    /// `bytes_done` of the last `progress` event.
+    last_done: u64,
+    /// Bytes of partitions finished since the last `progress` event (progress events are
+    /// throttled, so the last one may lag behind a partition start).
+    since_progress: u64,
+}
+
+/// Output mode and the current progress bars.
 pub struct Ui {
     json: bool,
-    bar: Mutex<Option<ProgressBar>>,
+    quiet: bool,
+    bars: Mutex<Option<Bars>>,
     tty: bool,
 }
 
 impl Ui {
-    pub fn new(json: bool) -> Self {
+    /// `json`: NDJSON events on stdout; `quiet`: no progress and no per-step lines.
+    pub fn new(json: bool, quiet: bool) -> Self {
         Ui {
             json,
-            bar: Mutex::new(None),
+            quiet,
+            bars: Mutex::new(None),
             tty: std::io::stderr().is_terminal(),
         }
     }
 
+    /// True with `--json`.
     pub fn json(&self) -> bool {
         self.json
     }
@@ -49,8 +100,23 @@ impl Ui {
         let _ = out.flush();
     }
 
+    /// Prints a line above the bars (or on stderr when there are none).
+    fn line(&self, bars: &Option<Bars>, msg: String) {
+        match bars {
+            Some(b) => {
+                let _ = b.multi.println(msg);
+            }
+            None => eprintln!("{msg}"),
+        }
+    }
+
     /// Handles an engine event.
     pub fn event(&self, e: Event) {
+        match &e {
+            Event::Progress { .. } => tracing::trace!(event = ?e),
+            Event::Warning { message } => tracing::warn!(target: SHOWN, "{message}"),
+            _ => tracing::info!(event = ?e),
+        }
         if self.json {
             let mut out = std::io::stdout().lock();
             let _ = writeln!(
@@ -61,7 +127,7 @@ impl Ui {
             let _ = out.flush();
             return;
         }
-        let mut bar = self.bar.lock().unwrap_or_else(|p| p.into_inner());
+        let mut bars = self.bars.lock().unwrap_or_else(|p| p.into_inner());
         match e {
             Event::Start {
                 operation,
@@ -69,27 +135,45 @@ impl Ui {
                 bytes_total,
                 ..
             } => {
-                if let Some(b) = bar.take() {
-                    b.finish_and_clear();
+                if let Some(b) = bars.take() {
+                    b.total.finish_and_clear();
+                    if let Some(p) = b.part {
+                        p.finish_and_clear();
+                    }
                 }
-                let verb = match operation.as_str() {
-                    "verify" => "verifying image before writing",
-                    "check" => "checking",
-                    other => other,
-                };
+                let verb = operation_name(&operation);
+                if self.quiet {
+                    return;
+                }
                 if self.tty {
-                    let b = ProgressBar::new(bytes_total);
-                    b.set_style(
+                    let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+                    let total = multi.add(ProgressBar::new(bytes_total));
+                    total.set_style(
                         ProgressStyle::with_template(
-                            "{msg:32!} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
+                            "{msg:28!} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
                         )
                         .expect("template is valid")
                         .progress_chars("=> "),
                     );
-                    b.set_message(format!("{verb} {image}"));
-                    *bar = Some(b);
+                    total.set_message(format!("{verb} {image}"));
+                    *bars = Some(Bars {
+                        multi,
+                        total,
+                        part: None,
+                        part_base: 0,
+                        last_done: 0,
+                        since_progress: 0,
+                    });
                 } else {
-                    eprintln!("{verb} {image}: {}", human(bytes_total));
+                    eprintln!(
+                        "{}",
+                        t!(
+                            "progress.start",
+                            op = verb,
+                            image = image,
+                            size = human(bytes_total)
+                        )
+                    );
                 }
             }
             Event::PartitionStart {
@@ -99,13 +183,37 @@ impl Ui {
                 mode,
                 bytes,
             } => {
-                let msg = format!(
-                    "disk {disk} partition {partition}: {filesystem}, {mode}, {}",
-                    human(bytes)
-                );
-                match bar.as_ref() {
-                    Some(b) => b.set_message(format!("d{disk} p{partition} {filesystem} {mode}")),
-                    None => eprintln!("{msg}"),
+                if self.quiet {
+                    return;
+                }
+                let mode = if mode == "raw" {
+                    t!("progress.mode_raw")
+                } else {
+                    t!("progress.mode_used")
+                };
+                let what = if partition == 0 {
+                    t!("progress.whole_disk", disk = disk).to_string()
+                } else {
+                    t!("progress.partition", disk = disk, part = partition).to_string()
+                };
+                match bars.as_mut() {
+                    Some(b) => {
+                        if let Some(p) = b.part.take() {
+                            p.finish_and_clear();
+                        }
+                        let p = b.multi.add(ProgressBar::new(bytes));
+                        p.set_style(
+                            ProgressStyle::with_template(
+                                "  {msg:34!} [{bar:30}] {bytes}/{total_bytes}",
+                            )
+                            .expect("template is valid")
+                            .progress_chars("=> "),
+                        );
+                        p.set_message(format!("{what} {filesystem} {mode}"));
+                        b.part_base = b.last_done + b.since_progress;
+                        b.part = Some(p);
+                    }
+                    None => eprintln!("{what}: {filesystem}, {mode}, {}", human(bytes)),
                 }
             }
             Event::Progress {
@@ -113,24 +221,47 @@ impl Ui {
                 bytes_total,
                 ..
             } => {
-                if let Some(b) = bar.as_ref() {
-                    b.set_length(bytes_total);
-                    b.set_position(bytes_done);
+                if let Some(b) = bars.as_mut() {
+                    b.total.set_length(bytes_total);
+                    b.total.set_position(bytes_done);
+                    b.last_done = bytes_done;
+                    b.since_progress = 0;
+                    if let Some(p) = &b.part {
+                        let n = bytes_done.saturating_sub(b.part_base);
+                        p.set_position(n.min(p.length().unwrap_or(0)));
+                    }
                 }
             }
-            Event::PartitionDone { .. } => {}
-            Event::Warning { message } => match bar.as_ref() {
-                Some(b) => b.println(format!("warning: {message}")),
-                None => eprintln!("warning: {message}"),
-            },
+            Event::PartitionDone { bytes, .. } => {
+                if let Some(b) = bars.as_mut() {
+                    b.since_progress += bytes;
+                    if let Some(p) = b.part.take() {
+                        p.set_length(bytes.max(1));
+                        p.set_position(bytes);
+                        p.finish_and_clear();
+                    }
+                }
+            }
+            Event::Warning { message } => {
+                self.line(&bars, t!("progress.warning", message = message).into())
+            }
+            Event::Error { message, .. } => {
+                self.line(&bars, t!("error.prefix", message = message).into())
+            }
             Event::Done {
                 operation,
                 bytes_done,
                 elapsed_ms,
                 ..
             } => {
-                if let Some(b) = bar.take() {
-                    b.finish_and_clear();
+                if let Some(b) = bars.take() {
+                    if let Some(p) = b.part {
+                        p.finish_and_clear();
+                    }
+                    b.total.finish_and_clear();
+                }
+                if self.quiet {
+                    return;
                 }
                 let secs = elapsed_ms as f64 / 1000.0;
                 let rate = if secs > 0.0 {
@@ -139,22 +270,32 @@ impl Ui {
                     "-".into()
                 };
                 eprintln!(
-                    "{operation}: {} in {secs:.1} s ({rate}/s)",
-                    human(bytes_done)
+                    "{}",
+                    t!(
+                        "progress.done",
+                        op = operation_name(&operation),
+                        bytes = human(bytes_done),
+                        time = human_duration(elapsed_ms),
+                        rate = rate
+                    )
                 );
             }
         }
     }
 
-    /// Removes a progress bar left over.
+    /// Removes progress bars left over.
     pub fn finish_progress(&self) {
-        if let Some(b) = self.bar.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            b.finish_and_clear();
+        if let Some(b) = self.bars.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            if let Some(p) = b.part {
+                p.finish_and_clear();
+            }
+            b.total.finish_and_clear();
         }
     }
 
     /// A result line.
     pub fn say(&self, msg: &str) {
+        tracing::info!(target: SHOWN, "{msg}");
         if self.json {
             self.print_json(&serde_json::json!({"event": "result", "message": msg}));
         } else {
@@ -164,21 +305,26 @@ impl Ui {
 
     /// An intermediate step worth telling (`note` event with `--json`).
     pub fn note(&self, msg: &str) {
+        tracing::info!(target: SHOWN, "{msg}");
         if self.json {
             self.print_json(&serde_json::json!({"event": "note", "message": msg}));
-        } else {
+        } else if !self.quiet {
             println!("{msg}");
         }
     }
 
-    /// The final error.
-    pub fn error(&self, e: &anyhow::Error) {
+    /// The final error, of class `kind` (see [`Event::Error`]).
+    pub fn error(&self, e: &anyhow::Error, kind: &str) {
         self.finish_progress();
         let msg = error_message(e);
+        tracing::error!(target: SHOWN, kind, "{msg}");
         if self.json {
-            self.print_json(&serde_json::json!({"event": "error", "message": msg}));
+            self.event(Event::Error {
+                kind: kind.to_string(),
+                message: msg,
+            });
         } else {
-            eprintln!("lifeboat: error: {msg}");
+            eprintln!("{}", t!("error.prefix", message = msg));
         }
     }
 }
@@ -197,22 +343,286 @@ pub fn error_message(e: &anyhow::Error) -> String {
     msg
 }
 
+/// Sets up the `tracing` log: on stderr at `warn` (`-v` info, `-vv` debug, `-vvv` trace,
+/// `-q` errors only), and with `--log-file` also into that file (appended, at least at
+/// `info`, with timestamps). `RUST_LOG` overrides the stderr level.
+pub fn init_logging(verbose: u8, quiet: bool, log_file: Option<&Path>) -> Result<()> {
+    use tracing_subscriber::filter::{EnvFilter, LevelFilter};
+    use tracing_subscriber::prelude::*;
+    let level = if quiet {
+        LevelFilter::ERROR
+    } else {
+        match verbose {
+            0 => LevelFilter::WARN,
+            1 => LevelFilter::INFO,
+            2 => LevelFilter::DEBUG,
+            _ => LevelFilter::TRACE,
+        }
+    };
+    let stderr_filter = EnvFilter::builder()
+        .with_default_directive(level.into())
+        .from_env_lossy()
+        .add_directive(format!("{SHOWN}=off").parse().expect("a valid directive"));
+    let stderr = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .without_time()
+        .with_target(false)
+        .with_filter(stderr_filter);
+    let file = match log_file {
+        Some(p) => {
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .with_context(|| t!("log.cannot_open", path = p.display()).to_string())?;
+            let file_level = std::cmp::max(level, LevelFilter::INFO);
+            Some(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(Mutex::new(f))
+                    .with_ansi(false)
+                    .with_filter(file_level),
+            )
+        }
+        None => None,
+    };
+    // A second initialisation (tests) is harmless: the first one stays.
+    let _ = tracing_subscriber::registry()
+        .with(stderr)
+        .with(file)
+        .try_init();
+    Ok(())
+}
+
+/// What a device stacked on a disk is, from `/sys/block/<name>/dm/uuid` and `md/level`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Holder {
+    /// Kernel name (`dm-0`, `md127`).
+    pub name: String,
+    /// `multipath`, `lvm`, `crypt`, `raid`, `dm` or `other`.
+    pub kind: String,
+    /// The device-mapper name (`mpatha`, `vg-root`) or the RAID level.
+    pub detail: Option<String>,
+}
+
+fn sys_attr(path: PathBuf) -> Option<String> {
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+/// Describes a holder device.
+pub fn holder(name: &str) -> Holder {
+    let base = Path::new("/sys/block").join(name);
+    if name.starts_with("dm-") {
+        let uuid = sys_attr(base.join("dm/uuid")).unwrap_or_default();
+        let kind = if uuid.starts_with("mpath-") {
+            "multipath"
+        } else if uuid.starts_with("LVM-") {
+            "lvm"
+        } else if uuid.starts_with("CRYPT-") {
+            "crypt"
+        } else {
+            "dm"
+        };
+        Holder {
+            name: name.to_string(),
+            kind: kind.into(),
+            detail: sys_attr(base.join("dm/name")),
+        }
+    } else if name.starts_with("md") {
+        Holder {
+            name: name.to_string(),
+            kind: "raid".into(),
+            detail: sys_attr(base.join("md/level")),
+        }
+    } else {
+        Holder {
+            name: name.to_string(),
+            kind: "other".into(),
+            detail: None,
+        }
+    }
+}
+
+/// Translated description of a holder (`multipath mpatha (dm-0)`).
+pub fn holder_text(h: &Holder) -> String {
+    let kind = match h.kind.as_str() {
+        "multipath" => t!("disks.kind_multipath"),
+        "lvm" => t!("disks.kind_lvm"),
+        "crypt" => t!("disks.kind_crypt"),
+        "raid" => t!("disks.kind_raid"),
+        _ => t!("disks.kind_dm"),
+    };
+    match &h.detail {
+        Some(d) => format!("{kind} {d} ({})", h.name),
+        None => format!("{kind} {}", h.name),
+    }
+}
+
+/// The role of a dm/md device itself (`multipath` for `/dev/dm-0` over two paths).
+pub fn own_role(d: &DiskInfo) -> Option<Holder> {
+    match d.kind {
+        DiskKind::Dm | DiskKind::Md => Some(holder(&d.name)),
+        _ => None,
+    }
+}
+
+/// The multipath device a disk is a path of, if any.
+pub fn multipath_of(d: &DiskInfo) -> Option<Holder> {
+    d.holders
+        .iter()
+        .map(|h| holder(h))
+        .find(|h| h.kind == "multipath")
+}
+
+/// The filesystem signature found in a partition, or `-`.
+pub fn fs_of(path: &Path, start: u64, size: u64) -> String {
+    lifeboat_blockdev::Disk::open(path, lifeboat_blockdev::OpenMode::Read)
+        .ok()
+        .and_then(|d| {
+            let s = lifeboat_fs::Slice::new(&d, start, size);
+            lifeboat_fs::identify_signature(&s).map(|x| x.name().to_string())
+        })
+        .unwrap_or_else(|| "-".into())
+}
+
+/// What keeps a disk busy, in words, or empty: mounts, swap, stacked devices.
+pub fn usage_words(d: &DiskInfo) -> Vec<String> {
+    let mut usage: Vec<String> = d
+        .mountpoints
+        .iter()
+        .map(|m| t!("disks.mounted_on", path = m.display()).into())
+        .collect();
+    if d.swap {
+        usage.push(t!("disks.swap").into());
+    }
+    for h in &d.holders {
+        let h = holder(h);
+        if h.kind == "multipath" {
+            usage.push(t!("disks.multipath_member", dev = holder_text(&h)).into());
+        } else {
+            usage.push(t!("disks.held_by", dev = holder_text(&h)).into());
+        }
+    }
+    for p in &d.partitions {
+        for m in &p.mountpoints {
+            usage.push(t!("disks.part_mounted_on", part = p.number, path = m.display()).into());
+        }
+        if p.swap {
+            usage.push(t!("disks.part_swap", part = p.number).into());
+        }
+        for h in &p.holders {
+            usage.push(
+                t!(
+                    "disks.part_held_by",
+                    part = p.number,
+                    dev = holder_text(&holder(h))
+                )
+                .into(),
+            );
+        }
+    }
+    usage
+}
+
+/// The identification column: serial, else WWN.
+pub fn serial_or_wwn(d: &DiskInfo) -> String {
+    d.serial
+        .clone()
+        .or_else(|| d.wwn.clone())
+        .unwrap_or_else(|| "-".into())
+}
+
+/// Prints the table of disks (also used by the console, with a reason column).
+pub fn print_disk_table(disks: &[DiskInfo], reasons: Option<&[Option<String>]>) {
+    println!(
+        "{:<4}{:<12} {:>10} {:<22} {:<20} {:<8} {}",
+        "",
+        t!("disks.col_disk"),
+        t!("disks.col_size"),
+        t!("disks.col_model"),
+        t!("disks.col_serial"),
+        t!("disks.col_tran"),
+        t!("disks.col_usage")
+    );
+    for (i, d) in disks.iter().enumerate() {
+        let mut usage = usage_words(d);
+        if let Some(r) = own_role(d) {
+            let slaves = d.slaves.join(",");
+            usage.insert(
+                0,
+                t!("disks.is_stacked", dev = holder_text(&r), over = slaves).into(),
+            );
+        }
+        if let Some(b) = &d.loop_backing_file {
+            usage.push(t!("disks.backing_file", path = b.display()).into());
+        }
+        let marker = match reasons {
+            Some(r) => {
+                if r.get(i).is_some_and(|x| x.is_some()) {
+                    "  x ".to_string()
+                } else {
+                    format!("{:>3} ", i + 1)
+                }
+            }
+            None => String::new(),
+        };
+        println!(
+            "{:<4}{:<12} {:>10} {:<22} {:<20} {:<8} {}",
+            marker,
+            d.name,
+            human(d.size),
+            truncate(d.model.as_deref().unwrap_or("-"), 22),
+            truncate(&serial_or_wwn(d), 20),
+            d.transport.as_deref().unwrap_or(d.kind.as_str()),
+            usage.join("; ")
+        );
+        for p in &d.partitions {
+            let mut u: Vec<String> = p
+                .mountpoints
+                .iter()
+                .map(|m| t!("disks.mounted_on", path = m.display()).into())
+                .collect();
+            if p.swap {
+                u.push(t!("disks.swap").into());
+            }
+            for h in &p.holders {
+                u.push(t!("disks.held_by", dev = holder_text(&holder(h))).into());
+            }
+            println!(
+                "{:<4}  {:<10} {:>10} {:<22} {}",
+                "",
+                p.name,
+                human(p.size),
+                fs_of(&d.path, p.start, p.size),
+                u.join("; ")
+            );
+        }
+        if let Some(Some(why)) = reasons.and_then(|r| r.get(i)) {
+            println!("{:<4}  -> {}", "", t!("disks.not_selectable", why = why));
+        }
+    }
+}
+
+/// Shortens to `n` characters with an ellipsis.
+pub fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        s.chars().take(n.saturating_sub(1)).collect::<String>() + "…"
+    }
+}
+
 /// `lifeboat disks`.
 pub fn disks(ui: &Ui) -> Result<()> {
     let disks = lifeboat_blockdev::list_disks()?;
-    let fs_of = |path: &std::path::Path, start: u64, size: u64| -> String {
-        lifeboat_blockdev::Disk::open(path, lifeboat_blockdev::OpenMode::Read)
-            .ok()
-            .and_then(|d| {
-                let s = lifeboat_fs::Slice::new(&d, start, size);
-                lifeboat_fs::identify_signature(&s).map(|x| x.name().to_string())
-            })
-            .unwrap_or_else(|| "-".into())
-    };
     if ui.json() {
         let v: Vec<serde_json::Value> = disks
             .iter()
             .map(|d| {
+                let holders: Vec<Holder> = d.holders.iter().map(|h| holder(h)).collect();
+                let mp = multipath_of(d);
                 serde_json::json!({
                     "name": d.name, "path": d.path, "size": d.size,
                     "logical_sector_size": d.logical_sector_size,
@@ -220,8 +630,13 @@ pub fn disks(ui: &Ui) -> Result<()> {
                     "model": d.model, "vendor": d.vendor, "serial": d.serial, "wwn": d.wwn,
                     "transport": d.transport, "removable": d.removable, "read_only": d.read_only,
                     "rotational": d.rotational, "kind": d.kind.as_str(),
+                    "role": own_role(d).map(|r| r.kind),
+                    "dm_name": own_role(d).and_then(|r| r.detail),
                     "loop_backing_file": d.loop_backing_file, "holders": d.holders,
+                    "holder_devices": holders,
+                    "multipath_member_of": mp.map(|h| format!("/dev/{}", h.name)),
                     "slaves": d.slaves, "mountpoints": d.mountpoints, "swap": d.swap,
+                    "busy": d.is_busy(),
                     "partitions": d.partitions.iter().map(|p| serde_json::json!({
                         "name": p.name, "number": p.number, "start": p.start, "size": p.size,
                         "holders": p.holders, "mountpoints": p.mountpoints, "swap": p.swap,
@@ -233,51 +648,14 @@ pub fn disks(ui: &Ui) -> Result<()> {
         println!("{}", serde_json::to_string(&v)?);
         return Ok(());
     }
-    println!(
-        "{:<10} {:>10} {:<24} {:<20} {:<6} IN USE / PARTITIONS",
-        "DISK", "SIZE", "MODEL", "SERIAL", "TRAN"
-    );
-    for d in &disks {
-        let mut usage: Vec<String> = d
-            .mountpoints
-            .iter()
-            .map(|m| format!("mounted on {}", m.display()))
-            .collect();
-        if !d.holders.is_empty() {
-            usage.push(format!("held by {}", d.holders.join(",")));
-        }
-        if let Some(b) = &d.loop_backing_file {
-            usage.push(format!("file {}", b.display()));
-        }
-        println!(
-            "{:<10} {:>10} {:<24} {:<20} {:<6} {}",
-            d.name,
-            human(d.size),
-            d.model.as_deref().unwrap_or("-"),
-            d.serial.as_deref().unwrap_or("-"),
-            d.transport.as_deref().unwrap_or(d.kind.as_str()),
-            usage.join("; ")
-        );
-        for p in &d.partitions {
-            let mut u: Vec<String> = p
-                .mountpoints
-                .iter()
-                .map(|m| format!("mounted on {}", m.display()))
-                .collect();
-            if p.swap {
-                u.push("swap".into());
-            }
-            if !p.holders.is_empty() {
-                u.push(format!("held by {}", p.holders.join(",")));
-            }
-            println!(
-                "  {:<8} {:>10} {:<24} {}",
-                format!("{}", p.number),
-                human(p.size),
-                fs_of(&d.path, p.start, p.size),
-                u.join("; ")
-            );
-        }
+    print_disk_table(&disks, None);
+    let members: Vec<String> = disks
+        .iter()
+        .filter_map(|d| multipath_of(d).map(|h| (d, h)))
+        .map(|(d, h)| t!("disks.use_multipath", disk = d.name, dev = holder_text(&h)).into())
+        .collect();
+    for m in members {
+        println!("{m}");
     }
     Ok(())
 }

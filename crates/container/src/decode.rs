@@ -10,6 +10,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// A record delivered by [`decode_parallel`].
 #[derive(Debug)]
 pub enum Decoded<'a> {
+    /// The descriptions of all disks (format 1.1; only in images of two or more disks).
+    DiskList {
+        /// Number of disks.
+        disks: u32,
+        /// A JSON array of disk descriptions.
+        json: &'a [u8],
+    },
     /// Disk `index` starts.
     Disk {
         /// Disk index.
@@ -185,6 +192,9 @@ where
                         sink(Decoded::Disk { index, json: &json })
                     }
                     Out::Rec(Record::Manifest(json)) => sink(Decoded::Manifest(&json)),
+                    Out::Rec(Record::DiskList { disks, json }) => {
+                        sink(Decoded::DiskList { disks, json: &json })
+                    }
                     Out::Rec(Record::Tail(t)) => {
                         ended = true;
                         sink(Decoded::End(t))

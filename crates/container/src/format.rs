@@ -9,8 +9,12 @@ use lifeboat_fs::Extent;
 pub const FILE_MAGIC: [u8; 8] = *b"LIFEBOAT";
 /// Major format version written and read by this crate.
 pub const VERSION_MAJOR: u16 = 1;
-/// Minor format version written by this crate.
-pub const VERSION_MINOR: u16 = 0;
+/// Highest minor format version written by this crate. A stream is written as 1.1 only when
+/// it holds a [`tag::DISK_LIST`] record (images of two or more disks); every other stream is
+/// written as 1.0, byte for byte what earlier writers produced.
+pub const VERSION_MINOR: u16 = 1;
+/// Minor version of streams without a disk list.
+pub const VERSION_MINOR_PLAIN: u16 = 0;
 /// Size of the file header.
 pub const FILE_HEADER_LEN: usize = 64;
 /// Size of a chunk record header (before the extent table).
@@ -45,6 +49,8 @@ pub mod tag {
     pub const CHUNK: [u8; 4] = *b"CHNK";
     /// The description of the disk whose chunks follow.
     pub const DISK: [u8; 4] = *b"DISK";
+    /// The descriptions of all disks, before the first `DISK` (format 1.1, optional).
+    pub const DISK_LIST: [u8; 4] = *b"DLST";
     /// An index segment.
     pub const INDEX: [u8; 4] = *b"INDX";
     /// The index directory.

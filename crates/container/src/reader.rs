@@ -87,6 +87,16 @@ impl EncodedChunk {
 /// A record of the stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Record {
+    /// The descriptions of all disks of the image (format 1.1): the first record after the
+    /// file header, present in images of two or more disks, so that a reader of a stream
+    /// knows every disk before the first chunk. The reader checks that exactly `disks`
+    /// `DISK` records follow.
+    DiskList {
+        /// Number of disks.
+        disks: u32,
+        /// A JSON array of `disks` disk descriptions (see `DiskRecord` in the manifest).
+        json: Vec<u8>,
+    },
     /// Disk `index` starts; `json` describes it.
     Disk {
         /// Disk index.
@@ -127,6 +137,8 @@ pub struct StreamReader<R> {
     segment_first_seq: u64,
     directory_pos: Option<u64>,
     manifest_pos: Option<u64>,
+    /// Disks announced by a `DLST` record.
+    disk_list: Option<u32>,
     data_bytes: u64,
     done: bool,
     spare: Vec<Vec<u8>>,
@@ -173,6 +185,7 @@ impl<R: Read> StreamReader<R> {
             segment_first_seq: 0,
             directory_pos: None,
             manifest_pos: None,
+            disk_list: None,
             data_bytes: 0,
             done: false,
             spare: Vec::new(),
@@ -270,7 +283,7 @@ impl<R: Read> StreamReader<R> {
                 self.done = true;
                 Ok(Some(Record::Tail(tail)))
             }
-            tag::DISK | tag::INDEX | tag::DIRECTORY | tag::MANIFEST => {
+            tag::DISK | tag::DISK_LIST | tag::INDEX | tag::DIRECTORY | tag::MANIFEST => {
                 let mut h = [0u8; RECORD_HEADER_LEN];
                 h[0..4].copy_from_slice(&t);
                 self.read(&mut h[4..], "record header")?;
@@ -363,6 +376,19 @@ impl<R: Read> StreamReader<R> {
 
     fn other(&mut self, rh: RecordHeader, pos: u64) -> Result<Record> {
         match rh.tag {
+            tag::DISK_LIST => {
+                if pos != FILE_HEADER_LEN as u64 || rh.a == 0 {
+                    return Err(self.invalid(
+                        pos,
+                        "disk list",
+                        "not the first record, or an empty list".into(),
+                    ));
+                }
+                let json =
+                    self.body(rh.b, u64::from(MAX_JSON_LEN), rh.body_crc, pos, "disk list")?;
+                self.disk_list = Some(rh.a);
+                Ok(Record::DiskList { disks: rh.a, json })
+            }
             tag::DISK => {
                 let expected = self.disk.map_or(0, |d| d + 1);
                 if rh.a != expected || self.directory_pos.is_some() {
@@ -370,6 +396,16 @@ impl<R: Read> StreamReader<R> {
                         pos,
                         "disk record",
                         format!("disk {} where disk {expected} was expected", rh.a),
+                    ));
+                }
+                if self.disk_list.is_some_and(|n| rh.a >= n) {
+                    return Err(self.invalid(
+                        pos,
+                        "disk record",
+                        format!(
+                            "disk {} is not in the disk list at the start of the stream",
+                            rh.a
+                        ),
                     ));
                 }
                 let json = self.body(
@@ -438,6 +474,14 @@ impl<R: Read> StreamReader<R> {
                         pos,
                         "index directory",
                         "chunks are not covered by an index segment".into(),
+                    ));
+                }
+                let disks = self.disk.map_or(0, |d| d + 1);
+                if let Some(n) = self.disk_list.filter(|n| *n != disks) {
+                    return Err(self.invalid(
+                        pos,
+                        "index directory",
+                        format!("the disk list announces {n} disk(s), the stream holds {disks}"),
                     ));
                 }
                 let body = self.body(

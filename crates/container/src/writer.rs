@@ -221,11 +221,36 @@ pub struct ImageWriter<W: Write + Send + 'static> {
     output: Option<JoinHandle<Result<Output<W>>>>,
     current_disk: Option<u32>,
     disk_end: u64,
+    /// Disks announced by the disk list, if one was written.
+    announced: Option<u32>,
 }
 
 impl<W: Write + Send + 'static> ImageWriter<W> {
-    /// Writes the file header and starts the worker threads.
+    /// Writes the file header (format 1.0) and starts the worker threads.
     pub fn new(out: W, opts: WriterOptions) -> Result<Self> {
+        Self::start(out, opts, None)
+    }
+
+    /// Like [`ImageWriter::new`], and writes a disk list record (`DLST`, format 1.1) right
+    /// after the header: `list_json` describes all `disks` disks, so that a reader of the
+    /// stream knows every disk before the first data. Exactly `disks` disks must then be
+    /// begun before [`ImageWriter::finish`].
+    pub fn with_disk_list(
+        out: W,
+        opts: WriterOptions,
+        disks: u32,
+        list_json: Vec<u8>,
+    ) -> Result<Self> {
+        if disks == 0 {
+            return Err(ContainerError::Usage("a disk list needs a disk".into()));
+        }
+        if list_json.len() as u64 > u64::from(MAX_JSON_LEN) {
+            return Err(ContainerError::Usage("disk list too large".into()));
+        }
+        Self::start(out, opts, Some((disks, list_json)))
+    }
+
+    fn start(out: W, opts: WriterOptions, list: Option<(u32, Vec<u8>)>) -> Result<Self> {
         if !(MIN_CHUNK_SIZE..=MAX_CHUNK_SIZE).contains(&opts.chunk_size) {
             return Err(ContainerError::Usage(format!(
                 "chunk size {} outside {MIN_CHUNK_SIZE}..={MAX_CHUNK_SIZE}",
@@ -253,7 +278,11 @@ impl<W: Write + Send + 'static> ImageWriter<W> {
         }
         let header = FileHeader {
             major: VERSION_MAJOR,
-            minor: VERSION_MINOR,
+            minor: if list.is_some() {
+                VERSION_MINOR
+            } else {
+                VERSION_MINOR_PLAIN
+            },
             chunk_size: opts.chunk_size,
             image_id: opts.image_id,
             created_unix: opts.created_unix,
@@ -268,6 +297,13 @@ impl<W: Write + Send + 'static> ImageWriter<W> {
             disk_crc: BTreeMap::new(),
         };
         output.write(&header.encode())?;
+        let announced = match list {
+            Some((n, json)) => {
+                output.record(tag::DISK_LIST, n, json.len() as u64, &json)?;
+                Some(n)
+            }
+            None => None,
+        };
         let output = std::thread::spawn(move || output_thread(output, item_rx, permit_tx));
         Ok(ImageWriter {
             opts,
@@ -282,6 +318,7 @@ impl<W: Write + Send + 'static> ImageWriter<W> {
             output: Some(output),
             current_disk: None,
             disk_end: 0,
+            announced,
         })
     }
 
@@ -300,6 +337,12 @@ impl<W: Write + Send + 'static> ImageWriter<W> {
         }
         if description_json.len() as u64 > u64::from(MAX_JSON_LEN) {
             return Err(ContainerError::Usage("disk description too large".into()));
+        }
+        if self.announced.is_some_and(|n| index >= n) {
+            return Err(ContainerError::Usage(format!(
+                "disk {index} begun, but the disk list announced only {} disk(s)",
+                self.announced.unwrap_or(0)
+            )));
         }
         self.flush_pending()?;
         self.current_disk = Some(index);
@@ -420,6 +463,12 @@ impl<W: Write + Send + 'static> ImageWriter<W> {
         mut self,
         manifest: impl FnOnce(&Summary) -> Result<Vec<u8>>,
     ) -> Result<(W, Summary)> {
+        let begun = self.current_disk.map_or(0, |d| d + 1);
+        if let Some(n) = self.announced.filter(|n| *n != begun) {
+            return Err(ContainerError::Usage(format!(
+                "the disk list announced {n} disk(s), {begun} were written"
+            )));
+        }
         self.flush_pending()?;
         self.job_tx = None;
         self.item_tx = None;

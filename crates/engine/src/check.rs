@@ -114,6 +114,19 @@ fn check_source(
         }
         let r = decode_parallel(stream, threads, cancel, |d| -> Result<()> {
             match d {
+                Decoded::DiskList { disks, json } => {
+                    let list: Vec<DiskRecord> = serde_json::from_slice(json)
+                        .map_err(|e| mismatch(format!("disk list: {e}")))?;
+                    let same = disks as usize == manifest.disks.len()
+                        && list.len() == manifest.disks.len()
+                        && list
+                            .iter()
+                            .zip(&manifest.disks)
+                            .all(|(d, m)| crate::same_layout(d, m));
+                    if !same {
+                        return Err(mismatch("the disk list differs from the manifest".into()));
+                    }
+                }
                 Decoded::Disk { index, json } => {
                     let rec = DiskRecord::from_json(json, 0)
                         .map_err(|e| mismatch(format!("disk record {index}: {e}")))?;

@@ -46,6 +46,14 @@ pub enum EngineError {
         #[source]
         source: ContainerError,
     },
+    /// Writing the image stream (`--repo -`, standard output) failed, e.g. because the
+    /// receiving side closed the pipe.
+    #[error("writing the image stream failed: {source}; the receiving side holds an incomplete image, save again")]
+    StreamWrite {
+        /// The container error.
+        #[source]
+        source: ContainerError,
+    },
     /// Reading the source disk failed.
     #[error("reading {disk} at byte {offset}{} failed: {source}", partition.map(|p| format!(" (partition {p})")).unwrap_or_default())]
     SourceRead {

@@ -59,6 +59,16 @@ pub enum Event {
         /// The message.
         message: String,
     },
+    /// The operation failed. The engine itself returns errors rather than emitting this;
+    /// frontends (the CLI's `--json`) emit it as the last event of a failed operation.
+    Error {
+        /// Stable class: `refused` (a safety check or the operator said no; nothing written),
+        /// `damaged` (the image is damaged or incomplete), `cancelled`, `usage` (bad
+        /// arguments) or `failed` (anything else).
+        kind: String,
+        /// What failed and what to do next.
+        message: String,
+    },
     /// The operation finished successfully.
     Done {
         /// Operation name.

@@ -3,7 +3,9 @@
 //! One job: compose the other crates into the operations an operator runs — [`save`]
 //! (savedisk / saveparts), [`plan_restore`] + [`RestorePlan::execute`] (restoredisk /
 //! restoreparts, with every safety check before the first write), [`check`], and
-//! [`describe_disk`] for listings. Reading, compressing and writing overlap in a pipeline;
+//! [`describe_disk`] for listings. [`save_to_stream`] and [`plan_restore_stream`] do the
+//! same with one sequential image stream (a pipe, `ssh`, `udp-sender`) instead of a
+//! repository. Reading, compressing and writing overlap in a pipeline;
 //! progress is reported only through [`Event`]s; every operation takes a cancellation flag.
 //!
 //! See `examples/save_restore.rs` for a complete save and restore of a disk image file.
@@ -21,8 +23,10 @@ pub use check::{check, CheckReport};
 pub use error::{EngineError, Result};
 pub use event::{Event, EventSink};
 pub use inspect::{describe_disk, open_source, open_volume, read_table, scanners};
-pub use restore::{plan_restore, RestoreOptions, RestorePlan, RestoreReport, Target};
-pub use save::{save, SaveOptions};
+pub use restore::{
+    plan_restore, plan_restore_stream, RestoreOptions, RestorePlan, RestoreReport, Target,
+};
+pub use save::{save, save_to_stream, SaveOptions};
 
 use lifeboat_container::ContainerError;
 use lifeboat_repo::ImageSource;
@@ -59,6 +63,18 @@ pub(crate) fn same_layout(
         && a.table.disk_id == b.table.disk_id
         && parts(a) == parts(b)
         && a.boot_regions == b.boot_regions
+}
+
+/// Bytes a disk record says will be stored: its boot regions plus the used bytes of its
+/// saved partitions.
+pub(crate) fn expected_bytes(r: &lifeboat_container::DiskRecord) -> u64 {
+    r.boot_regions.iter().map(|b| b.len).sum::<u64>()
+        + r.table
+            .partitions
+            .iter()
+            .filter(|p| p.saved)
+            .map(|p| p.used_bytes)
+            .sum::<u64>()
 }
 
 /// True when two opened disks are the same device (or the same image file).

@@ -6,20 +6,22 @@ use crate::image_error;
 use lifeboat_blockdev::{disks_holding_path, Disk, OpenMode};
 use lifeboat_container::format::Codec;
 use lifeboat_container::{
-    decode_parallel_with, DecodeError, Decoded, DiskRecord, EncodedChunk, ImageKind, Manifest,
-    Record, StreamReader,
+    decode_parallel_with, ContainerError, DecodeError, Decoded, DiskRecord, EncodedChunk,
+    ImageKind, Manifest, Record, StreamReader,
 };
 use lifeboat_parttable::{read_layout, relocate_gpt, TableKind};
 use lifeboat_repo::{ImageName, ImageSource, Repository};
-use std::path::PathBuf;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 /// What to restore.
 #[derive(Debug, Clone)]
 pub struct RestoreOptions {
-    /// The image.
-    pub image: ImageName,
+    /// The image. Required for [`plan_restore`]; for [`plan_restore_stream`] optional: when
+    /// given, the manifest at the end of the stream must name this image.
+    pub image: Option<ImageName>,
     /// Target disks, one per disk of the image, in the image's order.
     pub disks: Vec<PathBuf>,
     /// Partition numbers to restore (restoreparts); empty restores whole disks.
@@ -27,7 +29,7 @@ pub struct RestoreOptions {
     /// Before the first write, read the whole image once and verify every record checksum
     /// (chunk headers, extent tables and payloads, index, tail) and that each disk record
     /// matches the manifest (default true). Decompressed data is verified against its CRC
-    /// while writing in any case.
+    /// while writing in any case. A stream can be read only once: there this does not apply.
     pub precheck: bool,
     /// Decompression threads.
     pub threads: usize,
@@ -36,8 +38,15 @@ pub struct RestoreOptions {
 impl RestoreOptions {
     /// Defaults for a whole-disk restore.
     pub fn new(image: ImageName, disks: Vec<PathBuf>) -> Self {
+        let mut o = Self::from_stream(disks);
+        o.image = Some(image);
+        o
+    }
+
+    /// Defaults for a whole-disk restore from an image stream (no image name needed).
+    pub fn from_stream(disks: Vec<PathBuf>) -> Self {
         RestoreOptions {
-            image,
+            image: None,
             disks,
             parts: Vec::new(),
             precheck: true,
@@ -93,31 +102,47 @@ impl Target {
     }
 }
 
+/// Where a restore reads the image from.
+enum Input {
+    /// A complete image of a repository; its manifest is known before the first write.
+    Repo { source: ImageSource, repo: String },
+    /// A stream, read once: its disk records were read while planning (the first `DISK`
+    /// record, when there is no disk list, is kept in `first_disk` for the write pass); its
+    /// manifest comes at its end.
+    Stream {
+        reader: StreamReader<Box<dyn Read + Send>>,
+        first_disk: Option<(u32, Vec<u8>)>,
+    },
+}
+
 /// A restore whose safety checks passed; nothing has been written yet.
 pub struct RestorePlan {
-    source: ImageSource,
+    input: Input,
     targets: Vec<Target>,
     opts: RestoreOptions,
-    repo: String,
 }
+
+/// Where a stream restore reads from, for events and messages.
+const STREAM_IN: &str = "- (standard input)";
 
 /// Checks everything that can be checked before writing: the image is complete, each target
 /// exists, is not mounted or otherwise in use, does not hold the repository, has the source's
 /// sector size and is large enough (or, for restoreparts, has partitions large enough).
 /// Targets are opened exclusively so that nothing mounts them meanwhile.
 pub fn plan_restore(repo: &Repository, opts: &RestoreOptions) -> Result<RestorePlan> {
-    let source = repo.open_image(&opts.image)?;
+    let name = opts.image.as_ref().ok_or_else(|| {
+        EngineError::Mismatch("no image name given; say which image to restore".into())
+    })?;
+    let source = repo.open_image(name)?;
     let m = source.manifest().clone();
     if opts.parts.is_empty() && m.kind == ImageKind::Parts {
         return Err(EngineError::Mismatch(format!(
-            "image {} holds only some partitions; use restoreparts",
-            opts.image
+            "image {name} holds only some partitions; use restoreparts"
         )));
     }
     if opts.disks.len() != m.disks.len() {
         return Err(EngineError::Mismatch(format!(
-            "image {} holds {} disk(s) but {} --disk given; give one target per disk, in order",
-            opts.image,
+            "image {name} holds {} disk(s) but {} --disk given; give one target per disk, in order",
             m.disks.len(),
             opts.disks.len()
         )));
@@ -129,9 +154,149 @@ pub fn plan_restore(repo: &Repository, opts: &RestoreOptions) -> Result<RestoreP
     let image_dir = repo
         .backend()
         .local_root()
-        .and_then(|r| r.join(opts.image.as_str()).canonicalize().ok());
+        .and_then(|r| r.join(name.as_str()).canonicalize().ok());
+    let guard = Guard {
+        disks: repo_disks,
+        holder: format!(
+            "it holds the repository {}; choose another target disk",
+            repo.location()
+        ),
+        path: image_dir,
+        path_is_dir: true,
+    };
+    let targets = plan_targets(&m.disks, opts, &guard)?;
+    Ok(RestorePlan {
+        input: Input::Repo {
+            source,
+            repo: repo.location(),
+        },
+        targets,
+        opts: opts.clone(),
+    })
+}
+
+/// Plans a restore from an image stream (standard input, a pipe), running every safety
+/// check of [`plan_restore`] before anything is written. The disks are known from the start
+/// of the stream: the disk list record of an image of two or more disks, or the first
+/// `DISK` record of a single-disk image (a stream without a disk list — written before
+/// format 1.1 — is accepted for one target only). Whether the image is `parts` is told by
+/// its disk records (a `disks` image saves every partition and the boot regions). What
+/// only the end of the stream carries — the manifest, the per-disk data CRC32s — is checked
+/// when it arrives, after the data was written.
+///
+/// `stream_file` is the file the stream is read from, if it is one (e.g. standard input
+/// redirected from a file): the disks holding it, and the file itself, are refused as
+/// targets.
+pub fn plan_restore_stream<R: Read + Send + 'static>(
+    reader: R,
+    stream_file: Option<&Path>,
+    opts: &RestoreOptions,
+) -> Result<RestorePlan> {
+    let nothing = |e: ContainerError| stream_damaged(e, false);
+    let mut r = StreamReader::new(Box::new(reader) as Box<dyn Read + Send>).map_err(nothing)?;
+    let unreadable = |what: String| {
+        EngineError::Damaged(format!(
+            "the image stream is damaged: {what}; nothing was written"
+        ))
+    };
+    let (records, first_disk) = match r.next_record().map_err(nothing)? {
+        Some(Record::DiskList { disks, json }) => {
+            let list: Vec<DiskRecord> = serde_json::from_slice(&json)
+                .map_err(|e| unreadable(format!("its disk list is unreadable: {e}")))?;
+            if list.len() != disks as usize
+                || list.iter().enumerate().any(|(i, d)| d.index != i as u32)
+            {
+                return Err(unreadable(format!(
+                    "its disk list does not describe disks 0 to {}",
+                    disks.saturating_sub(1)
+                )));
+            }
+            for d in &list {
+                d.validate()
+                    .map_err(|e| unreadable(format!("disk {} in its disk list: {e}", d.index)))?;
+            }
+            (list, None)
+        }
+        Some(Record::Disk { index, json }) => {
+            let rec = DiskRecord::from_json(&json, 0)
+                .map_err(|e| unreadable(format!("its disk record {index} is unreadable: {e}")))?;
+            if opts.disks.len() > 1 {
+                return Err(EngineError::Mismatch(format!(
+                    "{} --disk given, but this stream does not list its disks at its start (it holds one disk, or was written by a lifeboat before image format 1.1); a stream without a disk list restores onto one disk only — save the stream into a repository and restore from there",
+                    opts.disks.len()
+                )));
+            }
+            (vec![rec], Some((index, json)))
+        }
+        _ => {
+            return Err(unreadable(
+                "it does not start with a disk description".into(),
+            ))
+        }
+    };
+    let parts_image = records.iter().any(|d| {
+        d.table.partitions.iter().any(|p| !p.saved)
+            || (d.boot_regions.is_empty() && d.table.kind != "none")
+    });
+    if opts.parts.is_empty() && parts_image {
+        return Err(EngineError::Mismatch(
+            "the image in the stream holds only some partitions; use restoreparts".into(),
+        ));
+    }
+    if opts.disks.len() != records.len() {
+        return Err(EngineError::Mismatch(format!(
+            "the image in the stream holds {} disk(s) but {} --disk given; give one target per disk, in order",
+            records.len(),
+            opts.disks.len()
+        )));
+    }
+    let guard = match stream_file {
+        Some(f) => Guard {
+            disks: disks_holding_path(f)?,
+            holder: format!(
+                "it holds {}, which the image stream is read from; choose another target disk",
+                f.display()
+            ),
+            path: f.canonicalize().ok(),
+            path_is_dir: false,
+        },
+        None => Guard {
+            disks: Vec::new(),
+            holder: String::new(),
+            path: None,
+            path_is_dir: false,
+        },
+    };
+    let targets = plan_targets(&records, opts, &guard)?;
+    Ok(RestorePlan {
+        input: Input::Stream {
+            reader: r,
+            first_disk,
+        },
+        targets,
+        opts: opts.clone(),
+    })
+}
+
+/// What a target must not be: a disk holding the image's origin, or the origin itself.
+struct Guard {
+    disks: Vec<lifeboat_blockdev::DiskRef>,
+    /// Refusal message for a target among `disks`.
+    holder: String,
+    /// The image directory (anything inside it is refused) or the stream's file.
+    path: Option<PathBuf>,
+    path_is_dir: bool,
+}
+
+/// The per-target checks shared by repository and stream restores: not in use, opened
+/// exclusively, not holding the image, not given twice, same sector size, large enough.
+fn plan_targets(
+    records: &[DiskRecord],
+    opts: &RestoreOptions,
+    guard: &Guard,
+) -> Result<Vec<Target>> {
     let mut targets: Vec<Target> = Vec::new();
-    for (path, rec) in opts.disks.iter().zip(&m.disks) {
+    for (path, rec) in opts.disks.iter().zip(records) {
         let refuse = |why: String| EngineError::Refused(format!("{}: {why}", path.display()));
         let usage = lifeboat_blockdev::in_use(path)?;
         if !usage.is_empty() {
@@ -148,15 +313,15 @@ pub fn plan_restore(repo: &Repository, opts: &RestoreOptions) -> Result<RestoreP
             // An image file takes the sector size of the disk it will hold.
             disk = disk.with_logical_sector_size(rec.logical_sector_size)?;
         }
-        if disk.is_one_of(&repo_disks) {
-            return Err(refuse(format!(
-                "it holds the repository {}; choose another target disk",
-                repo.location()
-            )));
+        if disk.is_one_of(&guard.disks) {
+            return Err(refuse(guard.holder.clone()));
         }
-        if let (Some(dir), Ok(me)) = (&image_dir, path.canonicalize()) {
-            if me.starts_with(dir) {
+        if let (Some(origin), Ok(me)) = (&guard.path, path.canonicalize()) {
+            if guard.path_is_dir && me.starts_with(origin) {
                 return Err(refuse("it is a file of the image itself".into()));
+            }
+            if !guard.path_is_dir && &me == origin {
+                return Err(refuse("the image stream is read from it".into()));
             }
         }
         if targets.iter().any(|t| crate::same_disk(&t.disk, &disk)) {
@@ -188,13 +353,32 @@ pub fn plan_restore(repo: &Repository, opts: &RestoreOptions) -> Result<RestoreP
             maps,
         });
     }
-    Ok(RestorePlan {
-        source,
-        targets,
-        opts: opts.clone(),
-        repo: repo.location(),
-    })
+    Ok(targets)
 }
+
+/// A container error of a stream, as an engine error naming the stream position; `written`
+/// says whether targets were already written to.
+fn stream_damaged(e: ContainerError, written: bool) -> EngineError {
+    if matches!(e, ContainerError::Cancelled) {
+        return EngineError::Cancelled(if written {
+            "; the target disk is now inconsistent and must be restored again"
+        } else {
+            "; nothing was written"
+        });
+    }
+    let at = e
+        .position()
+        .map(|p| format!(" at stream byte {p}"))
+        .unwrap_or_default();
+    EngineError::Damaged(format!(
+        "the image stream on standard input is damaged or cut off{at}: {e}{}",
+        if written { "" } else { "; nothing was written" }
+    ))
+}
+
+/// Added to every error of a stream restore after its first write.
+const STREAM_INCONSISTENT: &str =
+    "; the target disk(s) were partly written and are now INCONSISTENT: restore them again from an intact stream or image";
 
 /// Matches the requested partitions of the image with the target's own partitions.
 fn map_parts(
@@ -255,6 +439,8 @@ pub struct RestoreReport {
     pub bytes_written: u64,
     /// Per target: whether the GPT backup was moved to the end of a larger disk.
     pub gpt_relocated: Vec<bool>,
+    /// The image's manifest (from a stream: the one at its end).
+    pub manifest: Option<Manifest>,
 }
 
 impl RestorePlan {
@@ -263,29 +449,121 @@ impl RestorePlan {
         &self.targets
     }
 
-    /// The image's manifest.
-    pub fn manifest(&self) -> &Manifest {
-        self.source.manifest()
+    /// The image's manifest; `None` for a stream, whose manifest comes at its end.
+    pub fn manifest(&self) -> Option<&Manifest> {
+        match &self.input {
+            Input::Repo { source, .. } => Some(source.manifest()),
+            Input::Stream { .. } => None,
+        }
     }
 
-    /// Verifies the image (unless `precheck` is off), then writes it. Checksums are verified
-    /// while streaming too; a mismatch stops with an error naming the chunk and file.
+    /// One line naming the image for the confirmation, e.g. `image web01 (saved
+    /// 2026-11-25T21:46:03Z on host rescue)` or `the image stream on standard input (saved
+    /// 2026-11-25T21:46:03Z)`.
+    pub fn describe_image(&self) -> String {
+        match &self.input {
+            Input::Repo { source, .. } => {
+                let m = source.manifest();
+                format!("image {} (saved {} on host {})", m.image, m.created, m.host)
+            }
+            Input::Stream { reader, .. } => {
+                let t = UNIX_EPOCH + Duration::from_secs(reader.header().created_unix);
+                format!(
+                    "the image stream on standard input (saved {})",
+                    humantime::format_rfc3339_seconds(t)
+                )
+            }
+        }
+    }
+
+    /// Verifies the image (unless `precheck` is off, or the image is a stream), then writes
+    /// it. Checksums are verified while streaming too; a mismatch stops with an error naming
+    /// the chunk and file (or stream position).
     pub fn execute(self, sink: &dyn EventSink, cancel: &AtomicBool) -> Result<RestoreReport> {
+        let RestorePlan {
+            input,
+            targets,
+            opts,
+        } = self;
+        match input {
+            Input::Repo { source, repo } => {
+                let name = source.manifest().image.clone();
+                if opts.precheck {
+                    precheck(&source, &name, &repo, sink, cancel)?;
+                }
+                let reader =
+                    StreamReader::new(source.reader()).map_err(|e| image_error(&source, e))?;
+                let image_bytes = source.manifest().files.iter().map(|f| f.size).sum();
+                let job = WritePass {
+                    targets: &targets,
+                    opts: &opts,
+                    repo: &repo,
+                    known: Some(source.manifest()),
+                    image_bytes,
+                };
+                job.run(reader, None, &|e| image_error(&source, e), sink, cancel)
+            }
+            Input::Stream { reader, first_disk } => {
+                let job = WritePass {
+                    targets: &targets,
+                    opts: &opts,
+                    repo: STREAM_IN,
+                    known: None,
+                    image_bytes: 0,
+                };
+                job.run(
+                    reader,
+                    first_disk,
+                    &|e| stream_damaged(e, true),
+                    sink,
+                    cancel,
+                )
+                .map_err(|e| match e {
+                    EngineError::Damaged(m) => EngineError::Damaged(m + STREAM_INCONSISTENT),
+                    other => other,
+                })
+            }
+        }
+    }
+}
+
+/// The write pass of a restore, the same for a repository image and a stream.
+struct WritePass<'a> {
+    targets: &'a [Target],
+    opts: &'a RestoreOptions,
+    repo: &'a str,
+    /// The manifest, when known before the stream is read (a repository image).
+    known: Option<&'a Manifest>,
+    /// Image bytes for the `Done` event (a stream counts its own).
+    image_bytes: u64,
+}
+
+impl WritePass<'_> {
+    /// Decodes `reader` to its end and writes every chunk onto its target, checking each
+    /// record against the targets' disk records and the manifest (known, or the one at the
+    /// end of the stream), then each disk's data CRC32; moves a GPT backup to the end of a
+    /// larger disk, syncs and rereads the targets. `first_disk` is a `DISK` record the
+    /// planning already took from `reader`.
+    fn run<R: Read + Send>(
+        &self,
+        reader: StreamReader<R>,
+        first_disk: Option<(u32, Vec<u8>)>,
+        container_err: &dyn Fn(ContainerError) -> EngineError,
+        sink: &dyn EventSink,
+        cancel: &AtomicBool,
+    ) -> Result<RestoreReport> {
         let started = Instant::now();
         let operation = if self.opts.parts.is_empty() {
             "restoredisk"
         } else {
             "restoreparts"
         };
-        let image_bytes: u64 = self.manifest().files.iter().map(|f| f.size).sum();
-        if self.opts.precheck {
-            precheck(&self.source, &self.opts.image, &self.repo, sink, cancel)?;
-        }
         let total: u64 = self
             .targets
             .iter()
             .map(|t| match &t.maps {
-                None => t.source.stored_bytes,
+                None if t.source.stored_bytes > 0 => t.source.stored_bytes,
+                None => crate::expected_bytes(&t.source),
                 Some(m) => t
                     .source
                     .table
@@ -296,10 +574,15 @@ impl RestorePlan {
                     .sum(),
             })
             .sum();
+        let image_name = match (self.known, &self.opts.image) {
+            (Some(m), _) => m.image.clone(),
+            (None, Some(n)) => n.to_string(),
+            (None, None) => "-".to_string(),
+        };
         sink.event(Event::Start {
             operation: operation.into(),
-            image: self.opts.image.to_string(),
-            repo: self.repo.clone(),
+            image: image_name,
+            repo: self.repo.to_string(),
             bytes_total: total,
             disks: self
                 .targets
@@ -308,108 +591,171 @@ impl RestorePlan {
                 .collect(),
         });
         let mut progress = Progress::new(sink, total);
+        let mut parts = PartEvents::new(self.targets);
         let mut current: Option<usize> = None;
+        let mut disks_seen = 0usize;
         let mut crcs: Vec<crc32fast::Hasher> = vec![crc32fast::Hasher::new(); self.targets.len()];
-        let manifest = self.manifest().clone();
-        let reader =
-            StreamReader::new(self.source.reader()).map_err(|e| image_error(&self.source, e))?;
+        let mut embedded: Option<Manifest> = None;
+        let mut image_bytes = self.image_bytes;
+        let mut manifest_len = 0u64;
         // Chunks are written by the decompressing threads as soon as they are verified
         // (their extents never overlap); the ordered pass below checks the stream's structure
         // and counts progress.
-        let targets = &self.targets;
+        let targets = self.targets;
         let write = move |chunk: &EncodedChunk, data: &[u8]| -> Result<()> {
             let t = targets.get(chunk.header.disk as usize).ok_or_else(|| {
                 EngineError::Damaged(format!(
-                    "chunk {} names disk {}, which the manifest does not list",
+                    "chunk {} names disk {}, which the image does not describe",
                     chunk.header.seq, chunk.header.disk
                 ))
             })?;
             place_chunk(t, chunk, data, true).map(|_| ())
         };
-        let r = decode_parallel_with(
-            reader,
-            self.opts.threads,
-            cancel,
-            &write,
-            |d| -> Result<()> {
-                match d {
-                    Decoded::Disk { index, json } => {
-                        let rec: DiskRecord = serde_json::from_slice(json).map_err(|e| {
-                            EngineError::Damaged(format!(
-                                "disk record {index} of the image is unreadable: {e}"
-                            ))
-                        })?;
-                        let t = self.targets.get(index as usize).ok_or_else(|| {
-                            EngineError::Damaged(format!(
-                                "the image has a disk {index} its manifest does not list"
-                            ))
-                        })?;
-                        if !crate::same_layout(&rec, &t.source) {
-                            return Err(EngineError::Damaged(format!(
+        let mut on_record = |d: Decoded<'_>| -> Result<()> {
+            match d {
+                Decoded::DiskList { disks, json } => {
+                    let same = disks as usize == targets.len()
+                        && serde_json::from_slice::<Vec<DiskRecord>>(json).is_ok_and(|list| {
+                            list.iter()
+                                .zip(targets)
+                                .all(|(d, t)| crate::same_layout(d, &t.source))
+                        });
+                    if !same {
+                        return Err(EngineError::Damaged(
+                            "the disk list of the image differs from its manifest; the image is damaged".into(),
+                        ));
+                    }
+                }
+                Decoded::Disk { index, json } => {
+                    let rec: DiskRecord = serde_json::from_slice(json).map_err(|e| {
+                        EngineError::Damaged(format!(
+                            "disk record {index} of the image is unreadable: {e}"
+                        ))
+                    })?;
+                    let t = targets.get(index as usize).ok_or_else(|| {
+                        EngineError::Damaged(format!(
+                            "the image has a disk {index}, but only {} disk(s) were announced",
+                            targets.len()
+                        ))
+                    })?;
+                    if !crate::same_layout(&rec, &t.source) {
+                        return Err(EngineError::Damaged(format!(
                             "disk {index} of the image differs from its manifest; the image is damaged"
                         )));
-                        }
-                        current = Some(index as usize);
-                        progress.disk = index;
                     }
-                    Decoded::Chunk { chunk, data } => {
-                        let i = current.ok_or_else(|| {
-                            EngineError::Damaged("a chunk before any disk record".into())
-                        })?;
-                        let t = &self.targets[i];
-                        crcs[i].combine(&crc32fast::Hasher::new_with_initial_len(
-                            chunk.header.data_crc,
-                            u64::from(chunk.header.data_len),
-                        ));
-                        let (bytes, part) = place_chunk(t, chunk, data, false)?;
-                        if part.is_some() {
-                            progress.partition = part;
-                        }
-                        progress.add(bytes);
-                    }
-                    Decoded::Manifest(json) => {
-                        let mut embedded = Manifest::from_json(json, 0).map_err(|e| {
-                            EngineError::Damaged(format!(
-                                "the manifest inside the image is unreadable: {e}"
-                            ))
-                        })?;
-                        embedded.files = manifest.files.clone();
-                        if embedded != manifest {
-                            return Err(EngineError::Damaged(
-                                "manifest.json differs from the manifest inside the image".into(),
-                            ));
-                        }
-                    }
-                    Decoded::End(_) => {}
+                    parts.finish_disk(sink);
+                    disks_seen += 1;
+                    current = Some(index as usize);
+                    progress.disk = index;
+                    progress.partition = None;
                 }
-                if cancel.load(Ordering::Relaxed) {
-                    return Err(EngineError::Cancelled(
-                        "; the target disk is now inconsistent and must be restored again",
+                Decoded::Chunk { chunk, data } => {
+                    let i = current.ok_or_else(|| {
+                        EngineError::Damaged("a chunk before any disk record".into())
+                    })?;
+                    let t = &targets[i];
+                    crcs[i].combine(&crc32fast::Hasher::new_with_initial_len(
+                        chunk.header.data_crc,
+                        u64::from(chunk.header.data_len),
                     ));
+                    parts.chunk(i, chunk, sink);
+                    let (bytes, _) = place_chunk(t, chunk, data, false)?;
+                    progress.partition = parts.current();
+                    progress.add(bytes);
                 }
-                Ok(())
-            },
-        );
+                Decoded::Manifest(json) => {
+                    let mut m = Manifest::from_json(json, 0).map_err(|e| {
+                        EngineError::Damaged(format!(
+                            "the manifest inside the image is unreadable: {e}"
+                        ))
+                    })?;
+                    manifest_len = json.len() as u64;
+                    match self.known {
+                        Some(known) => {
+                            m.files = known.files.clone();
+                            if &m != known {
+                                return Err(EngineError::Damaged(
+                                    "manifest.json differs from the manifest inside the image"
+                                        .into(),
+                                ));
+                            }
+                        }
+                        None => {
+                            let same = m.disks.len() == targets.len()
+                                && m.disks
+                                    .iter()
+                                    .zip(targets)
+                                    .all(|(d, t)| crate::same_layout(d, &t.source));
+                            if !same {
+                                return Err(EngineError::Damaged(
+                                    "the manifest at the end of the stream describes other disks than its start; the stream is damaged".into(),
+                                ));
+                            }
+                            if let Some(want) =
+                                self.opts.image.as_ref().filter(|n| n.as_str() != m.image)
+                            {
+                                return Err(EngineError::Mismatch(format!(
+                                    "the stream holds image {}, not {want}; the target disk(s) now hold image {}",
+                                    m.image, m.image
+                                )));
+                            }
+                        }
+                    }
+                    embedded = Some(m);
+                }
+                Decoded::End(tail) => {
+                    if self.known.is_none() {
+                        image_bytes = tail.manifest_pos
+                            + lifeboat_container::format::RECORD_HEADER_LEN as u64
+                            + manifest_len
+                            + lifeboat_container::format::TAIL_LEN as u64;
+                    }
+                }
+            }
+            if cancel.load(Ordering::Relaxed) {
+                return Err(EngineError::Cancelled(
+                    "; the target disk is now inconsistent and must be restored again",
+                ));
+            }
+            Ok(())
+        };
+        if let Some((index, json)) = &first_disk {
+            on_record(Decoded::Disk {
+                index: *index,
+                json,
+            })?;
+        }
+        let r = decode_parallel_with(reader, self.opts.threads, cancel, &write, &mut on_record);
         match r {
             Ok(()) => {}
             Err(DecodeError::Sink(e)) => return Err(e),
-            Err(DecodeError::Container(lifeboat_container::ContainerError::Cancelled)) => {
+            Err(DecodeError::Container(ContainerError::Cancelled)) => {
                 return Err(EngineError::Cancelled(
                     "; the target disk is now inconsistent and must be restored again",
                 ))
             }
-            Err(DecodeError::Container(e)) => return Err(image_error(&self.source, e)),
+            Err(DecodeError::Container(e)) => return Err(container_err(e)),
         }
+        parts.finish_disk(sink);
+        if disks_seen != self.targets.len() {
+            return Err(EngineError::Damaged(format!(
+                "the image holds {disks_seen} disk record(s), but {} disk(s) were announced; the image is damaged",
+                self.targets.len()
+            )));
+        }
+        let manifest = embedded
+            .ok_or_else(|| EngineError::Damaged("the image ended without its manifest".into()))?;
         let mut report = RestoreReport {
             bytes_written: progress.done,
             gpt_relocated: Vec::new(),
+            manifest: None,
         };
         for (i, t) in self.targets.iter().enumerate() {
             let crc = format!("{:08x}", crcs[i].clone().finalize());
-            if t.maps.is_none() && crc != t.source.data_crc32 {
+            let want = &manifest.disks[i].data_crc32;
+            if t.maps.is_none() && &crc != want {
                 return Err(EngineError::Damaged(format!(
-                    "disk {i}: the data written has CRC32 {crc} but the manifest says {}; the image is inconsistent, restore from another copy",
-                    t.source.data_crc32
+                    "disk {i}: the data written has CRC32 {crc} but the manifest says {want}; the image is inconsistent, restore from another copy"
                 )));
             }
             let mut moved = false;
@@ -432,7 +778,7 @@ impl RestorePlan {
             t.disk.sync()?;
             report.gpt_relocated.push(moved);
         }
-        for t in &self.targets {
+        for t in self.targets {
             let _ = t.disk.reread_partitions();
         }
         progress.emit();
@@ -442,7 +788,157 @@ impl RestorePlan {
             image_bytes,
             elapsed_ms: started.elapsed().as_millis() as u64,
         });
+        report.manifest = Some(manifest);
         Ok(report)
+    }
+}
+
+/// A restored partition of one target, as the image describes it (source disk offsets).
+struct PartSpan {
+    number: u32,
+    start: u64,
+    end: u64,
+    filesystem: String,
+    mode: String,
+    bytes: u64,
+}
+
+/// Emits `PartitionStart` / `PartitionDone` while a restore streams: every restored
+/// partition of every target gets both, in disk order, with the bytes written for it
+/// (partitions without stored data get a pair with 0 bytes).
+struct PartEvents {
+    spans: Vec<Vec<PartSpan>>,
+    disk: Option<usize>,
+    /// Next partition of `disk` not yet started.
+    next: usize,
+    /// The partition started and not yet done, with its bytes so far.
+    open: Option<(usize, u64)>,
+}
+
+impl PartEvents {
+    fn new(targets: &[Target]) -> Self {
+        let spans = targets
+            .iter()
+            .map(|t| {
+                let mut v: Vec<PartSpan> = t
+                    .source
+                    .table
+                    .partitions
+                    .iter()
+                    .filter(|p| {
+                        p.saved
+                            && t.maps
+                                .as_ref()
+                                .is_none_or(|m| m.iter().any(|x| x.number == p.number))
+                    })
+                    .map(|p| PartSpan {
+                        number: p.number,
+                        start: p.start,
+                        end: p.start.saturating_add(p.size),
+                        filesystem: p.filesystem.clone(),
+                        mode: p.mode.clone(),
+                        bytes: p.used_bytes,
+                    })
+                    .collect();
+                v.sort_by_key(|p| p.start);
+                v
+            })
+            .collect();
+        PartEvents {
+            spans,
+            disk: None,
+            next: 0,
+            open: None,
+        }
+    }
+
+    /// The partition being written, if any.
+    fn current(&self) -> Option<u32> {
+        let d = self.disk?;
+        self.open.map(|(i, _)| self.spans[d][i].number)
+    }
+
+    fn close(&mut self, sink: &dyn EventSink) {
+        if let (Some(d), Some((i, bytes))) = (self.disk, self.open.take()) {
+            sink.event(Event::PartitionDone {
+                disk: d as u32,
+                partition: self.spans[d][i].number,
+                bytes,
+            });
+        }
+    }
+
+    fn start(&mut self, i: usize, sink: &dyn EventSink) {
+        let Some(d) = self.disk else { return };
+        let p = &self.spans[d][i];
+        sink.event(Event::PartitionStart {
+            disk: d as u32,
+            partition: p.number,
+            filesystem: p.filesystem.clone(),
+            mode: p.mode.clone(),
+            bytes: p.bytes,
+        });
+        self.open = Some((i, 0));
+        self.next = i + 1;
+    }
+
+    /// Closes the current disk: the open partition and those never reached.
+    fn finish_disk(&mut self, sink: &dyn EventSink) {
+        self.close(sink);
+        if let Some(d) = self.disk {
+            while self.next < self.spans[d].len() {
+                self.start(self.next, sink);
+                self.close(sink);
+            }
+        }
+        self.disk = None;
+        self.next = 0;
+    }
+
+    /// Accounts the extents of one chunk of disk `d` (in stream order).
+    fn chunk(&mut self, d: usize, chunk: &EncodedChunk, sink: &dyn EventSink) {
+        if d >= self.spans.len() {
+            return;
+        }
+        if self.disk != Some(d) {
+            self.finish_disk(sink);
+            self.disk = Some(d);
+        }
+        for e in &chunk.extents {
+            let mut s = e.offset;
+            let end = e.end();
+            while s < end {
+                let spans = &self.spans[d];
+                // The partition holding byte `s`, else the next one after it.
+                let hit = spans.iter().position(|p| p.start <= s && s < p.end);
+                let piece_end = match hit {
+                    Some(i) => spans[i].end.min(end),
+                    None => spans
+                        .iter()
+                        .map(|p| p.start)
+                        .find(|&st| st > s)
+                        .unwrap_or(end)
+                        .min(end),
+                };
+                match hit {
+                    Some(i) => {
+                        if self.open.map(|(o, _)| o) != Some(i) {
+                            self.close(sink);
+                            while self.next < i {
+                                self.start(self.next, sink);
+                                self.close(sink);
+                            }
+                            self.start(i, sink);
+                        }
+                        if let Some((_, b)) = self.open.as_mut() {
+                            *b += piece_end - s;
+                        }
+                    }
+                    None => self.close(sink),
+                }
+                s = piece_end.max(s + 1);
+            }
+        }
     }
 }
 
@@ -506,7 +1002,7 @@ fn place_chunk(
 /// before anything is written.
 fn precheck(
     source: &ImageSource,
-    image: &ImageName,
+    image: &str,
     repo: &str,
     sink: &dyn EventSink,
     cancel: &AtomicBool,
@@ -533,6 +1029,19 @@ fn precheck(
     let mut last = 0;
     let mut disks = 0usize;
     while let Some(rec) = r.next_record().map_err(|e| image_error(source, e))? {
+        if let Record::DiskList { disks, json } = &rec {
+            let same = *disks as usize == manifest.disks.len()
+                && serde_json::from_slice::<Vec<DiskRecord>>(json).is_ok_and(|list| {
+                    list.iter()
+                        .zip(&manifest.disks)
+                        .all(|(d, m)| crate::same_layout(d, m))
+                });
+            if !same {
+                return Err(EngineError::Damaged(format!(
+                    "image {image}: the disk list does not match manifest.json; the image is damaged, nothing was written"
+                )));
+            }
+        }
         if let Record::Disk { index, json } = &rec {
             disks += 1;
             let same = DiskRecord::from_json(json, 0)

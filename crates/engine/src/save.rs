@@ -56,15 +56,18 @@ fn hostname() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
-/// Saves disks (or some of their partitions) into a new image in `repo`. The manifest is
-/// committed last; on any error or cancellation the image stays incomplete.
-pub fn save(
-    repo: &Repository,
-    opts: &SaveOptions,
-    sink: &dyn EventSink,
-    cancel: &AtomicBool,
-) -> Result<Manifest> {
-    let started = Instant::now();
+/// The sources of a save, opened and described; nothing has been written yet.
+struct Prepared {
+    operation: &'static str,
+    disks: Vec<Disk>,
+    records: Vec<lifeboat_container::DiskRecord>,
+    warnings: Vec<String>,
+    total: u64,
+}
+
+/// Opens and describes every source disk and runs the checks that come before any write:
+/// not mounted, not given twice, the requested partitions exist.
+fn prepare(opts: &SaveOptions) -> Result<Prepared> {
     let operation = if opts.parts.is_empty() {
         "savedisk"
     } else {
@@ -130,36 +133,122 @@ pub fn save(
         }
         records.push(rec);
     }
-    let total: u64 = records
-        .iter()
-        .map(|r| {
-            r.boot_regions.iter().map(|b| b.len).sum::<u64>()
-                + r.table
-                    .partitions
-                    .iter()
-                    .filter(|p| p.saved)
-                    .map(|p| p.used_bytes)
-                    .sum::<u64>()
-        })
-        .sum();
-    sink.event(Event::Start {
-        operation: operation.into(),
-        image: opts.image.to_string(),
-        repo: repo.location(),
-        bytes_total: total,
-        disks: opts.disks.iter().map(|d| d.display().to_string()).collect(),
-    });
-    for message in warnings {
-        sink.event(Event::Warning { message });
-    }
+    let total: u64 = records.iter().map(crate::expected_bytes).sum();
+    Ok(Prepared {
+        operation,
+        disks,
+        records,
+        warnings,
+        total,
+    })
+}
 
+impl Prepared {
+    /// `Start`, then one `Warning` per partition note and table warning.
+    fn announce(&self, opts: &SaveOptions, repo: String, sink: &dyn EventSink) {
+        sink.event(Event::Start {
+            operation: self.operation.into(),
+            image: opts.image.to_string(),
+            repo,
+            bytes_total: self.total,
+            disks: opts.disks.iter().map(|d| d.display().to_string()).collect(),
+        });
+        for message in &self.warnings {
+            sink.event(Event::Warning {
+                message: message.clone(),
+            });
+        }
+    }
+}
+
+/// Saves disks (or some of their partitions) into a new image in `repo`. The manifest is
+/// committed last; on any error or cancellation the image stays incomplete.
+pub fn save(
+    repo: &Repository,
+    opts: &SaveOptions,
+    sink: &dyn EventSink,
+    cancel: &AtomicBool,
+) -> Result<Manifest> {
+    let started = Instant::now();
+    let prep = prepare(opts)?;
+    prep.announce(opts, repo.location(), sink);
+    let image_sink = repo.create_image(&opts.image, opts.split_size)?;
+    let location = format!("{}/{}", repo.location(), opts.image);
+    let write_err = |source: ContainerError| EngineError::ImageWrite {
+        image: location.clone(),
+        source,
+    };
+    let written = write_image(image_sink, &prep, opts, sink, cancel, &write_err)?;
+    let committed = written.out.commit(&written.manifest)?;
+    let image_bytes = committed.files.iter().map(|f| f.size).sum();
+    sink.event(Event::Done {
+        operation: prep.operation.into(),
+        bytes_done: written.bytes_done,
+        image_bytes,
+        elapsed_ms: started.elapsed().as_millis() as u64,
+    });
+    Ok(committed)
+}
+
+/// Saves disks (or some of their partitions) as one sequential image stream into `out`
+/// (standard output, a pipe, a socket): exactly the container bytes an image in a
+/// repository holds, ending with its manifest. Images of two or more disks start with the
+/// disk list record, so that a restore from the stream can check every target before its
+/// first write. `opts.split_size` does not apply. Returns `out` (flushed) and the manifest
+/// (without a file list). A stream cut off by an error or cancellation has no tail: every
+/// reader refuses it as truncated.
+pub fn save_to_stream<W: io::Write + Send + 'static>(
+    out: W,
+    opts: &SaveOptions,
+    sink: &dyn EventSink,
+    cancel: &AtomicBool,
+) -> Result<(W, Manifest)> {
+    let started = Instant::now();
+    let prep = prepare(opts)?;
+    prep.announce(opts, STREAM_OUT.into(), sink);
+    let write_err = |source: ContainerError| EngineError::StreamWrite { source };
+    let written = write_image(out, &prep, opts, sink, cancel, &write_err).map_err(|e| match e {
+        EngineError::Cancelled(_) => EngineError::Cancelled(
+            "; the stream was cut off, so the receiving side holds an incomplete image",
+        ),
+        other => other,
+    })?;
+    sink.event(Event::Done {
+        operation: prep.operation.into(),
+        bytes_done: written.bytes_done,
+        image_bytes: written.stream_bytes,
+        elapsed_ms: started.elapsed().as_millis() as u64,
+    });
+    Ok((written.out, written.manifest))
+}
+
+/// Where a stream save goes, for events and messages.
+pub(crate) const STREAM_OUT: &str = "- (standard output)";
+
+/// A container written to its end.
+struct Written<W> {
+    out: W,
+    manifest: Manifest,
+    bytes_done: u64,
+    stream_bytes: u64,
+}
+
+/// Writes the whole container of the prepared disks into `out`: header (and disk list for
+/// two or more disks), each disk's boot regions and partitions, index, manifest, tail.
+fn write_image<W: io::Write + Send + 'static>(
+    out: W,
+    prep: &Prepared,
+    opts: &SaveOptions,
+    sink: &dyn EventSink,
+    cancel: &AtomicBool,
+    write_err: &dyn Fn(ContainerError) -> EngineError,
+) -> Result<Written<W>> {
+    let records = &prep.records;
     let now = SystemTime::now();
     let created_unix = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let mut image_id = [0u8; 16];
     getrandom::fill(&mut image_id)
         .map_err(|e| EngineError::Refused(format!("no random numbers for the image id: {e}")))?;
-    let image_sink = repo.create_image(&opts.image, opts.split_size)?;
-    let location = format!("{}/{}", repo.location(), opts.image);
     let wopts = WriterOptions {
         chunk_size: opts.chunk_size,
         level: opts.level,
@@ -167,14 +256,16 @@ pub fn save(
         image_id,
         created_unix,
     };
-    let write_err = |source: ContainerError| EngineError::ImageWrite {
-        image: location.clone(),
-        source,
-    };
-    let mut writer = ImageWriter::new(image_sink, wopts).map_err(write_err)?;
-    let mut progress = Progress::new(sink, total);
+    let mut writer = if records.len() > 1 {
+        let list = serde_json::to_vec(records).expect("disk records serialise");
+        ImageWriter::with_disk_list(out, wopts, records.len() as u32, list)
+    } else {
+        ImageWriter::new(out, wopts)
+    }
+    .map_err(write_err)?;
+    let mut progress = Progress::new(sink, prep.total);
     let mut stored_per_part: Vec<Vec<(u32, u64)>> = Vec::new();
-    for (i, disk) in disks.iter().enumerate() {
+    for (i, disk) in prep.disks.iter().enumerate() {
         progress.disk = i as u32;
         let rec = &records[i];
         let json = serde_json::to_vec(rec).expect("disk record serialises");
@@ -212,7 +303,7 @@ pub fn save(
         files: Vec::new(),
     };
     let mut final_manifest = None;
-    let (image_sink, _summary) = writer
+    let (out, summary) = writer
         .finish(|s| {
             let mut m = manifest_base.clone();
             m.disks = records.clone();
@@ -239,16 +330,12 @@ pub fn save(
             Ok(json)
         })
         .map_err(write_err)?;
-    let manifest = final_manifest.expect("manifest was built");
-    let committed = image_sink.commit(&manifest)?;
-    let image_bytes = committed.files.iter().map(|f| f.size).sum();
-    sink.event(Event::Done {
-        operation: operation.into(),
+    Ok(Written {
+        out,
+        manifest: final_manifest.expect("manifest was built"),
         bytes_done: progress.done,
-        image_bytes,
-        elapsed_ms: started.elapsed().as_millis() as u64,
-    });
-    Ok(committed)
+        stream_bytes: summary.total_bytes,
+    })
 }
 
 enum StreamError {

@@ -23,7 +23,11 @@ pub fn entry(fat: &[u8], index: u64, t: FatType) -> Option<u32> {
             let end = off.checked_add(2)?;
             let pair = fat.get(off..end)?;
             let v = u16::from_le_bytes([pair[0], pair[1]]);
-            Some(u32::from(if index % 2 == 0 { v & 0x0FFF } else { v >> 4 }))
+            Some(u32::from(if index.is_multiple_of(2) {
+                v & 0x0FFF
+            } else {
+                v >> 4
+            }))
         }
         FatType::Fat16 => {
             let off = usize::try_from(index.checked_mul(2)?).ok()?;
@@ -55,7 +59,7 @@ pub fn set_fat12_entry(fat: &mut [u8], index: u64, value: u16) -> bool {
         return false;
     }
     let old = u16::from_le_bytes([fat[off], fat[off + 1]]);
-    let new = if index % 2 == 0 {
+    let new = if index.is_multiple_of(2) {
         (old & 0xF000) | value
     } else {
         (old & 0x000F) | (value << 4)

@@ -41,7 +41,7 @@ pub fn apply_fixups(buf: &mut [u8], magic: &[u8; 4], what: &str) -> Result<(), N
         what: what.to_string(),
         reason,
     };
-    if buf.len() < FIXUP_STRIDE || buf.len() % FIXUP_STRIDE != 0 {
+    if buf.len() < FIXUP_STRIDE || !buf.len().is_multiple_of(FIXUP_STRIDE) {
         return Err(err(format!("size {} is not a multiple of 512", buf.len())));
     }
     if &buf[0..4] != magic {
@@ -259,7 +259,7 @@ pub fn parse_attribute(b: &[u8], pos: usize) -> Result<(Attribute<'_>, usize), N
     }
     let type_code = le32(b, 0);
     let len = le32(b, 4) as usize;
-    if len < 16 || len % 8 != 0 || len > b.len() {
+    if len < 16 || !len.is_multiple_of(8) || len > b.len() {
         return Err(bad_attr(pos, format!("length {len} out of range")));
     }
     let a = &b[..len];

@@ -78,7 +78,7 @@ pub fn set_range(bits: &mut [u8], start: u64, end: u64) {
     let end = end.min(bits.len() as u64 * 8);
     let mut i = start;
     while i < end {
-        if i % 8 == 0 && end - i >= 8 {
+        if i.is_multiple_of(8) && end - i >= 8 {
             bits[(i / 8) as usize] = 0xFF;
             i += 8;
         } else {

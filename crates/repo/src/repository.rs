@@ -78,7 +78,8 @@ impl Repository {
     }
 
     /// Like [`Repository::open`], asking the operator through `ui` for what a network backend
-    /// needs (passwords, unknown host keys). `-` (a single stream on stdin/stdout) is refused.
+    /// needs (passwords, unknown host keys). `-` (a single stream on stdin/stdout) is not a
+    /// repository: the engine's stream functions handle it.
     pub fn open_with(spec: &str, ui: &dyn crate::remote::Interaction) -> Result<Self> {
         if let Some(remote) = crate::remote::RemoteSpec::parse(spec)? {
             return Ok(Self::with_backend(crate::remote::open_backend(
@@ -88,7 +89,7 @@ impl Repository {
         if spec == "-" {
             return Err(RepoError::Unsupported {
                 spec: spec.to_string(),
-                reason: "stream repositories (stdin/stdout) are not supported by this build yet; save to a local directory".into(),
+                reason: "`-` is a single image stream on stdin/stdout, not a repository; only savedisk, saveparts, restoredisk and restoreparts accept it".into(),
             });
         }
         Ok(Self::with_backend(Box::new(LocalBackend::open(spec)?)))

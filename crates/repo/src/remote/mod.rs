@@ -1,6 +1,5 @@
 //! Network repositories: the address forms operators type after `--repo`, where credentials
-//! come from. The protocol backends are not part of this release: an address is parsed and
-//! validated, then refused with a clear message.
+//! come from, and the backends (each behind a cargo feature).
 //!
 //! Address forms (the interface, documented in the README and `--help`):
 //!
@@ -16,6 +15,23 @@
 
 mod credentials;
 mod spec;
+
+#[cfg(feature = "nfs")]
+pub mod nfs;
+#[cfg(any(feature = "smb", feature = "nfs"))]
+mod pipeline;
+#[cfg(feature = "s3")]
+pub mod s3;
+#[cfg(feature = "sftp")]
+pub mod sftp;
+// Shared by the network backends: read-ahead for ranged reads, and one async runtime for
+// backends built on async client libraries (add a feature here to use it).
+#[cfg(any(feature = "sftp", feature = "s3"))]
+mod readahead;
+#[cfg(feature = "sftp")]
+pub mod runtime;
+#[cfg(feature = "smb")]
+pub mod smb;
 
 pub use credentials::{lookup_secret, CredentialsFile, SecretSource};
 pub use spec::{RemoteSpec, Scheme};
@@ -57,11 +73,25 @@ pub fn open_backend(spec: &RemoteSpec, ui: &dyn Interaction) -> Result<Box<dyn B
             spec.display()
         ));
     }
-    Err(RepoError::Unsupported {
-        spec: spec.display(),
-        reason: format!(
-            "{}:// repositories are not supported by this build yet; save to a local directory (for example a mounted USB disk)",
-            spec.scheme().as_str()
-        ),
-    })
+    match spec.scheme() {
+        #[cfg(feature = "smb")]
+        Scheme::Smb => smb::SmbBackend::connect(spec, ui).map(|b| Box::new(b) as Box<dyn Backend>),
+        #[cfg(feature = "nfs")]
+        Scheme::Nfs => nfs::NfsBackend::connect(spec, ui).map(|b| Box::new(b) as Box<dyn Backend>),
+        #[cfg(feature = "sftp")]
+        Scheme::Sftp => {
+            sftp::SftpBackend::connect(spec, ui).map(|b| Box::new(b) as Box<dyn Backend>)
+        }
+        #[cfg(feature = "s3")]
+        Scheme::S3 => s3::S3Backend::connect(spec, ui).map(|b| Box::new(b) as Box<dyn Backend>),
+        #[allow(unreachable_patterns)]
+        other => Err(RepoError::Unsupported {
+            spec: spec.display(),
+            reason: format!(
+                "{}:// repositories are not built into this binary (cargo feature `{}`)",
+                other.as_str(),
+                other.as_str()
+            ),
+        }),
+    }
 }
