@@ -335,6 +335,9 @@ impl S3 {
 
     /// Keys under `prefix` in the bucket.
     fn keys(&self, prefix: &str) -> Vec<String> {
+        // The prefix is percent-encoded as SigV4 canonicalises it (curl signs the query as
+        // given).
+        let prefix = prefix.replace('/', "%2F");
         let (code, body) = self.curl(&[&format!(
             "{}/{S3_BUCKET}?list-type=2&prefix={prefix}",
             self.endpoint()

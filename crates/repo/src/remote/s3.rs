@@ -1122,12 +1122,19 @@ impl Backend for S3Backend {
 
     fn remove_image_dir(&self, image: &str) -> Result<()> {
         // S3 has no directories: the image is gone when nothing is left under its prefix.
+        // Some stores (SeaweedFS, consoles that "create folders") keep a zero-byte marker
+        // object named like the prefix itself; it is part of the image's place and goes too.
         let dir = format!("{}{image}/", self.c.prefix);
-        let (o, p) = self.c.list(&dir, Some(1))?;
+        let (o, p) = self.c.list(&dir, Some(2))?;
+        if o.iter().any(|(k, size)| *k == dir && *size == 0) {
+            self.c.ok("DELETE", &dir, &[], &[], None, 1 << 20)?;
+        }
         if let Some(left) = o
-            .first()
-            .map(|x| x.0.clone())
-            .or_else(|| p.first().cloned())
+            .iter()
+            .map(|x| &x.0)
+            .find(|k| **k != dir)
+            .or_else(|| p.first())
+            .cloned()
         {
             return Err(self.c.err(
                 &dir,
