@@ -16,34 +16,10 @@ const TIB: u64 = 1 << 40;
 const LIMIT_KIB: u64 = 256 * 1024;
 
 /// Runs `lifeboat ARGS`; returns (exit code, peak RSS in KiB, stderr).
-#[allow(clippy::zombie_processes)] // reaped by wait4 below, which also gives the rusage
 fn run_measured(args: &[&str], scratch: &Path) -> (i32, u64, String) {
-    let err_path = scratch.join("stderr.txt");
-    let err = fs::File::create(&err_path).unwrap();
-    let child = Command::new(bin())
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(err)
-        .spawn()
-        .unwrap();
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: rusage is plain data; wait4 fills it for our own child.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
-    assert_eq!(r, pid, "wait4: {}", std::io::Error::last_os_error());
-    let code = if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        -libc::WTERMSIG(status)
-    };
-    // Linux reports ru_maxrss in KiB.
-    (
-        code,
-        ru.ru_maxrss as u64,
-        fs::read_to_string(&err_path).unwrap(),
-    )
+    let mut c = Command::new(bin());
+    c.args(args).stdin(Stdio::null());
+    run_peak_rss(c, scratch)
 }
 
 #[test]

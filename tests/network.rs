@@ -12,13 +12,13 @@
 
 mod common;
 
+use common::net::*;
 use common::*;
 use serde_json::Value;
 use std::fs;
 use std::io::{BufRead, BufReader};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const S3_AK: &str = "lbtestaccess";
@@ -27,83 +27,6 @@ const S3_BUCKET: &str = "images";
 const LIMIT_KIB: u64 = 256 * 1024;
 
 // ───────────────────────────── servers ─────────────────────────────
-
-fn port_open(port: u16) -> bool {
-    TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(300)).is_ok()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Every descendant of `pid` (from /proc).
-fn descendants(pid: u32) -> Vec<u32> {
-    let mut parent_of: Vec<(u32, u32)> = Vec::new();
-    if let Ok(rd) = fs::read_dir("/proc") {
-        for e in rd.flatten() {
-            let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else {
-                continue;
-            };
-            let Ok(stat) = fs::read_to_string(e.path().join("stat")) else {
-                continue;
-            };
-            let Some(rest) = stat.rsplit_once(')').map(|x| x.1) else {
-                continue;
-            };
-            if let Some(ppid) = rest.split_whitespace().nth(1).and_then(|x| x.parse().ok()) {
-                parent_of.push((p, ppid));
-            }
-        }
-    }
-    let mut out = Vec::new();
-    let mut todo = vec![pid];
-    while let Some(p) = todo.pop() {
-        for (c, pp) in &parent_of {
-            if *pp == p && !out.contains(c) {
-                out.push(*c);
-                todo.push(*c);
-            }
-        }
-    }
-    out
-}
-
-fn signal(pid: u32, sig: &str) {
-    let _ = Command::new("kill")
-        .args([sig, &pid.to_string()])
-        .stderr(Stdio::null())
-        .status();
-}
-
-/// Stops a server we started and everything it forked (per-connection processes too).
-fn stop_child(child: &mut Child, hard: bool) {
-    let pid = child.id();
-    let kids = descendants(pid);
-    if hard {
-        signal(pid, "-KILL");
-        for k in &kids {
-            signal(*k, "-KILL");
-        }
-    } else {
-        signal(pid, "-TERM");
-    }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    for k in kids {
-        signal(k, "-KILL");
-    }
-}
 
 fn keygen(path: &Path, passphrase: &str) {
     run_ok(
@@ -117,7 +40,7 @@ fn keygen(path: &Path, passphrase: &str) {
 struct Sftp {
     dir: PathBuf,
     port: u16,
-    child: Option<Child>,
+    server: Option<ServerProcess>,
 }
 
 impl Sftp {
@@ -179,7 +102,7 @@ impl Sftp {
         let mut s = Sftp {
             dir: dir.to_path_buf(),
             port,
-            child: None,
+            server: None,
         };
         if !s.spawn() {
             let log = fs::read_to_string(dir.join("sshd.log")).unwrap_or_default();
@@ -191,40 +114,23 @@ impl Sftp {
 
     fn spawn(&mut self) -> bool {
         let log = fs::File::create(self.dir.join("sshd.log")).unwrap();
-        let child = tool("sshd")
-            .args(["-D", "-e", "-f"])
+        let mut cmd = tool("sshd");
+        cmd.args(["-D", "-e", "-f"])
             .arg(self.dir.join("sshd_config"))
             .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if port_open(self.port) {
-                return true;
-            }
-            if let Some(c) = self.child.as_mut() {
-                if c.try_wait().ok().flatten().is_some() {
-                    return false;
-                }
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        false
+            .stderr(log);
+        self.server = ServerProcess::start(
+            cmd,
+            Duration::from_secs(30),
+            Duration::from_millis(100),
+            || port_open(self.port),
+        );
+        self.server.is_some()
     }
 
     fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            stop_child(&mut c, true);
-        }
-    }
-}
-
-impl Drop for Sftp {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            stop_child(&mut c, false);
+        if let Some(mut s) = self.server.take() {
+            s.kill();
         }
     }
 }
@@ -233,7 +139,7 @@ impl Drop for Sftp {
 struct S3 {
     dir: PathBuf,
     port: u16,
-    child: Option<Child>,
+    server: Option<ServerProcess>,
 }
 
 impl S3 {
@@ -265,12 +171,12 @@ impl S3 {
             ),
         )
         .unwrap();
-        // weed mini takes the S3 port and derives its others (+1..+5, +10000…).
+        // weed mini takes the S3 port and derives its others (+1..+7, +10000…).
         let mut port = 0;
         for _ in 0..50 {
             let p = free_port();
             if !(20000..=55000).contains(&p)
-                || (1..=5)
+                || (1..=7)
                     .chain([10000, 10001, 10002, 10003])
                     .any(|d| port_open(p + d))
             {
@@ -283,7 +189,7 @@ impl S3 {
         let mut s = S3 {
             dir: dir.to_path_buf(),
             port,
-            child: None,
+            server: None,
         };
         if !s.spawn() {
             let log = fs::read_to_string(dir.join("weed.log")).unwrap_or_default();
@@ -352,8 +258,8 @@ impl S3 {
     fn spawn(&mut self) -> bool {
         let p = self.port;
         let log = fs::File::create(self.dir.join("weed.log")).unwrap();
-        let child = tool("weed")
-            .arg("mini")
+        let mut cmd = tool("weed");
+        cmd.arg("mini")
             .arg(format!("-dir={}", self.dir.join("data").display()))
             .args(["-ip=127.0.0.1", "-ip.bind=127.0.0.1"])
             .arg(format!("-master.port={}", p + 1))
@@ -361,42 +267,31 @@ impl S3 {
             .arg(format!("-filer.port={}", p + 3))
             .arg(format!("-webdav.port={}", p + 4))
             .arg(format!("-admin.port={}", p + 5))
+            .arg(format!("-s3.port.iceberg={}", p + 6))
+            .arg(format!("-s3.port.lance={}", p + 7))
             .arg(format!("-s3.port={p}"))
             .arg(format!("-s3.config={}", self.dir.join("s3.json").display()))
             .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(90);
-        while Instant::now() < deadline {
-            if port_open(p) {
+            .stderr(log);
+        let ready = || {
+            port_open(p) && {
                 let (code, _) = self.curl(&[&format!("{}/", self.endpoint())]);
-                if code.starts_with('2') || code.starts_with('4') {
-                    return true;
-                }
+                code.starts_with('2') || code.starts_with('4')
             }
-            if let Some(c) = self.child.as_mut() {
-                if c.try_wait().ok().flatten().is_some() {
-                    return false;
-                }
-            }
-            std::thread::sleep(Duration::from_millis(300));
-        }
-        false
+        };
+        let server = ServerProcess::start(
+            cmd,
+            Duration::from_secs(90),
+            Duration::from_millis(300),
+            ready,
+        );
+        self.server = server;
+        self.server.is_some()
     }
 
     fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            stop_child(&mut c, true);
-        }
-    }
-}
-
-impl Drop for S3 {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            stop_child(&mut c, false);
+        if let Some(mut s) = self.server.take() {
+            s.kill();
         }
     }
 }
@@ -448,46 +343,13 @@ fn list(repo: &str, env: &[(String, String)], home: &Path) -> Vec<Value> {
     }
 }
 
-fn status_of(entries: &[Value], image: &str) -> Option<String> {
-    entries.iter().find(|e| e["image"] == image).map(|e| {
-        match e["complete"].as_bool() {
-            Some(true) => "complete",
-            Some(false) => "incomplete",
-            None => "?",
-        }
-        .to_string()
-    })
-}
-
-/// Runs lifeboat and measures its peak RSS with wait4(2): (exit code, KiB, stderr).
-#[allow(clippy::zombie_processes)] // reaped by wait4 below
 fn run_measured(
     args: &[&str],
     env: &[(String, String)],
     home: &Path,
     scratch: &Path,
 ) -> (i32, u64, String) {
-    let err_path = scratch.join("stderr.txt");
-    let err = fs::File::create(&err_path).unwrap();
-    let mut c = command(args, env, home);
-    c.stdout(Stdio::null()).stderr(err);
-    let child = c.spawn().unwrap();
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: rusage is plain data; wait4 fills it for our own child.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
-    assert_eq!(r, pid, "wait4: {}", std::io::Error::last_os_error());
-    let code = if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        -libc::WTERMSIG(status)
-    };
-    (
-        code,
-        ru.ru_maxrss as u64,
-        fs::read_to_string(&err_path).unwrap(),
-    )
+    run_peak_rss(command(args, env, home), scratch)
 }
 
 // ───────────────────────────── the scenarios ─────────────────────────────

@@ -12,14 +12,14 @@
 
 mod common;
 
+use common::net::*;
 use common::*;
 use serde_json::Value;
 use std::fs;
 use std::io::{BufRead, BufReader};
-use std::net::TcpStream;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -34,90 +34,11 @@ static USER_LOCK: Mutex<()> = Mutex::new(());
 
 // ───────────────────────────── servers ─────────────────────────────
 
-fn port_open(port: u16) -> bool {
-    TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(300)).is_ok()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Every descendant of `pid` (from /proc), children first.
-fn descendants(pid: u32) -> Vec<u32> {
-    let mut parent_of: Vec<(u32, u32)> = Vec::new();
-    if let Ok(rd) = fs::read_dir("/proc") {
-        for e in rd.flatten() {
-            let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else {
-                continue;
-            };
-            let Ok(stat) = fs::read_to_string(e.path().join("stat")) else {
-                continue;
-            };
-            // pid (comm) state ppid …: the comm may hold spaces, so split after the last ')'.
-            let Some(rest) = stat.rsplit_once(')').map(|x| x.1) else {
-                continue;
-            };
-            if let Some(ppid) = rest.split_whitespace().nth(1).and_then(|x| x.parse().ok()) {
-                parent_of.push((p, ppid));
-            }
-        }
-    }
-    let mut out = Vec::new();
-    let mut todo = vec![pid];
-    while let Some(p) = todo.pop() {
-        for (c, pp) in &parent_of {
-            if *pp == p && !out.contains(c) {
-                out.push(*c);
-                todo.push(*c);
-            }
-        }
-    }
-    out
-}
-
-fn signal(pid: u32, sig: &str) {
-    let _ = Command::new("kill")
-        .args([sig, &pid.to_string()])
-        .stderr(Stdio::null())
-        .status();
-}
-
-/// Stops a server process we started and everything it forked: SIGTERM, a bounded wait,
-/// then SIGKILL.
-fn stop_child(child: &mut Child, hard: bool) {
-    let pid = child.id();
-    let kids = descendants(pid);
-    if hard {
-        signal(pid, "-KILL");
-        for k in &kids {
-            signal(*k, "-KILL");
-        }
-    } else {
-        signal(pid, "-TERM");
-    }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    for k in kids {
-        signal(k, "-KILL");
-    }
-}
-
 /// A private Samba server with one writable share.
 struct Smb {
     dir: PathBuf,
     port: u16,
-    child: Option<Child>,
+    server: Option<ServerProcess>,
 }
 
 impl Smb {
@@ -172,7 +93,7 @@ impl Smb {
         let mut s = Smb {
             dir: dir.to_path_buf(),
             port,
-            child: None,
+            server: None,
         };
         if !s.spawn() {
             let log = fs::read_to_string(dir.join("log/stdout")).unwrap_or_default();
@@ -187,8 +108,8 @@ impl Smb {
         let out = fs::File::create(self.dir.join("log/stdout")).unwrap();
         // smbd signals its whole process group when it stops: give it its own group so
         // that stopping it never reaches the test runner.
-        let child = tool("smbd")
-            .process_group(0)
+        let mut cmd = tool("smbd");
+        cmd.process_group(0)
             .args(["--foreground", "--no-process-group"])
             .arg(format!(
                 "--configfile={}",
@@ -196,37 +117,20 @@ impl Smb {
             ))
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .spawn()
-            .unwrap();
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if port_open(self.port) {
-                return true;
-            }
-            if let Some(c) = self.child.as_mut() {
-                if c.try_wait().ok().flatten().is_some() {
-                    return false;
-                }
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        false
+            .stderr(out);
+        self.server = ServerProcess::start(
+            cmd,
+            Duration::from_secs(30),
+            Duration::from_millis(200),
+            || port_open(self.port),
+        );
+        self.server.is_some()
     }
 
     /// Kills smbd and its per-connection processes at once (a crash).
     fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            stop_child(&mut c, true);
-        }
-    }
-}
-
-impl Drop for Smb {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            stop_child(&mut c, false);
+        if let Some(mut s) = self.server.take() {
+            s.kill();
         }
     }
 }
@@ -234,8 +138,8 @@ impl Drop for Smb {
 /// nfs-ganesha exporting `dir/export` over NFSv3, with rpcbind if none was running.
 struct Nfs {
     dir: PathBuf,
-    child: Option<Child>,
-    rpcbind: Option<Child>,
+    server: Option<ServerProcess>,
+    _rpcbind: Option<ServerProcess>,
     _lock: std::sync::MutexGuard<'static, ()>,
 }
 
@@ -266,18 +170,16 @@ impl Nfs {
         };
         if !have_pm() {
             fs::create_dir_all("/run/rpcbind").unwrap();
-            rpcbind = Some(
-                tool("rpcbind")
-                    .args(["-f", "-w"])
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .spawn()
-                    .unwrap(),
+            let mut cmd = tool("rpcbind");
+            cmd.args(["-f", "-w"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            rpcbind = ServerProcess::start(
+                cmd,
+                Duration::from_secs(10),
+                Duration::from_millis(200),
+                have_pm,
             );
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while !have_pm() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(200));
-            }
         }
         if port_open(2049) {
             unavailable_in(ci(), "port 2049 is taken by another NFS server");
@@ -290,8 +192,8 @@ impl Nfs {
         fs::write(dir.join("ganesha.conf"), conf).unwrap();
         let mut n = Nfs {
             dir: dir.to_path_buf(),
-            child: None,
-            rpcbind,
+            server: None,
+            _rpcbind: rpcbind,
             _lock: lock,
         };
         if !n.spawn() {
@@ -308,8 +210,8 @@ impl Nfs {
 
     fn spawn(&mut self) -> bool {
         let d = &self.dir;
-        let child = tool("ganesha.nfsd")
-            .arg("-F")
+        let mut cmd = tool("ganesha.nfsd");
+        cmd.arg("-F")
             .arg("-f")
             .arg(d.join("ganesha.conf"))
             .arg("-L")
@@ -318,46 +220,28 @@ impl Nfs {
             .arg(d.join("run/ganesha.pid"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        self.child = Some(child);
+            .stderr(Stdio::null());
         let url = format!("nfs://127.0.0.1{}?version=3", self.export().display());
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            let ok = tool("nfs-ls")
+        let ready = || {
+            tool("nfs-ls")
                 .arg(&url)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .status()
-                .is_ok_and(|s| s.success());
-            if ok {
-                return true;
-            }
-            if let Some(c) = self.child.as_mut() {
-                if c.try_wait().ok().flatten().is_some() {
-                    return false;
-                }
-            }
-            std::thread::sleep(Duration::from_millis(500));
-        }
-        false
+                .is_ok_and(|s| s.success())
+        };
+        self.server = ServerProcess::start(
+            cmd,
+            Duration::from_secs(60),
+            Duration::from_millis(500),
+            ready,
+        );
+        self.server.is_some()
     }
 
     fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            stop_child(&mut c, true);
-        }
-    }
-}
-
-impl Drop for Nfs {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            stop_child(&mut c, false);
-        }
-        if let Some(mut c) = self.rpcbind.take() {
-            stop_child(&mut c, false);
+        if let Some(mut s) = self.server.take() {
+            s.kill();
         }
     }
 }
@@ -389,48 +273,15 @@ fn list(repo: &str, env: &[(&str, &str)]) -> Vec<Value> {
     }
 }
 
-fn status_of(entries: &[Value], image: &str) -> Option<String> {
-    entries.iter().find(|e| e["image"] == image).map(|e| {
-        match e["complete"].as_bool() {
-            Some(true) => "complete",
-            Some(false) => "incomplete",
-            None => "?",
-        }
-        .to_string()
-    })
-}
-
-/// Runs `lifeboat ARGS` and measures its peak RSS with wait4(2): (exit code, KiB, stderr).
-#[allow(clippy::zombie_processes)] // reaped by wait4 below
 fn run_measured(args: &[&str], env: &[(&str, &str)], scratch: &Path) -> (i32, u64, String) {
-    let err_path = scratch.join("stderr.txt");
-    let err = fs::File::create(&err_path).unwrap();
     let mut c = Command::new(bin());
     c.args(args)
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(err)
         .env("LIFEBOAT_CREDENTIALS", "/nonexistent/lifeboat-credentials");
     for (k, v) in env {
         c.env(k, v);
     }
-    let child = c.spawn().unwrap();
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: rusage is plain data; wait4 fills it for our own child.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
-    assert_eq!(r, pid, "wait4: {}", std::io::Error::last_os_error());
-    let code = if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        -libc::WTERMSIG(status)
-    };
-    (
-        code,
-        ru.ru_maxrss as u64,
-        fs::read_to_string(&err_path).unwrap(),
-    )
+    run_peak_rss(c, scratch)
 }
 
 // ───────────────────────────── the scenarios ─────────────────────────────

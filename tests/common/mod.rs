@@ -13,6 +13,8 @@ use std::os::unix::fs::{symlink, FileExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+pub mod net;
+
 pub const KIB: u64 = 1 << 10;
 pub const MIB: u64 = 1 << 20;
 
@@ -1577,4 +1579,30 @@ pub fn tempdir(tag: &str) -> tempfile::TempDir {
         .prefix(&format!("lifeboat-e2e-{tag}-"))
         .tempdir()
         .expect("tempdir")
+}
+
+/// Runs `c` (stdout discarded, stderr kept in `scratch/stderr.txt`) and waits for it with
+/// wait4(2); returns (exit code or minus the signal, peak RSS in KiB, stderr).
+#[allow(clippy::zombie_processes)] // reaped by wait4 below, which also gives the rusage
+pub fn run_peak_rss(mut c: Command, scratch: &Path) -> (i32, u64, String) {
+    let err_path = scratch.join("stderr.txt");
+    let err = File::create(&err_path).unwrap();
+    let child = c.stdout(Stdio::null()).stderr(err).spawn().unwrap();
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: rusage is plain data; wait4 fills it for our own child.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+    assert_eq!(r, pid, "wait4: {}", std::io::Error::last_os_error());
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -libc::WTERMSIG(status)
+    };
+    // Linux reports ru_maxrss in KiB.
+    (
+        code,
+        ru.ru_maxrss as u64,
+        fs::read_to_string(&err_path).unwrap(),
+    )
 }
