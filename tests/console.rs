@@ -6,6 +6,7 @@
 
 mod common;
 
+use common::net::{Smb, SMB_PASSWORD, SMB_SHARE, SMB_USER};
 use common::*;
 use rexpect::process::wait::WaitStatus;
 use rexpect::reader::Options;
@@ -672,7 +673,14 @@ const JA: Texts = Texts {
 };
 
 fn spawn_console(args: &[&str], lang_env: &str) -> PtySession {
+    spawn_console_env(args, lang_env, &[])
+}
+
+fn spawn_console_env(args: &[&str], lang_env: &str, env: &[(&str, &str)]) -> PtySession {
     let mut c = Command::new(bin());
+    c.env_remove("LIFEBOAT_SMB_PASSWORD")
+        .env_remove("RUST_LOG")
+        .envs(env.iter().copied());
     c.args(args)
         .env_remove("LC_ALL")
         .env_remove("LC_MESSAGES")
@@ -918,4 +926,95 @@ fn log_file_records_the_run() {
         &[],
     );
     assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+/// The flow with a network repository: a Samba share on 127.0.0.1 chosen and filled in through
+/// the console (server, share, user, hidden password), a save and a full restore through it;
+/// the password is never shown, not even in the equivalent command.
+#[test]
+fn console_save_and_restore_through_an_smb_share() {
+    if !need(MBR_TOOLS) {
+        return;
+    }
+    let dir = tempdir("pty-smb");
+    let d = dir.path();
+    let Some(srv) = Smb::start(&d.join("srv")) else {
+        return;
+    };
+    let fx = fixture(d, 7);
+    let target = d.join("target.img");
+    garbage_file(&target, fx.size, 107);
+    let repo = format!("smb://{SMB_USER}@127.0.0.1:{}/{SMB_SHARE}", srv.port);
+
+    let mut p = spawn_console_env(
+        &["console", "--lang", "en"],
+        "C.UTF-8",
+        &[("LIFEBOAT_CREDENTIALS", "/nonexistent/lifeboat-credentials")],
+    );
+    let t = &EN;
+    expect(&mut p, t.kind);
+    key(&mut p, "j"); // Windows share (SMB)
+    key(&mut p, "\r");
+    expect(&mut p, "Server (name or address)");
+    key(&mut p, &format!("127.0.0.1:{}\r", srv.port));
+    expect(&mut p, "Share name");
+    key(&mut p, &format!("{SMB_SHARE}\r"));
+    expect(&mut p, "Directory inside it");
+    key(&mut p, "\r");
+    expect(&mut p, "User name");
+    key(&mut p, &format!("{SMB_USER}\r"));
+    expect(&mut p, "Password (hidden)");
+    key(&mut p, &format!("{SMB_PASSWORD}\r"));
+    let mut shown = expect(&mut p, &format!("Repository {repo} opened."));
+    // Save with the proposed name.
+    expect(&mut p, t.mode);
+    key(&mut p, "\r");
+    expect(&mut p, t.name);
+    let (_, image) = p
+        .exp_regex(r"\d{4}-\d{2}-\d{2}-\d{2}-img")
+        .expect("a proposed image name");
+    key(&mut p, "\r");
+    expect(&mut p, t.disk_table);
+    expect(&mut p, t.disk_save);
+    type_path(&mut p, t.path, &fx.path);
+    expect(&mut p, t.another);
+    key(&mut p, "n");
+    expect(&mut p, t.start_save);
+    key(&mut p, "y");
+    expect(&mut p, t.saved);
+    expect(&mut p, t.command);
+    shown += &expect(
+        &mut p,
+        &format!(
+            "lifeboat savedisk --repo {repo} --image {image} --disk {}",
+            fx.path.display()
+        ),
+    );
+    let stored = srv.share_dir().join(&image);
+    assert!(
+        stored.join("manifest.json").is_file(),
+        "no manifest in {}",
+        stored.display()
+    );
+    // Restore with both confirmations.
+    restore_until_confirm(&mut p, t, &target);
+    key(&mut p, "y");
+    expect(&mut p, t.confirm2);
+    key(&mut p, "y");
+    expect(&mut p, t.restored);
+    shown += &expect(
+        &mut p,
+        &format!(
+            "lifeboat restoredisk --repo {repo} --image {image} --disk {} --yes",
+            target.display()
+        ),
+    );
+    shown += &expect(&mut p, t.mode);
+    key(&mut p, "q");
+    assert_eq!(exit_code(&mut p), 0);
+    assert!(
+        !shown.contains(SMB_PASSWORD),
+        "the console showed the password"
+    );
+    verify_restored(&fx, &target, d);
 }

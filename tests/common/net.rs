@@ -1,11 +1,22 @@
 //! Helpers of the tests that start real servers on 127.0.0.1 (tests/network.rs,
 //! tests/smb_nfs.rs): ports, stopping a server and everything it forked, image states.
 
+use super::{ci, need, require_root, run_ok, tool, unavailable_in};
 use serde_json::Value;
 use std::fs;
 use std::net::TcpStream;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+pub const SMB_USER: &str = "lbtest";
+pub const SMB_PASSWORD: &str = "lbtest-pass";
+pub const SMB_SHARE: &str = "images";
+
+/// Serialises the creation of the SMB user.
+static USER_LOCK: Mutex<()> = Mutex::new(());
 
 pub fn port_open(port: u16) -> bool {
     TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(300)).is_ok()
@@ -137,6 +148,107 @@ impl Drop for ServerProcess {
     fn drop(&mut self) {
         if let Some(mut c) = self.0.take() {
             stop_child(&mut c, false);
+        }
+    }
+}
+
+/// A private Samba server with one writable share.
+pub struct Smb {
+    pub dir: PathBuf,
+    pub port: u16,
+    server: Option<ServerProcess>,
+}
+
+impl Smb {
+    pub fn share_dir(&self) -> PathBuf {
+        self.dir.join("share")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("smb://{SMB_USER}@127.0.0.1:{}/{SMB_SHARE}{path}", self.port)
+    }
+
+    /// Starts smbd in `dir` (None when it cannot run and the test is to be skipped).
+    pub fn start(dir: &Path) -> Option<Smb> {
+        if !need(&["smbd", "smbpasswd", "useradd"]) || !require_root() {
+            return None;
+        }
+        {
+            let _g = USER_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+            let known = Command::new("id")
+                .arg(SMB_USER)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if !known {
+                run_ok(tool("useradd").args(["-M", "-s", "/usr/sbin/nologin", SMB_USER]));
+            }
+        }
+        for sub in ["share", "private", "lock", "state", "cache", "run", "log"] {
+            fs::create_dir_all(dir.join(sub)).unwrap();
+        }
+        run_ok(Command::new("chown").arg(SMB_USER).arg(dir.join("share")));
+        let port = free_port();
+        let w = dir.display();
+        let conf = format!(
+            "[global]\n  server role = standalone server\n  workgroup = WORKGROUP\n  interfaces = 127.0.0.1\n  bind interfaces only = yes\n  smb ports = {port}\n  server min protocol = SMB2_10\n  disable netbios = yes\n  private dir = {w}/private\n  lock directory = {w}/lock\n  state directory = {w}/state\n  cache directory = {w}/cache\n  pid directory = {w}/run\n  ncalrpc dir = {w}/lock/ncalrpc\n  log file = {w}/log/smbd.log\n  passdb backend = tdbsam:{w}/private/passdb.tdb\n  load printers = no\n  printing = bsd\n  printcap name = /dev/null\n  disable spoolss = yes\n[{SMB_SHARE}]\n  path = {w}/share\n  read only = no\n  valid users = {SMB_USER}\n"
+        );
+        fs::write(dir.join("smb.conf"), conf).unwrap();
+        let mut c = tool("smbpasswd");
+        c.arg("-c")
+            .arg(dir.join("smb.conf"))
+            .args(["-s", "-a", SMB_USER])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null());
+        let mut p = c.spawn().unwrap();
+        {
+            use std::io::Write;
+            let mut i = p.stdin.take().unwrap();
+            writeln!(i, "{SMB_PASSWORD}\n{SMB_PASSWORD}").unwrap();
+        }
+        assert!(p.wait().unwrap().success(), "smbpasswd failed");
+        let mut s = Smb {
+            dir: dir.to_path_buf(),
+            port,
+            server: None,
+        };
+        if !s.spawn() {
+            let log = fs::read_to_string(dir.join("log/stdout")).unwrap_or_default();
+            unavailable_in(ci(), &format!("smbd did not start on port {port}: {log}"));
+            return None;
+        }
+        Some(s)
+    }
+
+    /// Starts smbd (again) with the same configuration; true once it answers.
+    pub fn spawn(&mut self) -> bool {
+        let out = fs::File::create(self.dir.join("log/stdout")).unwrap();
+        // smbd signals its whole process group when it stops: give it its own group so
+        // that stopping it never reaches the test runner.
+        let mut cmd = tool("smbd");
+        cmd.process_group(0)
+            .args(["--foreground", "--no-process-group"])
+            .arg(format!(
+                "--configfile={}",
+                self.dir.join("smb.conf").display()
+            ))
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out);
+        self.server = ServerProcess::start(
+            cmd,
+            Duration::from_secs(30),
+            Duration::from_millis(200),
+            || port_open(self.port),
+        );
+        self.server.is_some()
+    }
+
+    /// Kills smbd and its per-connection processes at once (a crash).
+    pub fn kill(&mut self) {
+        if let Some(mut s) = self.server.take() {
+            s.kill();
         }
     }
 }

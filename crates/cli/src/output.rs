@@ -344,8 +344,9 @@ pub fn error_message(e: &anyhow::Error) -> String {
 }
 
 /// Sets up the `tracing` log: on stderr at `warn` (`-v` info, `-vv` debug, `-vvv` trace,
-/// `-q` errors only), and with `--log-file` also into that file (appended, at least at
-/// `info`, with timestamps). `RUST_LOG` overrides the stderr level.
+/// `-q` errors only) for lifeboat's own crates, the libraries below them only from `-vv` on;
+/// with `--log-file` also into that file (appended, at least at `info`, with timestamps).
+/// `RUST_LOG` replaces the stderr filter.
 pub fn init_logging(verbose: u8, quiet: bool, log_file: Option<&Path>) -> Result<()> {
     use tracing_subscriber::filter::{EnvFilter, LevelFilter};
     use tracing_subscriber::prelude::*;
@@ -359,10 +360,28 @@ pub fn init_logging(verbose: u8, quiet: bool, log_file: Option<&Path>) -> Result
             _ => LevelFilter::TRACE,
         }
     };
-    let stderr_filter = EnvFilter::builder()
-        .with_default_directive(level.into())
-        .from_env_lossy()
-        .add_directive(format!("{SHOWN}=off").parse().expect("a valid directive"));
+    // Our crates' targets all start with `lifeboat`. The libraries under them (SMB, SSH,
+    // HTTP clients) log their own view of failures that lifeboat reports itself, better
+    // worded: they are heard from `-vv` on (or through RUST_LOG).
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(v) if !v.trim().is_empty() => EnvFilter::builder().parse_lossy(v),
+        _ => {
+            let others = if verbose >= 2 {
+                level
+            } else {
+                LevelFilter::OFF
+            };
+            EnvFilter::default()
+                .add_directive(others.into())
+                .add_directive(
+                    format!("lifeboat={level}")
+                        .parse()
+                        .expect("a valid directive"),
+                )
+        }
+    };
+    let stderr_filter =
+        filter.add_directive(format!("{SHOWN}=off").parse().expect("a valid directive"));
     let stderr = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .without_time()

@@ -3,8 +3,10 @@
 //! the answers become the same `--repo` string the scripted commands take.
 
 use super::{mounts, Console, Step};
+use crate::interact::TerminalUi;
 use crate::output::human;
 use anyhow::Result;
+use lifeboat_repo::remote::{Interaction, Scheme};
 use lifeboat_repo::{RepoError, Repository};
 use rust_i18n::t;
 use std::path::{Path, PathBuf};
@@ -29,13 +31,13 @@ impl Kind {
     pub const ALL: [Kind; 5] = [Kind::Local, Kind::Smb, Kind::Nfs, Kind::Sftp, Kind::S3];
 
     /// The address scheme (none for a local directory).
-    pub fn scheme(self) -> Option<&'static str> {
+    pub fn scheme(self) -> Option<Scheme> {
         match self {
             Kind::Local => None,
-            Kind::Smb => Some("smb"),
-            Kind::Nfs => Some("nfs"),
-            Kind::Sftp => Some("sftp"),
-            Kind::S3 => Some("s3"),
+            Kind::Smb => Some(Scheme::Smb),
+            Kind::Nfs => Some(Scheme::Nfs),
+            Kind::Sftp => Some(Scheme::Sftp),
+            Kind::S3 => Some(Scheme::S3),
         }
     }
 
@@ -50,17 +52,9 @@ impl Kind {
         .into()
     }
 
-    /// Whether `lifeboat_repo` handles this kind in this build: an address of the scheme
-    /// without a server is refused as "unsupported" only when the backend is missing (with
-    /// a backend it is refused as an invalid address). Nothing is contacted.
+    /// Whether `lifeboat_repo` has this kind's backend in this build.
     pub fn available(self) -> bool {
-        match self.scheme() {
-            None => true,
-            Some(s) => !matches!(
-                Repository::open(&format!("{s}://")),
-                Err(RepoError::Unsupported { .. })
-            ),
-        }
+        self.scheme().is_none_or(Scheme::built_in)
     }
 }
 
@@ -120,7 +114,7 @@ pub struct NetFields {
 
 /// Builds the address of a network repository: (address to open, address to show).
 pub fn build_spec(kind: Kind, f: &NetFields) -> (String, String) {
-    let scheme = kind.scheme().unwrap_or("file");
+    let scheme = kind.scheme().map_or("file", Scheme::as_str);
     let port = if f.port.trim().is_empty() {
         String::new()
     } else {
@@ -322,7 +316,7 @@ impl Console<'_> {
         }
         let (spec, shown) = build_spec(kind, &f);
         tracing::info!(repo = %shown, "opening network repository");
-        match Repository::open(&spec) {
+        match Repository::open_with(&spec, &ConsoleNet) {
             Ok(repo) => {
                 println!("{}", t!("repo.opened_net", repo = shown));
                 Ok(Step::Next(Chosen {
@@ -343,6 +337,22 @@ impl Console<'_> {
                 Ok(Step::Back)
             }
         }
+    }
+}
+
+/// What a network backend asks while the console opens it: unknown SSH host keys and any
+/// secret the console did not ask for (a key's passphrase) go to the terminal, as for the
+/// scripted commands. The one warning a backend gives — a password inside the address — is
+/// not shown: the console itself put the typed password there, for `open` only.
+struct ConsoleNet;
+
+impl Interaction for ConsoleNet {
+    fn warn(&self, _message: &str) {}
+    fn secret(&self, prompt: &str) -> Option<String> {
+        TerminalUi.secret(prompt)
+    }
+    fn accept_host_key(&self, host: &str, key_type: &str, fingerprint: &str) -> bool {
+        TerminalUi.accept_host_key(host, key_type, fingerprint)
     }
 }
 

@@ -27,6 +27,16 @@ impl Scheme {
         }
     }
 
+    /// Whether this build has the backend (its cargo feature of `lifeboat-repo` is on).
+    pub fn built_in(self) -> bool {
+        match self {
+            Scheme::Smb => cfg!(feature = "smb"),
+            Scheme::Nfs => cfg!(feature = "nfs"),
+            Scheme::Sftp => cfg!(feature = "sftp"),
+            Scheme::S3 => cfg!(feature = "s3"),
+        }
+    }
+
     fn parse(s: &str) -> Option<Self> {
         Some(match s.to_ascii_lowercase().as_str() {
             "smb" | "cifs" => Scheme::Smb,
