@@ -2,7 +2,7 @@
 //! OpenSSH `sshd` (internal-sftp, its own host key, known_hosts and client keys) and
 //! SeaweedFS (`weed mini`, S3 API with an access key). For each protocol: savedisk → list →
 //! info → check → restoredisk onto a garbage-filled target, verified with e2fsck and every
-//! file's SHA-256; the server killed in the middle of a save (clear error naming server and
+//! file's SHA-256, then saveparts/restoreparts of one partition over garbage; the server killed in the middle of a save (clear error naming server and
 //! file, image incomplete after the restart, `delete --incomplete` removes it); refused
 //! credentials; unknown and changed host keys refused; a 1 GiB save with bounded memory (peak
 //! RSS printed).
@@ -457,6 +457,16 @@ fn roundtrip(
     let scratch = d.join("scratch");
     fs::create_dir_all(&scratch).unwrap();
     verify_restored(&fx, &target, &scratch);
+    parts_roundtrip(
+        &|args| {
+            run_env(args, env, &home).ok();
+        },
+        repo,
+        &fx,
+        2,
+        &target,
+        &scratch,
+    );
 
     // delete removes every object / file of the image.
     run_env(

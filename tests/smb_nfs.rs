@@ -1,7 +1,7 @@
 //! SMB and NFS repositories against real servers on 127.0.0.1, started and stopped here:
 //! Samba `smbd` (SMB2/3, NTLM, signed sessions) and nfs-ganesha (NFSv3 over TCP, with
 //! rpcbind). For each protocol: savedisk → list → info → check → restoredisk onto a
-//! garbage-filled target, verified with e2fsck and every file's SHA-256; the server killed
+//! garbage-filled target, verified with e2fsck and every file's SHA-256, then saveparts/restoreparts of one partition over garbage; the server killed
 //! in the middle of a save (clear error, image incomplete, `delete --incomplete` removes it);
 //! refused credentials or exports; a 1 GiB save with bounded memory (peak RSS printed).
 //!
@@ -252,6 +252,16 @@ fn roundtrip(repo: &str, env: &[(&str, &str)], d: &Path, on_server: &Path, seed:
     let scratch = d.join("scratch");
     fs::create_dir_all(&scratch).unwrap();
     verify_restored(&fx, &target, &scratch);
+    parts_roundtrip(
+        &|args| {
+            run_env(args, env).ok();
+        },
+        repo,
+        &fx,
+        2,
+        &target,
+        &scratch,
+    );
 }
 
 /// The server dies during a save: lifeboat fails with a clear error naming the server and

@@ -1,7 +1,9 @@
 //! Helpers of the tests that start real servers on 127.0.0.1 (tests/network.rs,
 //! tests/smb_nfs.rs): ports, stopping a server and everything it forked, image states.
 
-use super::{ci, need, require_root, run_ok, tool, unavailable_in};
+use super::{
+    ci, fill_random, need, require_root, run_ok, s, tool, unavailable_in, verify_part, Fixture,
+};
 use serde_json::Value;
 use std::fs;
 use std::net::TcpStream;
@@ -251,4 +253,44 @@ impl Smb {
             s.kill();
         }
     }
+}
+
+/// saveparts of partition `n` of `fx` into the image `parts`, garbage over that partition of
+/// `target` (which already holds a restore of `fx`), restoreparts, and the partition is
+/// verified again (e2fsck, every file). `lifeboat` runs one command and asserts success.
+pub fn parts_roundtrip(
+    lifeboat: &dyn Fn(&[&str]),
+    repo: &str,
+    fx: &Fixture,
+    n: u32,
+    target: &Path,
+    scratch: &Path,
+) {
+    let p = fx.part(n).clone();
+    let n = n.to_string();
+    lifeboat(&[
+        "saveparts",
+        "--repo",
+        repo,
+        "--image",
+        "parts",
+        "--disk",
+        s(&fx.path),
+        "--part",
+        &n,
+    ]);
+    fill_random(target, p.start, p.size, p.start ^ 0x5eed);
+    lifeboat(&[
+        "restoreparts",
+        "--repo",
+        repo,
+        "--image",
+        "parts",
+        "--disk",
+        s(target),
+        "--part",
+        &n,
+        "--yes",
+    ]);
+    verify_part(target, p.start, &p, scratch, "restoreparts");
 }
