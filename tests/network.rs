@@ -2,10 +2,10 @@
 //! OpenSSH `sshd` (internal-sftp, its own host key, known_hosts and client keys) and
 //! SeaweedFS (`weed mini`, S3 API with an access key). For each protocol: savedisk → list →
 //! info → check → restoredisk onto a garbage-filled target, verified with e2fsck and every
-//! file's SHA-256, then saveparts/restoreparts of one partition over garbage; the server killed in the middle of a save (clear error naming server and
-//! file, image incomplete after the restart, `delete --incomplete` removes it); refused
-//! credentials; unknown and changed host keys refused; a 1 GiB save with bounded memory (peak
-//! RSS printed).
+//! file's SHA-256, then saveparts/restoreparts of one partition over garbage; the server
+//! killed in the middle of a save (clear error naming server and file, image incomplete after
+//! the restart, `delete --incomplete` removes it); refused credentials; unknown and changed
+//! host keys refused; a 1 GiB save with bounded memory (peak RSS printed).
 //!
 //! Without the servers the tests skip loudly; with `CI=true` they fail.
 //! Run with `--nocapture` to see the measured values.

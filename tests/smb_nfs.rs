@@ -1,9 +1,10 @@
 //! SMB and NFS repositories against real servers on 127.0.0.1, started and stopped here:
 //! Samba `smbd` (SMB2/3, NTLM, signed sessions) and nfs-ganesha (NFSv3 over TCP, with
 //! rpcbind). For each protocol: savedisk → list → info → check → restoredisk onto a
-//! garbage-filled target, verified with e2fsck and every file's SHA-256, then saveparts/restoreparts of one partition over garbage; the server killed
-//! in the middle of a save (clear error, image incomplete, `delete --incomplete` removes it);
-//! refused credentials or exports; a 1 GiB save with bounded memory (peak RSS printed).
+//! garbage-filled target, verified with e2fsck and every file's SHA-256, then
+//! saveparts/restoreparts of one partition over garbage; the server killed in the middle of
+//! a save (clear error, image incomplete, `delete --incomplete` removes it); refused
+//! credentials or exports; a 1 GiB save with bounded memory (peak RSS printed).
 //!
 //! nfs-ganesha's port is fixed (2049), so the NFS tests hold a lock and run one at a time.
 //! Without the servers the tests skip loudly; with `CI=true` they fail.
