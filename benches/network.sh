@@ -92,7 +92,8 @@ section_smb() {
   valid users = $U
 CONF
     printf '%s\n%s\n' "$P" "$P" | smbpasswd -c "$W/smb.conf" -s -a "$U" >/dev/null
-    smbd --foreground --no-process-group --configfile="$W/smb.conf" > "$W/log/stdout" 2>&1 &
+    # smbd signals its whole process group when it stops: its own session keeps this script out.
+    setsid smbd --foreground --no-process-group --configfile="$W/smb.conf" > "$W/log/stdout" 2>&1 &
     local pid=$!; STOP+=("$pid")
     for _ in $(seq 60); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.5; done
 
@@ -200,7 +201,8 @@ section_s3() {
 JSON
     weed mini -dir="$W/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
         -master.port=$((PORT+1)) -volume.port=$((PORT+2)) -filer.port=$((PORT+3)) -webdav.port=$((PORT+4)) \
-        -admin.port=$((PORT+5)) -s3.port="$PORT" -s3.config="$W/s3.json" > "$W/weed.log" 2>&1 &
+        -admin.port=$((PORT+5)) -s3.port.iceberg=$((PORT+6)) -s3.port.lance=$((PORT+7)) \
+        -s3.port="$PORT" -s3.config="$W/s3.json" > "$W/weed.log" 2>&1 &
     local pid=$!; STOP+=("$pid")
     local EP="http://127.0.0.1:$PORT"
     for _ in $(seq 120); do

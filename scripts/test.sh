@@ -3,7 +3,8 @@
 #   1. cargo fmt --check
 #   2. cargo clippy on every target, warnings are errors
 #   3. cargo test --workspace (unit, integration, doc tests; the tests that need root, loop
-#      devices or e2fsprogs/fdisk/gdisk skip loudly when run without them, and fail with CI=true)
+#      devices, the filesystem tools or the test servers skip loudly when run without them,
+#      and fail with CI=true), then the repository crate alone (no network backends built in)
 #   4. fuzz smoke: every target in fuzz/fuzz_targets replays its committed corpus once, then
 #      fuzzes for FUZZ_SECONDS (default 20) from a temporary copy of that corpus
 # Exits non-zero on the first failure. With CI=true nothing is skipped: a missing cargo-fuzz
@@ -35,6 +36,9 @@ run cargo clippy --workspace --all-targets -- -D warnings
 
 step "tests"
 run cargo test --workspace
+# The workspace build turns every network backend on (the binary wants them); the
+# repository crate alone is built without them, where each scheme must be refused clearly.
+run cargo test -p lifeboat-repo --test local
 
 step "fuzz smoke"
 if ! cargo fuzz --version >/dev/null 2>&1; then
