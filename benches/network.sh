@@ -27,6 +27,7 @@ die() { echo "network.sh: $*" >&2; exit 1; }
 
 WORK=${WORK:-$(mktemp -d /var/tmp/lifeboat-netbench.XXXXXX)}
 mkdir -p "$WORK"
+chmod 755 "$WORK"   # smbd serves the share as an unprivileged user
 STOP=()
 cleanup() {
     for p in "${STOP[@]:-}"; do
