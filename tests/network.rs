@@ -14,17 +14,14 @@ mod common;
 
 use common::net::*;
 use common::*;
-use serde_json::Value;
 use std::fs;
-use std::io::{BufRead, BufReader};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const S3_AK: &str = "lbtestaccess";
 const S3_SK: &str = "lbtestsecret0123456789";
 const S3_BUCKET: &str = "images";
-const LIMIT_KIB: u64 = 256 * 1024;
 
 // ───────────────────────────── servers ─────────────────────────────
 
@@ -298,380 +295,11 @@ impl S3 {
 
 // ───────────────────────────── running lifeboat ─────────────────────────────
 
-/// A lifeboat command with a clean environment: no agent, no home keys, no credentials file.
-fn command(args: &[&str], env: &[(String, String)], home: &Path) -> Command {
-    let mut c = Command::new(bin());
-    c.args(args).stdin(Stdio::null());
-    for k in [
-        "SSH_AUTH_SOCK",
-        "LIFEBOAT_SSH_KEY",
-        "LIFEBOAT_SSH_PASSWORD",
-        "LIFEBOAT_SSH_PASSPHRASE",
-        "LIFEBOAT_KNOWN_HOSTS",
-        "LIFEBOAT_S3_ACCESS_KEY_ID",
-        "LIFEBOAT_S3_SECRET_ACCESS_KEY",
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_SESSION_TOKEN",
-    ] {
-        c.env_remove(k);
-    }
-    fs::create_dir_all(home).unwrap();
-    c.env("HOME", home);
-    c.env("LIFEBOAT_CREDENTIALS", "/nonexistent/lifeboat-credentials");
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c
-}
-
 fn run_env(args: &[&str], env: &[(String, String)], home: &Path) -> Run {
-    let out = command(args, env, home).output().expect("spawn lifeboat");
-    Run {
-        args: args.iter().map(|a| a.to_string()).collect(),
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-fn list(repo: &str, env: &[(String, String)], home: &Path) -> Vec<Value> {
-    let r = run_env(&["list", "--json", "--repo", repo], env, home).ok();
-    match serde_json::from_str(r.stdout.trim()).expect("list --json prints one JSON array") {
-        Value::Array(v) => v,
-        other => panic!("list --json: not an array: {other}"),
-    }
-}
-
-fn run_measured(
-    args: &[&str],
-    env: &[(String, String)],
-    home: &Path,
-    scratch: &Path,
-) -> (i32, u64, String) {
-    run_peak_rss(command(args, env, home), scratch)
+    Client::new(env, Some(home)).run(args)
 }
 
 // ───────────────────────────── the scenarios ─────────────────────────────
-
-/// savedisk → list (complete) → info → check → restoredisk onto garbage → identical.
-/// `files(image)` lists what the server holds for an image.
-fn roundtrip(
-    repo: &str,
-    env: &[(String, String)],
-    d: &Path,
-    files: &dyn Fn(&str) -> Vec<String>,
-    seed: u64,
-) {
-    let home = d.join("home");
-    let fx = mbr_disk(
-        d,
-        "src.img",
-        72,
-        seed,
-        &[
-            bootable(ext("ext4", 40, TreeSpec::new(seed * 10 + 1, 6))),
-            ext("ext2", 16, TreeSpec::new(seed * 10 + 2, 2)),
-        ],
-    );
-    run_env(
-        &[
-            "savedisk",
-            "--repo",
-            repo,
-            "--image",
-            "web01",
-            "--disk",
-            s(&fx.path),
-        ],
-        env,
-        &home,
-    )
-    .ok();
-    let on_server = files("web01");
-    assert!(
-        on_server.iter().any(|f| f == "manifest.json")
-            && on_server.iter().any(|f| f == "data.lbi.000"),
-        "the image is not on the server: {on_server:?}"
-    );
-    assert!(
-        !on_server.iter().any(|f| f.ends_with(".tmp")),
-        "a temporary file was left behind: {on_server:?}"
-    );
-    let entries = list(repo, env, &home);
-    assert_eq!(
-        status_of(&entries, "web01").as_deref(),
-        Some("complete"),
-        "{entries:#?}"
-    );
-    let r = run_env(
-        &["info", "--json", "--repo", repo, "--image", "web01"],
-        env,
-        &home,
-    )
-    .ok();
-    let m: Value = serde_json::from_str(r.stdout.trim()).expect("info --json is JSON");
-    assert_eq!(m["disks"][0]["size"], fx.size);
-    assert_eq!(m["disks"][0]["table"]["kind"], "mbr");
-    assert_eq!(
-        m["disks"][0]["table"]["partitions"][0]["filesystem"], "ext4",
-        "{m:#}"
-    );
-    assert!(!r.stdout.contains(S3_SK), "the secret leaked into info");
-    run_env(&["check", "--repo", repo, "--image", "web01"], env, &home).ok();
-
-    // A second save of the same name is refused.
-    let r = run_env(
-        &[
-            "savedisk",
-            "--repo",
-            repo,
-            "--image",
-            "web01",
-            "--disk",
-            s(&fx.path),
-        ],
-        env,
-        &home,
-    );
-    assert_ne!(r.code, 0);
-    assert!(r.all().contains("already exists"), "{}", r.all());
-
-    let target = d.join("dst.img");
-    garbage_file(&target, fx.size, seed + 99);
-    run_env(
-        &[
-            "restoredisk",
-            "--repo",
-            repo,
-            "--image",
-            "web01",
-            "--yes",
-            "--disk",
-            s(&target),
-        ],
-        env,
-        &home,
-    )
-    .ok();
-    let scratch = d.join("scratch");
-    fs::create_dir_all(&scratch).unwrap();
-    verify_restored(&fx, &target, &scratch);
-    parts_roundtrip(
-        &|args| {
-            run_env(args, env, &home).ok();
-        },
-        repo,
-        &fx,
-        2,
-        &target,
-        &scratch,
-    );
-
-    // delete removes every object / file of the image.
-    run_env(
-        &["delete", "--repo", repo, "--image", "web01", "--yes"],
-        env,
-        &home,
-    )
-    .ok();
-    assert!(
-        files("web01").is_empty(),
-        "delete left {:?}",
-        files("web01")
-    );
-    assert!(status_of(&list(repo, env, &home), "web01").is_none());
-}
-
-/// The server dies during a save: lifeboat fails with a clear error naming the server and
-/// the file; after a restart the image is listed incomplete and `delete --incomplete` removes
-/// it.
-#[allow(clippy::too_many_arguments)]
-fn killed_mid_save(
-    repo: &str,
-    env: &[(String, String)],
-    d: &Path,
-    files: &dyn Fn(&str) -> Vec<String>,
-    kill: &mut dyn FnMut(),
-    restart: &mut dyn FnMut() -> bool,
-    shown: &str,
-) {
-    let home = d.join("home");
-    let fx = mbr_disk(d, "big.img", 400, 77, &[raw(380, "83", 78)]);
-    let mut c = command(
-        &[
-            "savedisk",
-            "--json",
-            "--level",
-            "19",
-            "--repo",
-            repo,
-            "--image",
-            "half",
-            "--disk",
-            s(&fx.path),
-        ],
-        env,
-        &home,
-    );
-    c.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = c.spawn().unwrap();
-    let out = child.stdout.take().unwrap();
-    let err = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel::<Value>();
-    let reader = std::thread::spawn(move || {
-        let mut all = String::new();
-        for line in BufReader::new(out).lines() {
-            let Ok(line) = line else { break };
-            if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                let _ = tx.send(v);
-            }
-            all.push_str(&line);
-            all.push('\n');
-        }
-        all
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = std::io::Read::read_to_string(&mut BufReader::new(err), &mut s);
-        s
-    });
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let mut done = 0u64;
-    loop {
-        assert!(
-            Instant::now() < deadline,
-            "savedisk made no progress in 120 s"
-        );
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "savedisk finished before the server could be stopped"
-        );
-        let mut total = 0u64;
-        while let Ok(v) = rx.try_recv() {
-            if v["event"] == "progress" {
-                done = v["bytes_done"].as_u64().unwrap_or(0);
-                total = v["bytes_total"].as_u64().unwrap_or(0);
-            }
-        }
-        // Well into the save: more than one multipart part / many write requests out.
-        if done > 40 * MIB && (total == 0 || done < total) {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    kill();
-    let started = Instant::now();
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        if started.elapsed() > Duration::from_secs(180) {
-            let _ = child.kill();
-            panic!("savedisk did not end within 180 s of the server's death");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let stdout = reader.join().unwrap();
-    let stderr = err_reader.join().unwrap();
-    let all = format!("{stdout}\n{stderr}");
-    eprintln!(
-        "save after the server's death ended in {:.1} s with {status}; message:\n{}",
-        started.elapsed().as_secs_f64(),
-        stderr.trim()
-    );
-    assert!(!status.success(), "savedisk succeeded without its server");
-    assert!(
-        all.contains(shown),
-        "the error does not name the server ({shown}):\n{all}"
-    );
-    assert!(
-        all.contains("half/data.lbi.000"),
-        "the error does not name the file:\n{all}"
-    );
-    assert!(!all.contains(S3_SK), "the secret leaked into the output");
-
-    assert!(restart(), "the server did not come back");
-    let entries = list(repo, env, &home);
-    assert_eq!(
-        status_of(&entries, "half").as_deref(),
-        Some("incomplete"),
-        "{entries:#?}"
-    );
-    run_env(
-        &["delete", "--repo", repo, "--incomplete", "--yes"],
-        env,
-        &home,
-    )
-    .ok();
-    assert!(
-        status_of(&list(repo, env, &home), "half").is_none(),
-        "delete --incomplete left the image"
-    );
-    assert!(
-        files("half").is_empty(),
-        "delete --incomplete left {:?}",
-        files("half")
-    );
-}
-
-/// A 1 GiB save (incompressible data) with bounded memory, then `check` (which reads it all
-/// back); returns the peak RSS of the save in KiB.
-fn big_save(repo: &str, env: &[(String, String)], d: &Path, what: &str) -> u64 {
-    let home = d.join("home");
-    let fx = mbr_disk(d, "gib.img", 1040, 91, &[raw(1024, "83", 92)]);
-    let started = Instant::now();
-    let (code, rss, err) = run_measured(
-        &[
-            "savedisk",
-            "--repo",
-            repo,
-            "--image",
-            "gib",
-            "--disk",
-            s(&fx.path),
-        ],
-        env,
-        &home,
-        d,
-    );
-    let secs = started.elapsed().as_secs_f64();
-    assert_eq!(code, 0, "savedisk of 1 GiB failed:\n{err}");
-    eprintln!(
-        "{what}: savedisk of 1 GiB (incompressible): peak RSS {:.1} MiB, {secs:.1} s, {:.0} MiB/s",
-        rss as f64 / 1024.0,
-        1024.0 / secs
-    );
-    assert!(rss > 1024, "implausible RSS {rss} KiB: measurement broken");
-    assert!(
-        rss < LIMIT_KIB,
-        "{what}: savedisk of 1 GiB peaked at {:.1} MiB of RSS (limit 256 MiB)",
-        rss as f64 / 1024.0
-    );
-    let started = Instant::now();
-    let (code, rss, err) =
-        run_measured(&["check", "--repo", repo, "--image", "gib"], env, &home, d);
-    assert_eq!(code, 0, "check of 1 GiB failed:\n{err}");
-    eprintln!(
-        "{what}: check of 1 GiB (reads it all): peak RSS {:.1} MiB, {:.1} s",
-        rss as f64 / 1024.0,
-        started.elapsed().as_secs_f64()
-    );
-    assert!(rss < LIMIT_KIB, "{what}: check peaked at {} KiB", rss);
-    rss
-}
-
-fn sftp_files(srv: &Sftp) -> impl Fn(&str) -> Vec<String> + '_ {
-    move |image| {
-        fs::read_dir(srv.data().join(image))
-            .map(|rd| {
-                rd.flatten()
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-}
 
 fn s3_files<'a>(srv: &'a S3, prefix: &'static str) -> impl Fn(&str) -> Vec<String> + 'a {
     move |image| {
@@ -696,7 +324,14 @@ fn sftp_save_list_info_check_restore() {
     };
     let work = t.path().join("work");
     fs::create_dir_all(&work).unwrap();
-    roundtrip(&srv.url(""), &srv.env(), &work, &sftp_files(&srv), 41);
+    roundtrip(
+        &Client::new(&srv.env(), Some(&work.join("home"))),
+        &srv.url(""),
+        &work,
+        &files_in(srv.data()),
+        "",
+        41,
+    );
 }
 
 #[test]
@@ -848,20 +483,13 @@ fn sftp_server_killed_mid_save() {
     let shown = srv.shown();
     let data = srv.data();
     let srv = std::cell::RefCell::new(srv);
-    let files = move |image: &str| -> Vec<String> {
-        fs::read_dir(data.join(image))
-            .map(|rd| {
-                rd.flatten()
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
+    let files = files_in(data);
     killed_mid_save(
+        &Client::new(&env, Some(&work.join("home"))),
         &repo,
-        &env,
         &work,
         &files,
+        S3_SK,
         &mut || srv.borrow_mut().kill(),
         &mut || srv.borrow_mut().spawn(),
         &shown,
@@ -876,7 +504,12 @@ fn sftp_one_gib_save_bounded_memory() {
     };
     let work = t.path().join("work");
     fs::create_dir_all(&work).unwrap();
-    big_save(&srv.url(""), &srv.env(), &work, "SFTP");
+    big_save(
+        &Client::new(&srv.env(), Some(&work.join("home"))),
+        &srv.url(""),
+        &work,
+        "SFTP",
+    );
     assert!(
         fs::metadata(srv.data().join("gib/data.lbi.000"))
             .unwrap()
@@ -899,10 +532,11 @@ fn s3_save_list_info_check_restore() {
     let work = t.path().join("work");
     fs::create_dir_all(&work).unwrap();
     roundtrip(
+        &Client::new(&srv.env(), Some(&work.join("home"))),
         &srv.url("/site-a"),
-        &srv.env(),
         &work,
         &s3_files(&srv, "site-a/"),
+        S3_SK,
         51,
     );
 }
@@ -998,10 +632,11 @@ fn s3_server_killed_mid_save() {
             .collect()
     };
     killed_mid_save(
+        &Client::new(&env, Some(&work.join("home"))),
         &repo,
-        &env,
         &work,
         &files,
+        S3_SK,
         &mut || srv.borrow_mut().kill(),
         &mut || srv.borrow_mut().spawn(),
         &shown,
@@ -1016,7 +651,12 @@ fn s3_one_gib_save_bounded_memory() {
     };
     let work = t.path().join("work");
     fs::create_dir_all(&work).unwrap();
-    big_save(&srv.url(""), &srv.env(), &work, "S3");
+    big_save(
+        &Client::new(&srv.env(), Some(&work.join("home"))),
+        &srv.url(""),
+        &work,
+        "S3",
+    );
     let keys = srv.keys("gib/");
     assert!(keys.iter().any(|k| k == "gib/data.lbi.000"), "{keys:?}");
 }

@@ -15,15 +15,11 @@ mod common;
 
 use common::net::*;
 use common::*;
-use serde_json::Value;
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
-
-const LIMIT_KIB: u64 = 256 * 1024;
+use std::time::Duration;
 
 /// Serialises the NFS tests (one nfs-ganesha on port 2049).
 static NFS_LOCK: Mutex<()> = Mutex::new(());
@@ -144,290 +140,10 @@ impl Nfs {
 // ───────────────────────────── running lifeboat ─────────────────────────────
 
 fn run_env(args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut c = Command::new(bin());
-    c.args(args).stdin(Stdio::null());
-    c.env_remove("LIFEBOAT_SMB_PASSWORD");
-    c.env("LIFEBOAT_CREDENTIALS", "/nonexistent/lifeboat-credentials");
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    let out = c.output().expect("spawn lifeboat");
-    Run {
-        args: args.iter().map(|a| a.to_string()).collect(),
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-fn list(repo: &str, env: &[(&str, &str)]) -> Vec<Value> {
-    let r = run_env(&["list", "--json", "--repo", repo], env).ok();
-    match serde_json::from_str(r.stdout.trim()).expect("list --json prints one JSON array") {
-        Value::Array(v) => v,
-        other => panic!("list --json: not an array: {other}"),
-    }
-}
-
-fn run_measured(args: &[&str], env: &[(&str, &str)], scratch: &Path) -> (i32, u64, String) {
-    let mut c = Command::new(bin());
-    c.args(args)
-        .stdin(Stdio::null())
-        .env("LIFEBOAT_CREDENTIALS", "/nonexistent/lifeboat-credentials");
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    run_peak_rss(c, scratch)
+    Client::new(env, None).run(args)
 }
 
 // ───────────────────────────── the scenarios ─────────────────────────────
-
-/// savedisk → list (complete) → info → check → restoredisk onto garbage → identical.
-fn roundtrip(repo: &str, env: &[(&str, &str)], d: &Path, on_server: &Path, seed: u64) {
-    let fx = mbr_disk(
-        d,
-        "src.img",
-        72,
-        seed,
-        &[
-            bootable(ext("ext4", 40, TreeSpec::new(seed * 10 + 1, 6))),
-            ext("ext2", 16, TreeSpec::new(seed * 10 + 2, 2)),
-        ],
-    );
-    run_env(
-        &[
-            "savedisk",
-            "--repo",
-            repo,
-            "--image",
-            "web01",
-            "--disk",
-            s(&fx.path),
-        ],
-        env,
-    )
-    .ok();
-    assert!(
-        on_server.join("web01/manifest.json").is_file(),
-        "the manifest is not on the server"
-    );
-    assert!(
-        !on_server.join("web01/.manifest.json.tmp").exists(),
-        "the temporary manifest was left behind"
-    );
-    let entries = list(repo, env);
-    assert_eq!(
-        status_of(&entries, "web01").as_deref(),
-        Some("complete"),
-        "{entries:#?}"
-    );
-    let r = run_env(&["info", "--json", "--repo", repo, "--image", "web01"], env).ok();
-    let m: Value = serde_json::from_str(r.stdout.trim()).expect("info --json is JSON");
-    assert_eq!(m["disks"][0]["size"], fx.size);
-    assert_eq!(m["disks"][0]["table"]["kind"], "mbr");
-    assert_eq!(
-        m["disks"][0]["table"]["partitions"][0]["filesystem"], "ext4",
-        "{m:#}"
-    );
-    assert!(
-        !r.stdout.contains(SMB_PASSWORD),
-        "the password leaked into info"
-    );
-    run_env(&["check", "--repo", repo, "--image", "web01"], env).ok();
-
-    let target = d.join("dst.img");
-    garbage_file(&target, fx.size, seed + 99);
-    run_env(
-        &[
-            "restoredisk",
-            "--repo",
-            repo,
-            "--image",
-            "web01",
-            "--yes",
-            "--disk",
-            s(&target),
-        ],
-        env,
-    )
-    .ok();
-    let scratch = d.join("scratch");
-    fs::create_dir_all(&scratch).unwrap();
-    verify_restored(&fx, &target, &scratch);
-    parts_roundtrip(
-        &|args| {
-            run_env(args, env).ok();
-        },
-        repo,
-        &fx,
-        2,
-        &target,
-        &scratch,
-    );
-}
-
-/// The server dies during a save: lifeboat fails with a clear error naming the server and
-/// the file; after a restart the image is listed incomplete and `delete --incomplete` removes
-/// it.
-fn killed_mid_save(
-    repo: &str,
-    env: &[(&str, &str)],
-    d: &Path,
-    on_server: &Path,
-    kill: &mut dyn FnMut(),
-    restart: &mut dyn FnMut() -> bool,
-    shown: &str,
-) {
-    let fx = mbr_disk(d, "big.img", 400, 77, &[raw(380, "83", 78)]);
-    let mut c = Command::new(bin());
-    c.args([
-        "savedisk",
-        "--json",
-        "--level",
-        "19",
-        "--repo",
-        repo,
-        "--image",
-        "half",
-        "--disk",
-        s(&fx.path),
-    ])
-    .stdin(Stdio::null())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .env("LIFEBOAT_CREDENTIALS", "/nonexistent/lifeboat-credentials");
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    let mut child = c.spawn().unwrap();
-    let out = child.stdout.take().unwrap();
-    let err = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel::<Value>();
-    let reader = std::thread::spawn(move || {
-        let mut all = String::new();
-        for line in BufReader::new(out).lines() {
-            let Ok(line) = line else { break };
-            if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                let _ = tx.send(v);
-            }
-            all.push_str(&line);
-            all.push('\n');
-        }
-        all
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = std::io::Read::read_to_string(&mut BufReader::new(err), &mut s);
-        s
-    });
-    let vol = on_server.join("half/data.lbi.000");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        assert!(
-            Instant::now() < deadline,
-            "savedisk made no progress in 120 s"
-        );
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "savedisk finished before the server could be stopped"
-        );
-        let mut mid = false;
-        while let Ok(v) = rx.try_recv() {
-            if v["event"] == "progress" {
-                let done = v["bytes_done"].as_u64().unwrap_or(0);
-                let total = v["bytes_total"].as_u64().unwrap_or(0);
-                mid = done > 0 && done < total;
-            }
-        }
-        let written = fs::metadata(&vol).map(|m| m.len()).unwrap_or(0);
-        if mid && written > 0 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    kill();
-    let started = Instant::now();
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        if started.elapsed() > Duration::from_secs(180) {
-            let _ = child.kill();
-            panic!("savedisk did not end within 180 s of the server's death");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let stdout = reader.join().unwrap();
-    let stderr = err_reader.join().unwrap();
-    let all = format!("{stdout}\n{stderr}");
-    eprintln!(
-        "save after the server's death ended in {:.1} s with {status}",
-        started.elapsed().as_secs_f64()
-    );
-    assert!(!status.success(), "savedisk succeeded without its server");
-    assert!(
-        all.contains(shown),
-        "the error does not name the server ({shown}):\n{all}"
-    );
-    assert!(
-        all.contains("half/data.lbi.000") || all.contains("half"),
-        "the error does not name the image file:\n{all}"
-    );
-    assert!(
-        !all.contains(SMB_PASSWORD),
-        "the password leaked into the output"
-    );
-
-    assert!(restart(), "the server did not come back");
-    let entries = list(repo, env);
-    assert_eq!(
-        status_of(&entries, "half").as_deref(),
-        Some("incomplete"),
-        "{entries:#?}"
-    );
-    run_env(&["delete", "--repo", repo, "--incomplete", "--yes"], env).ok();
-    assert!(
-        status_of(&list(repo, env), "half").is_none(),
-        "delete --incomplete left the image"
-    );
-    assert!(
-        !on_server.join("half").exists(),
-        "delete --incomplete left the directory on the server"
-    );
-}
-
-/// A 1 GiB save (incompressible data) with bounded memory; returns the peak RSS in KiB.
-fn big_save(repo: &str, env: &[(&str, &str)], d: &Path, what: &str) -> u64 {
-    let fx = mbr_disk(d, "gib.img", 1040, 91, &[raw(1024, "83", 92)]);
-    let started = Instant::now();
-    let (code, rss, err) = run_measured(
-        &[
-            "savedisk",
-            "--repo",
-            repo,
-            "--image",
-            "gib",
-            "--disk",
-            s(&fx.path),
-        ],
-        env,
-        d,
-    );
-    let secs = started.elapsed().as_secs_f64();
-    assert_eq!(code, 0, "savedisk of 1 GiB failed:\n{err}");
-    eprintln!(
-        "{what}: savedisk of 1 GiB (incompressible): peak RSS {:.1} MiB, {secs:.1} s, {:.0} MiB/s",
-        rss as f64 / 1024.0,
-        1024.0 / secs
-    );
-    assert!(rss > 1024, "implausible RSS {rss} KiB: measurement broken");
-    assert!(
-        rss < LIMIT_KIB,
-        "{what}: savedisk of 1 GiB peaked at {:.1} MiB of RSS (limit 256 MiB)",
-        rss as f64 / 1024.0
-    );
-    run_env(&["check", "--repo", repo, "--image", "gib"], env).ok();
-    rss
-}
 
 fn smb_env() -> [(&'static str, &'static str); 1] {
     [("LIFEBOAT_SMB_PASSWORD", SMB_PASSWORD)]
@@ -454,10 +170,11 @@ fn smb_save_list_info_check_restore() {
             .arg(srv.share_dir().join("site-a")),
     );
     roundtrip(
+        &Client::new(&smb_env(), None),
         &srv.url("/site-a"),
-        &smb_env(),
         &work,
-        &srv.share_dir().join("site-a"),
+        &files_in(srv.share_dir().join("site-a")),
+        SMB_PASSWORD,
         21,
     );
 }
@@ -528,10 +245,11 @@ fn smb_server_killed_mid_save() {
     let shown = format!("smb://{SMB_USER}@127.0.0.1:{}/{SMB_SHARE}", srv.port);
     let srv = std::cell::RefCell::new(srv);
     killed_mid_save(
+        &Client::new(&smb_env(), None),
         &repo,
-        &smb_env(),
         &work,
-        &share,
+        &files_in(share),
+        SMB_PASSWORD,
         &mut || srv.borrow_mut().kill(),
         &mut || srv.borrow_mut().spawn(),
         &shown,
@@ -546,7 +264,7 @@ fn smb_one_gib_save_bounded_memory() {
     };
     let work = t.path().join("work");
     fs::create_dir_all(&work).unwrap();
-    big_save(&srv.url(""), &smb_env(), &work, "SMB");
+    big_save(&Client::new(&smb_env(), None), &srv.url(""), &work, "SMB");
     assert_eq!(
         fs::metadata(srv.share_dir().join("gib/data.lbi.000"))
             .map(|m| m.len() > 1000 * MIB)
@@ -571,10 +289,11 @@ fn nfs_save_list_info_check_restore() {
     // The export's path, then a directory inside it.
     fs::create_dir(srv.export().join("images")).unwrap();
     roundtrip(
+        &Client::new::<&str, &str>(&[], None),
         &srv.url("/images"),
-        &[],
         &work,
-        &srv.export().join("images"),
+        &files_in(srv.export().join("images")),
+        "",
         31,
     );
 }
@@ -625,10 +344,11 @@ fn nfs_server_killed_mid_save() {
     let shown = format!("nfs://127.0.0.1{}", export.display());
     let srv = std::cell::RefCell::new(srv);
     killed_mid_save(
+        &Client::new::<&str, &str>(&[], None),
         &repo,
-        &[],
         &work,
-        &export,
+        &files_in(export),
+        "",
         &mut || srv.borrow_mut().kill(),
         &mut || srv.borrow_mut().spawn(),
         &shown,
@@ -643,5 +363,10 @@ fn nfs_one_gib_save_bounded_memory() {
     };
     let work = t.path().join("work");
     fs::create_dir_all(&work).unwrap();
-    big_save(&srv.url(""), &[], &work, "NFS");
+    big_save(
+        &Client::new::<&str, &str>(&[], None),
+        &srv.url(""),
+        &work,
+        "NFS",
+    );
 }

@@ -1,15 +1,12 @@
 //! Helpers of the tests that start real servers on 127.0.0.1 (tests/network.rs,
 //! tests/smb_nfs.rs): ports, stopping a server and everything it forked, image states.
 
-use super::{
-    ci, fill_random, need, require_root, run_ok, s, tool, unavailable_in, verify_part, Fixture,
-};
+use super::*;
 use serde_json::Value;
-use std::fs;
+use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -293,4 +290,380 @@ pub fn parts_roundtrip(
         "--yes",
     ]);
     verify_part(target, p.start, &p, scratch, "restoreparts");
+}
+
+// ───────────────────────────── lifeboat against a server ─────────────────────────────
+
+/// Memory limit of the 1 GiB saves and checks.
+pub const LIMIT_KIB: u64 = 256 * 1024;
+
+/// How a test runs lifeboat against its server: a clean environment (no SSH agent, no keys,
+/// no credentials file, none of the secret variables; optionally a private HOME) plus the
+/// variables this server needs.
+pub struct Client {
+    env: Vec<(String, String)>,
+    home: Option<PathBuf>,
+}
+
+impl Client {
+    pub fn new<K: AsRef<str>, V: AsRef<str>>(env: &[(K, V)], home: Option<&Path>) -> Client {
+        Client {
+            env: env
+                .iter()
+                .map(|(k, v)| (k.as_ref().to_string(), v.as_ref().to_string()))
+                .collect(),
+            home: home.map(Path::to_path_buf),
+        }
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(bin());
+        c.args(args).stdin(Stdio::null());
+        for k in [
+            "SSH_AUTH_SOCK",
+            "LIFEBOAT_SSH_KEY",
+            "LIFEBOAT_SSH_PASSWORD",
+            "LIFEBOAT_SSH_PASSPHRASE",
+            "LIFEBOAT_KNOWN_HOSTS",
+            "LIFEBOAT_SMB_PASSWORD",
+            "LIFEBOAT_S3_ACCESS_KEY_ID",
+            "LIFEBOAT_S3_SECRET_ACCESS_KEY",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+        ] {
+            c.env_remove(k);
+        }
+        if let Some(home) = &self.home {
+            fs::create_dir_all(home).unwrap();
+            c.env("HOME", home);
+        }
+        c.env("LIFEBOAT_CREDENTIALS", "/nonexistent/lifeboat-credentials");
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        let out = self.command(args).output().expect("spawn lifeboat");
+        Run {
+            args: args.iter().map(|a| a.to_string()).collect(),
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// `list --json`.
+    pub fn list(&self, repo: &str) -> Vec<Value> {
+        let r = self.run(&["list", "--json", "--repo", repo]).ok();
+        match serde_json::from_str(r.stdout.trim()).expect("list --json prints one JSON array") {
+            Value::Array(v) => v,
+            other => panic!("list --json: not an array: {other}"),
+        }
+    }
+
+    /// Runs lifeboat; (exit code, peak RSS in KiB, stderr).
+    pub fn run_measured(&self, args: &[&str], scratch: &Path) -> (i32, u64, String) {
+        run_peak_rss(self.command(args), scratch)
+    }
+}
+
+/// savedisk → list (complete) → info → check → a second save of the name refused →
+/// restoredisk onto garbage → identical → saveparts/restoreparts → delete removes every file.
+/// `stored(image)` lists what the server holds for an image; `secret` must never be printed.
+pub fn roundtrip(
+    c: &Client,
+    repo: &str,
+    d: &Path,
+    stored: &dyn Fn(&str) -> Vec<String>,
+    secret: &str,
+    seed: u64,
+) {
+    let fx = mbr_disk(
+        d,
+        "src.img",
+        72,
+        seed,
+        &[
+            bootable(ext("ext4", 40, TreeSpec::new(seed * 10 + 1, 6))),
+            ext("ext2", 16, TreeSpec::new(seed * 10 + 2, 2)),
+        ],
+    );
+    c.run(&[
+        "savedisk",
+        "--repo",
+        repo,
+        "--image",
+        "web01",
+        "--disk",
+        s(&fx.path),
+    ])
+    .ok();
+    let on_server = stored("web01");
+    assert!(
+        on_server.iter().any(|f| f == "manifest.json")
+            && on_server.iter().any(|f| f == "data.lbi.000"),
+        "the image is not on the server: {on_server:?}"
+    );
+    assert!(
+        !on_server.iter().any(|f| f.ends_with(".tmp")),
+        "a temporary file was left behind: {on_server:?}"
+    );
+    let entries = c.list(repo);
+    assert_eq!(
+        status_of(&entries, "web01").as_deref(),
+        Some("complete"),
+        "{entries:#?}"
+    );
+    let r = c
+        .run(&["info", "--json", "--repo", repo, "--image", "web01"])
+        .ok();
+    let m: Value = serde_json::from_str(r.stdout.trim()).expect("info --json is JSON");
+    assert_eq!(m["disks"][0]["size"], fx.size);
+    assert_eq!(m["disks"][0]["table"]["kind"], "mbr");
+    assert_eq!(
+        m["disks"][0]["table"]["partitions"][0]["filesystem"], "ext4",
+        "{m:#}"
+    );
+    assert!(
+        secret.is_empty() || !r.stdout.contains(secret),
+        "the secret leaked into info"
+    );
+    c.run(&["check", "--repo", repo, "--image", "web01"]).ok();
+
+    // A second save of the same name is refused.
+    let r = c.run(&[
+        "savedisk",
+        "--repo",
+        repo,
+        "--image",
+        "web01",
+        "--disk",
+        s(&fx.path),
+    ]);
+    assert_ne!(r.code, 0);
+    assert!(r.all().contains("already exists"), "{}", r.all());
+
+    let target = d.join("dst.img");
+    garbage_file(&target, fx.size, seed + 99);
+    c.run(&[
+        "restoredisk",
+        "--repo",
+        repo,
+        "--image",
+        "web01",
+        "--yes",
+        "--disk",
+        s(&target),
+    ])
+    .ok();
+    let scratch = d.join("scratch");
+    fs::create_dir_all(&scratch).unwrap();
+    verify_restored(&fx, &target, &scratch);
+    parts_roundtrip(
+        &|args| {
+            c.run(args).ok();
+        },
+        repo,
+        &fx,
+        2,
+        &target,
+        &scratch,
+    );
+
+    // delete removes every object / file of the image.
+    c.run(&["delete", "--repo", repo, "--image", "web01", "--yes"])
+        .ok();
+    assert!(
+        stored("web01").is_empty(),
+        "delete left {:?}",
+        stored("web01")
+    );
+    assert!(status_of(&c.list(repo), "web01").is_none());
+}
+
+/// The server dies during a save: lifeboat fails with a clear error naming the server
+/// (`shown`) and the file; after a restart the image is listed incomplete and
+/// `delete --incomplete` removes it and every file of it.
+#[allow(clippy::too_many_arguments)]
+pub fn killed_mid_save(
+    c: &Client,
+    repo: &str,
+    d: &Path,
+    stored: &dyn Fn(&str) -> Vec<String>,
+    secret: &str,
+    kill: &mut dyn FnMut(),
+    restart: &mut dyn FnMut() -> bool,
+    shown: &str,
+) {
+    let fx = mbr_disk(d, "big.img", 400, 77, &[raw(380, "83", 78)]);
+    let mut cmd = c.command(&[
+        "savedisk",
+        "--json",
+        "--level",
+        "19",
+        "--repo",
+        repo,
+        "--image",
+        "half",
+        "--disk",
+        s(&fx.path),
+    ]);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let out = child.stdout.take().unwrap();
+    let err = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<Value>();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in BufReader::new(out).lines() {
+            let Ok(line) = line else { break };
+            if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                let _ = tx.send(v);
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut BufReader::new(err), &mut s);
+        s
+    });
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut done = 0u64;
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "savedisk made no progress in 120 s"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "savedisk finished before the server could be stopped"
+        );
+        let mut total = 0u64;
+        while let Ok(v) = rx.try_recv() {
+            if v["event"] == "progress" {
+                done = v["bytes_done"].as_u64().unwrap_or(0);
+                total = v["bytes_total"].as_u64().unwrap_or(0);
+            }
+        }
+        // Well into the save: more than one multipart part / many write requests out.
+        if done > 40 * MIB && (total == 0 || done < total) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    kill();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if started.elapsed() > Duration::from_secs(180) {
+            let _ = child.kill();
+            panic!("savedisk did not end within 180 s of the server's death");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let stdout = reader.join().unwrap();
+    let stderr = err_reader.join().unwrap();
+    let all = format!("{stdout}\n{stderr}");
+    eprintln!(
+        "save after the server's death ended in {:.1} s with {status}; message:\n{}",
+        started.elapsed().as_secs_f64(),
+        stderr.trim()
+    );
+    assert!(!status.success(), "savedisk succeeded without its server");
+    assert!(
+        all.contains(shown),
+        "the error does not name the server ({shown}):\n{all}"
+    );
+    assert!(
+        all.contains("half/data.lbi.000"),
+        "the error does not name the file:\n{all}"
+    );
+    assert!(
+        secret.is_empty() || !all.contains(secret),
+        "the secret leaked into the output"
+    );
+
+    assert!(restart(), "the server did not come back");
+    let entries = c.list(repo);
+    assert_eq!(
+        status_of(&entries, "half").as_deref(),
+        Some("incomplete"),
+        "{entries:#?}"
+    );
+    c.run(&["delete", "--repo", repo, "--incomplete", "--yes"])
+        .ok();
+    assert!(
+        status_of(&c.list(repo), "half").is_none(),
+        "delete --incomplete left the image"
+    );
+    assert!(
+        stored("half").is_empty(),
+        "delete --incomplete left {:?}",
+        stored("half")
+    );
+}
+
+/// A 1 GiB save (incompressible data) with bounded memory, then `check` (which reads it all
+/// back); returns the peak RSS of the save in KiB.
+pub fn big_save(c: &Client, repo: &str, d: &Path, what: &str) -> u64 {
+    let fx = mbr_disk(d, "gib.img", 1040, 91, &[raw(1024, "83", 92)]);
+    let started = Instant::now();
+    let (code, rss, err) = c.run_measured(
+        &[
+            "savedisk",
+            "--repo",
+            repo,
+            "--image",
+            "gib",
+            "--disk",
+            s(&fx.path),
+        ],
+        d,
+    );
+    let secs = started.elapsed().as_secs_f64();
+    let save_rss = rss;
+    assert_eq!(code, 0, "savedisk of 1 GiB failed:\n{err}");
+    eprintln!(
+        "{what}: savedisk of 1 GiB (incompressible): peak RSS {:.1} MiB, {secs:.1} s, {:.0} MiB/s",
+        rss as f64 / 1024.0,
+        1024.0 / secs
+    );
+    assert!(rss > 1024, "implausible RSS {rss} KiB: measurement broken");
+    assert!(
+        rss < LIMIT_KIB,
+        "{what}: savedisk of 1 GiB peaked at {:.1} MiB of RSS (limit 256 MiB)",
+        rss as f64 / 1024.0
+    );
+    let started = Instant::now();
+    let (code, rss, err) = c.run_measured(&["check", "--repo", repo, "--image", "gib"], d);
+    assert_eq!(code, 0, "check of 1 GiB failed:\n{err}");
+    eprintln!(
+        "{what}: check of 1 GiB (reads it all): peak RSS {:.1} MiB, {:.1} s",
+        rss as f64 / 1024.0,
+        started.elapsed().as_secs_f64()
+    );
+    assert!(rss < LIMIT_KIB, "{what}: check peaked at {} KiB", rss);
+    save_rss
+}
+
+/// `stored` for a server whose files are visible here: the names in `dir/<image>` (none when
+/// that directory does not exist).
+pub fn files_in(dir: PathBuf) -> impl Fn(&str) -> Vec<String> {
+    move |image| {
+        fs::read_dir(dir.join(image))
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
 }
