@@ -2,10 +2,12 @@
 //!
 //! Usage: `cargo run -p lifeboat-fs-ext --example scan -- IMAGE [--list]`
 
+use std::error::Error;
 use std::fs::File;
 use std::process::ExitCode;
+use std::time::Instant;
 
-use lifeboat_fs::{Scanner, UsedBlocks};
+use lifeboat_fs::{tally, Scanner, UsedBlocks};
 use lifeboat_fs_ext::ExtScanner;
 
 fn main() -> ExitCode {
@@ -14,72 +16,36 @@ fn main() -> ExitCode {
         eprintln!("usage: scan IMAGE [--list]");
         return ExitCode::from(2);
     };
-    let list = args.iter().any(|a| a == "--list");
-    let file = match File::open(path) {
-        Ok(f) => f,
+    match scan(path, args.iter().any(|a| a == "--list")) {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("{path}: {e}");
-            return ExitCode::FAILURE;
+            ExitCode::FAILURE
         }
-    };
-    let len = match file.metadata() {
-        Ok(m) => m.len(),
-        Err(e) => {
-            eprintln!("{path}: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+    }
+}
+
+fn scan(path: &str, list: bool) -> Result<(), Box<dyn Error>> {
+    let file = File::open(path)?;
+    let len = file.metadata()?.len();
     let volume = (file, len);
-    let scanner = ExtScanner;
-    if !scanner.probe(&volume) {
+    if !ExtScanner.probe(&volume) {
         eprintln!("{path}: not an ext filesystem this scanner understands");
     }
-    let start = std::time::Instant::now();
-    let mut stream = match scanner.open_ext(&volume) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("{path}: {e}");
-            return ExitCode::FAILURE;
+    let start = Instant::now();
+    let mut stream = ExtScanner.open_ext(&volume)?;
+    println!("{}", stream.info());
+    let t = tally(&mut stream, |e| {
+        if list {
+            println!("  {:>16} +{}", e.offset, e.len);
         }
-    };
-    let info = stream.info().clone();
-    println!("type:        {}", info.fs_type);
-    println!("label:       {}", info.label.as_deref().unwrap_or("-"));
-    println!("uuid:        {}", info.uuid.as_deref().unwrap_or("-"));
-    println!("block size:  {}", info.block_size);
-    println!("total bytes: {}", info.total_bytes);
-    println!(
-        "used bytes:  {} ({:.2}%)",
-        info.used_bytes,
-        100.0 * info.used_bytes as f64 / info.total_bytes.max(1) as f64
-    );
-    for w in &info.warnings {
-        println!("warning:     {w}");
-    }
-    let (mut n, mut sum, mut largest) = (0u64, 0u64, 0u64);
-    loop {
-        match stream.next_extent() {
-            Ok(Some(e)) => {
-                if list {
-                    println!("  {:>16} +{}", e.offset, e.len);
-                }
-                n += 1;
-                sum += e.len;
-                largest = largest.max(e.len);
-            }
-            Ok(None) => break,
-            Err(e) => {
-                eprintln!("{path}: {e}");
-                return ExitCode::FAILURE;
-            }
-        }
-    }
-    println!("extents:     {n} (largest {largest} bytes, {sum} bytes in all)");
+    })?;
+    println!("extents:     {t}");
     println!(
         "groups:      {} (scanner buffers: {} bytes)",
         stream.layout().group_count,
         stream.memory_bytes()
     );
     println!("scan time:   {:.3} s", start.elapsed().as_secs_f64());
-    ExitCode::SUCCESS
+    Ok(())
 }

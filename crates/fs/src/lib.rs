@@ -15,10 +15,12 @@ pub mod bitmap;
 mod detect;
 mod extent;
 mod read_at;
+mod summary;
 
 pub use detect::{detect, identify_signature, Detection, Signature};
 pub use extent::{Extent, ExtentMerger};
 pub use read_at::{ReadAt, ReadSeekAt, Slice};
+pub use summary::{tally, Tally};
 
 use std::io;
 
