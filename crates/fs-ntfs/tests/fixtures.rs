@@ -4,7 +4,7 @@
 //! boot sector.
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use lifeboat_fs::{Extent, ExtentMerger, FsError, ReadAt, Scanner, UsedBlocks};
@@ -30,31 +30,8 @@ fn data(name: &str) -> PathBuf {
 
 /// Decompresses a fixture into a sparse temporary file (all-zero blocks become holes).
 fn unpack(name: &str) -> (tempfile::NamedTempFile, u64) {
-    let mut dec =
-        zstd::Decoder::new(File::open(data(&format!("{name}.img.zst"))).unwrap()).unwrap();
-    let mut tmp = tempfile::NamedTempFile::new().unwrap();
-    let mut buf = vec![0u8; 1 << 16];
-    let mut len = 0u64;
-    loop {
-        let mut n = 0;
-        while n < buf.len() {
-            let k = dec.read(&mut buf[n..]).unwrap();
-            if k == 0 {
-                break;
-            }
-            n += k;
-        }
-        if n == 0 {
-            break;
-        }
-        if buf[..n].iter().all(|&b| b == 0) {
-            tmp.as_file_mut().seek(SeekFrom::Current(n as i64)).unwrap();
-        } else {
-            tmp.as_file_mut().write_all(&buf[..n]).unwrap();
-        }
-        len += n as u64;
-    }
-    tmp.as_file().set_len(len).unwrap();
+    let tmp = tempfile::NamedTempFile::new().unwrap();
+    let len = lifeboat_testkit::unpack_sparse(&data(&format!("{name}.img.zst")), tmp.path());
     (tmp, len)
 }
 
@@ -73,7 +50,7 @@ fn expect(name: &str) -> (u64, u64, u64) {
 }
 
 fn bitmap(name: &str) -> Vec<u8> {
-    zstd::decode_all(File::open(data(&format!("{name}.bitmap.zst"))).unwrap()).unwrap()
+    lifeboat_testkit::decompress(&data(&format!("{name}.bitmap.zst")))
 }
 
 fn drain(s: &mut dyn UsedBlocks) -> Vec<Extent> {
@@ -166,17 +143,7 @@ fn used_bytes_match_ntfsinfo_and_extents_match_the_bitmap() {
 
 /// True when `tool` is installed; otherwise skips loudly (a failure when `CI=true`).
 fn have(tool: &str) -> bool {
-    let found = ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
-        .iter()
-        .any(|d| Path::new(d).join(tool).exists());
-    if !found {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true but {tool} is missing"
-        );
-        eprintln!("### SKIPPING the ntfs-3g cross-check: {tool} is not installed");
-    }
-    found
+    lifeboat_testkit::tool(tool, "ntfs-3g").is_some()
 }
 
 fn le16(b: &[u8], o: usize) -> usize {

@@ -3,11 +3,10 @@
 #![allow(dead_code)]
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use lifeboat_fs::{Extent, FsInfo, ReadAt, UsedBlocks};
+use lifeboat_fs::{Extent, ReadAt, UsedBlocks};
 
 /// FAT fixtures (test_data/NAME.img.zst with NAME.fsck).
 pub const FAT_FIXTURES: &[&str] = &[
@@ -38,65 +37,22 @@ pub fn test_data() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("test_data")
 }
 
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
-
-/// Full path of a tool, or `None` (after a loud message) when it is missing locally. In CI
-/// (`CI=true`) a missing tool fails the test.
+/// Full path of an oracle tool, or `None` (after a loud message) when it is missing locally.
+/// In CI (`CI=true`) a missing tool fails the test.
 pub fn tool(name: &str) -> Option<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect())
-        .unwrap_or_default();
-    dirs.extend(["/sbin", "/usr/sbin", "/usr/local/sbin"].map(PathBuf::from));
-    if let Some(p) = dirs.iter().map(|d| d.join(name)).find(|p| p.is_file()) {
-        return Some(p);
-    }
-    if in_ci() {
-        panic!("{name} is required in CI (CI=true) but was not found");
-    }
-    eprintln!("!!!!! SKIPPING part of this test: {name} not found (install dosfstools, mtools, exfatprogs) !!!!!");
-    None
+    lifeboat_testkit::tool(name, "dosfstools, mtools, exfatprogs")
 }
-
-static ZEROS: [u8; 1 << 16] = [0; 1 << 16];
 
 /// Decompresses fixture `name` into a sparse file in `dir`; returns its path.
 pub fn fixture_file(name: &str, dir: &Path) -> PathBuf {
-    let src = test_data().join(format!("{name}.img.zst"));
-    let f = File::open(&src).unwrap_or_else(|e| panic!("{}: {e}", src.display()));
-    let mut dec = zstd::stream::read::Decoder::new(f).unwrap();
     let out = dir.join(format!("{name}.img"));
-    let mut w = File::create(&out).unwrap();
-    let mut buf = vec![0u8; 1 << 16];
-    let mut len = 0u64;
-    loop {
-        let mut n = 0;
-        while n < buf.len() {
-            match dec.read(&mut buf[n..]).unwrap() {
-                0 => break,
-                k => n += k,
-            }
-        }
-        if n == 0 {
-            break;
-        }
-        if buf[..n] == ZEROS[..n] {
-            w.seek(SeekFrom::Current(n as i64)).unwrap();
-        } else {
-            w.write_all(&buf[..n]).unwrap();
-        }
-        len += n as u64;
-    }
-    w.set_len(len).unwrap();
-    w.flush().unwrap();
+    lifeboat_testkit::unpack_sparse(&test_data().join(format!("{name}.img.zst")), &out);
     out
 }
 
 /// Decompresses fixture `name` into memory.
 pub fn fixture_bytes(name: &str) -> Vec<u8> {
-    let src = test_data().join(format!("{name}.img.zst"));
-    zstd::decode_all(File::open(&src).unwrap()).unwrap()
+    lifeboat_testkit::decompress(&test_data().join(format!("{name}.img.zst")))
 }
 
 /// A stored oracle output (NAME.fsck or NAME.dump).
@@ -198,26 +154,10 @@ pub fn run_dump_exfat(img: &Path) -> Option<String> {
     Some(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// Drains a stream, checking the stream invariants (sorted, merged, non-empty, inside the
-/// volume and the filesystem, sum equals `info().used_bytes`, the boot sector first).
+/// Drains a stream, checking the stream contract (`lifeboat_testkit::drain_checked`) and that
+/// the first extent starts the volume (the boot sector).
 pub fn drain_checked(stream: &mut dyn UsedBlocks, volume_len: u64) -> Vec<Extent> {
-    let info: FsInfo = stream.info().clone();
-    let mut v: Vec<Extent> = Vec::new();
-    while let Some(e) = stream.next_extent().unwrap() {
-        assert!(e.len > 0, "empty extent {e:?}");
-        assert!(e.end() <= volume_len, "{e:?} past the volume end");
-        assert!(e.end() <= info.total_bytes, "{e:?} past the fs end");
-        if let Some(p) = v.last() {
-            assert!(p.end() < e.offset, "not sorted/merged: {p:?} then {e:?}");
-        }
-        v.push(e);
-    }
-    assert!(stream.next_extent().unwrap().is_none(), "stream restarted");
-    let sum: u64 = v.iter().map(|e| e.len).sum();
-    assert_eq!(
-        sum, info.used_bytes,
-        "used_bytes differs from the extents' sum"
-    );
+    let v = lifeboat_testkit::drain_checked(stream, volume_len);
     assert!(
         !v.is_empty() && v[0].offset == 0 && v[0].len >= 512,
         "the boot sector must be kept: {:?}",
