@@ -4,10 +4,8 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use common::*;
-use lifeboat_fs::{ReadAt, Scanner, UsedBlocks};
+use lifeboat_fs::{Scanner, UsedBlocks};
 use lifeboat_fs_ext::ExtScanner;
 
 #[test]
@@ -91,47 +89,22 @@ fn extents_cover_exactly_the_blocks_dumpe2fs_marks_used() {
     }
 }
 
-/// Counts reads, to check the scanner reads little and in few I/Os.
-struct Counting<'a> {
-    inner: &'a dyn ReadAt,
-    reads: AtomicU64,
-    bytes: AtomicU64,
-}
-
-impl ReadAt for Counting<'_> {
-    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
-        self.reads.fetch_add(1, Ordering::Relaxed);
-        self.bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
-        self.inner.read_exact_at(buf, offset)
-    }
-    fn len(&self) -> u64 {
-        self.inner.len()
-    }
-}
-
 #[test]
 fn flex_bg_bitmaps_are_read_in_batches() {
     // 33 groups of 2048 4 KiB blocks, flex_bg: the block bitmaps of 16 groups are adjacent.
     let bytes = fixture_bytes("ext4-4k-many-groups");
-    let volume = Counting {
-        inner: &bytes,
-        reads: AtomicU64::new(0),
-        bytes: AtomicU64::new(0),
-    };
+    let volume = lifeboat_testkit::CountingReads::new(&bytes);
     let mut s = ExtScanner.open_ext(&volume).unwrap();
     let groups = s.layout().group_count;
     while s.next_extent().unwrap().is_some() {}
-    let reads = volume.reads.load(Ordering::Relaxed);
-    eprintln!(
-        "{groups} groups: {reads} reads, {} bytes",
-        volume.bytes.load(Ordering::Relaxed)
-    );
+    let reads = volume.reads();
+    eprintln!("{groups} groups: {reads} reads, {} bytes", volume.bytes());
     // superblock + per pass (3): descriptors (1) + bitmap batches (3 flex groups at most).
     assert!(
         reads <= 1 + 3 * (1 + 3),
         "{reads} reads for {groups} groups"
     );
-    assert!(volume.bytes.load(Ordering::Relaxed) < 3 * 1024 * 1024);
+    assert!(volume.bytes() < 3 * 1024 * 1024);
 }
 
 #[test]

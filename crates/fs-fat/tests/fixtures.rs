@@ -5,10 +5,8 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use common::*;
-use lifeboat_fs::{ReadAt, Scanner, UsedBlocks};
+use lifeboat_fs::{Scanner, UsedBlocks};
 use lifeboat_fs_fat::{ExfatScanner, FatScanner};
 
 fn open_file(p: &std::path::Path) -> (std::fs::File, u64) {
@@ -190,37 +188,15 @@ fn a_copy_of_the_extents_alone_is_clean_and_holds_the_same_files() {
     }
 }
 
-/// Counts reads, to check the scanner reads little and in few I/Os.
-struct Counting<'a> {
-    inner: &'a dyn ReadAt,
-    reads: AtomicU64,
-    bytes: AtomicU64,
-}
-
-impl ReadAt for Counting<'_> {
-    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
-        self.reads.fetch_add(1, Ordering::Relaxed);
-        self.bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
-        self.inner.read_exact_at(buf, offset)
-    }
-    fn len(&self) -> u64 {
-        self.inner.len()
-    }
-}
-
 #[test]
 fn the_fat_is_read_in_a_few_large_reads() {
     // 129022 clusters of 512 bytes: a 504 KiB FAT.
     let bytes = fixture_bytes("fat32-512");
-    let volume = Counting {
-        inner: &bytes,
-        reads: AtomicU64::new(0),
-        bytes: AtomicU64::new(0),
-    };
+    let volume = lifeboat_testkit::CountingReads::new(&bytes);
     let mut s = FatScanner.open_fat(&volume).unwrap();
     while s.next_extent().unwrap().is_some() {}
-    let reads = volume.reads.load(Ordering::Relaxed);
-    let read_bytes = volume.bytes.load(Ordering::Relaxed);
+    let reads = volume.reads();
+    let read_bytes = volume.bytes();
     // boot sector, FAT head, FSInfo, root label cluster, then one FAT read per pass (2).
     assert!(reads <= 6, "{reads} reads");
     assert!(read_bytes < 3 * 520_192, "{read_bytes} bytes read");

@@ -7,6 +7,7 @@
 //! - [`unpack_sparse`], [`decompress`]: committed zstd fixtures, unpacked into sparse files
 //!   (all-zero 64 KiB blocks become holes) or into memory.
 //! - [`drain_checked`]: read a used-extent stream to its end, asserting the stream contract.
+//! - [`CountingReads`]: a volume that counts the reads made of it (few, large reads).
 //!
 //! ```no_run
 //! let tmp = std::env::temp_dir().join("fixture.img");
@@ -19,7 +20,9 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use lifeboat_fs::{Extent, UsedBlocks};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use lifeboat_fs::{Extent, ReadAt, UsedBlocks};
 
 /// True when the tests run in CI (`CI=true`), where nothing may be skipped.
 pub fn in_ci() -> bool {
@@ -112,4 +115,44 @@ pub fn drain_checked(stream: &mut dyn UsedBlocks, volume_len: u64) -> Vec<Extent
         "info().used_bytes differs from the extents' sum"
     );
     v
+}
+
+/// A volume that counts the reads made through it and their bytes, to check that a scanner
+/// reads little and in few I/Os.
+pub struct CountingReads<'a> {
+    inner: &'a dyn ReadAt,
+    reads: AtomicU64,
+    bytes: AtomicU64,
+}
+
+impl<'a> CountingReads<'a> {
+    pub fn new(inner: &'a dyn ReadAt) -> Self {
+        CountingReads {
+            inner,
+            reads: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+        }
+    }
+
+    /// Reads made so far.
+    pub fn reads(&self) -> u64 {
+        self.reads.load(Ordering::Relaxed)
+    }
+
+    /// Bytes read so far.
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+}
+
+impl ReadAt for CountingReads<'_> {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        self.bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
+        self.inner.read_exact_at(buf, offset)
+    }
+
+    fn len(&self) -> u64 {
+        self.inner.len()
+    }
 }
