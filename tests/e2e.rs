@@ -19,48 +19,6 @@ const GPT_TOOLS: &[&str] = &[
     "mke2fs", "e2fsck", "debugfs", "dumpe2fs", "sfdisk", "sgdisk",
 ];
 
-fn save(repo: &Path, image: &str, disks: &[&Path], extra: &[&str]) -> Run {
-    let mut a: Vec<String> = vec![
-        "savedisk".into(),
-        "--repo".into(),
-        s(repo).into(),
-        "--image".into(),
-        image.into(),
-    ];
-    for d in disks {
-        a.push("--disk".into());
-        a.push(s(d).into());
-    }
-    a.extend(extra.iter().map(|x| x.to_string()));
-    lifeboat(&a)
-}
-
-fn restore(repo: &Path, image: &str, targets: &[&Path], extra: &[&str]) -> Run {
-    let mut a: Vec<String> = vec![
-        "restoredisk".into(),
-        "--repo".into(),
-        s(repo).into(),
-        "--image".into(),
-        image.into(),
-        "--yes".into(),
-    ];
-    for d in targets {
-        a.push("--disk".into());
-        a.push(s(d).into());
-    }
-    a.extend(extra.iter().map(|x| x.to_string()));
-    lifeboat(&a)
-}
-
-fn part_json(m: &Value, disk: usize, n: u32) -> &Value {
-    m["disks"][disk]["table"]["partitions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["number"] == n)
-        .unwrap_or_else(|| panic!("manifest has no partition {n}: {m:#}"))
-}
-
 /// The manifest's description of a saved disk matches the fixture: table kind, sector size,
 /// every partition's position, filesystem, mode and used bytes (as dumpe2fs counts them),
 /// and every boot area of the fixture lies inside the saved boot regions.
@@ -72,7 +30,7 @@ fn assert_manifest_describes(m: &Value, disk: usize, fx: &Fixture) {
     let parts = d["table"]["partitions"].as_array().unwrap();
     assert_eq!(parts.len(), fx.parts.len(), "partition count: {parts:#?}");
     for p in &fx.parts {
-        let j = part_json(m, disk, p.number);
+        let j = manifest_partition(m, disk, p.number);
         assert_eq!(j["start"], p.start, "partition {} start", p.number);
         assert_eq!(j["size"], p.size, "partition {} size", p.number);
         match &p.fill {
@@ -200,7 +158,7 @@ fn mbr_disk_with_extended_and_logical_partitions() {
     fs::create_dir(&repo).unwrap();
     let before = sha_all(&fx.path);
 
-    save(&repo, "node01", &[&fx.path], &[])
+    savedisk(&repo, "node01", &[&fx.path], &[])
         .ok()
         .says(&["saved image node01"]);
     assert_eq!(
@@ -232,10 +190,14 @@ fn mbr_disk_with_extended_and_logical_partitions() {
     }
     let m = info_json(&repo, "node01");
     assert_manifest_describes(&m, 0, &fx);
-    assert_eq!(part_json(&m, 0, 1)["bootable"], true);
-    assert_eq!(part_json(&m, 0, 2)["bootable"], false);
+    assert_eq!(manifest_partition(&m, 0, 1)["bootable"], true);
+    assert_eq!(manifest_partition(&m, 0, 2)["bootable"], false);
     for n in [5, 6, 7] {
-        assert_eq!(part_json(&m, 0, n)["kind"], "logical", "partition {n}");
+        assert_eq!(
+            manifest_partition(&m, 0, n)["kind"],
+            "logical",
+            "partition {n}"
+        );
     }
     assert_eq!(
         m["disks"][0]["table"]["disk_id"],
@@ -252,7 +214,7 @@ fn mbr_disk_with_extended_and_logical_partitions() {
     // restore onto garbage.
     let target = d.join("target.img");
     garbage_file(&target, fx.size, 12);
-    restore(&repo, "node01", &[&target], &[])
+    restoredisk(&repo, "node01", &[&target], &[])
         .ok()
         .says(&["restored image node01"]);
     verify_restored(&fx, &target, d);
@@ -286,27 +248,27 @@ fn gpt_disk_onto_same_size_and_larger_targets() {
     assert_sgdisk_clean(&fx.path);
     let repo = d.join("repo");
     fs::create_dir(&repo).unwrap();
-    save(&repo, "gpt-node", &[&fx.path], &[]).ok();
+    savedisk(&repo, "gpt-node", &[&fx.path], &[]).ok();
     let m = info_json(&repo, "gpt-node");
     assert_manifest_describes(&m, 0, &fx);
     assert_stores_used_only(&m, &repo, "gpt-node", &[&fx]);
     for n in 1..=4 {
-        assert_eq!(part_json(&m, 0, n)["kind"], "gpt");
+        assert_eq!(manifest_partition(&m, 0, n)["kind"], "gpt");
     }
     assert!(
-        part_json(&m, 0, 3)["type_code"]
+        manifest_partition(&m, 0, 3)["type_code"]
             .as_str()
             .unwrap()
             .eq_ignore_ascii_case(UNKNOWN_GUID),
         "{:#}",
-        part_json(&m, 0, 3)
+        manifest_partition(&m, 0, 3)
     );
     lifeboat(&["check", "--repo", s(&repo), "--image", "gpt-node"]).ok();
 
     // Same size.
     let same = d.join("same.img");
     garbage_file(&same, fx.size, 22);
-    restore(&repo, "gpt-node", &[&same], &[]).ok();
+    restoredisk(&repo, "gpt-node", &[&same], &[]).ok();
     verify_restored(&fx, &same, d);
     assert_sgdisk_clean(&same);
     fs::remove_file(&same).unwrap();
@@ -315,7 +277,7 @@ fn gpt_disk_onto_same_size_and_larger_targets() {
     let big = d.join("big.img");
     // Not a whole number of MiB: the new last LBA is not aligned to anything.
     garbage_file(&big, fx.size + 64 * MIB + 3 * 512, 23);
-    restore(&repo, "gpt-node", &[&big], &[])
+    restoredisk(&repo, "gpt-node", &[&big], &[])
         .ok()
         .says(&["backup GPT was moved"]);
     verify_restored(&fx, &big, d);
@@ -342,15 +304,15 @@ fn whole_disk_ext4_without_partition_table() {
     let fx = whole_disk(d, "whole.img", 96, "ext4", TreeSpec::new(301, 12));
     let repo = d.join("repo");
     fs::create_dir(&repo).unwrap();
-    save(&repo, "whole", &[&fx.path], &[]).ok();
+    savedisk(&repo, "whole", &[&fx.path], &[]).ok();
     let m = info_json(&repo, "whole");
     assert_manifest_describes(&m, 0, &fx);
-    assert_eq!(part_json(&m, 0, 0)["kind"], "whole-disk");
+    assert_eq!(manifest_partition(&m, 0, 0)["kind"], "whole-disk");
     assert!(m["disks"][0]["boot_regions"].as_array().unwrap().is_empty());
     assert_stores_used_only(&m, &repo, "whole", &[&fx]);
     let target = d.join("target.img");
     garbage_file(&target, fx.size, 31);
-    restore(&repo, "whole", &[&target], &[]).ok();
+    restoredisk(&repo, "whole", &[&target], &[]).ok();
     verify_restored(&fx, &target, d);
 }
 
@@ -381,12 +343,12 @@ fn save_from_and_restore_to_loop_devices() {
     garbage_file(&target, fx.size, 42);
     {
         let src = LoopDev::attach(&fx.path, None);
-        save(&repo, "from-loop", &[&src.dev], &[]).ok();
+        savedisk(&repo, "from-loop", &[&src.dev], &[]).ok();
         let m = info_json(&repo, "from-loop");
         assert_eq!(m["disks"][0]["source"], src.path());
         assert_manifest_describes(&m, 0, &fx);
         let dst = LoopDev::attach(&target, None);
-        restore(&repo, "from-loop", &[&dst.dev], &[]).ok();
+        restoredisk(&repo, "from-loop", &[&dst.dev], &[]).ok();
         // The kernel reads the restored table through the device too.
         let table = read_table(&dst.dev);
         assert_eq!(table.parts, fx.table.as_ref().unwrap().parts);
@@ -440,11 +402,11 @@ fn four_k_sector_gpt_disk_and_refusal_onto_512_byte_sectors() {
     {
         let src = LoopDev::attach(&fx.path, Some(4096));
         assert_sgdisk_clean(&src.dev);
-        save(&repo, "four-k", &[&src.dev], &[]).ok();
+        savedisk(&repo, "four-k", &[&src.dev], &[]).ok();
         let m = info_json(&repo, "four-k");
         assert_manifest_describes(&m, 0, &fx);
         let dst = LoopDev::attach(&target, Some(4096));
-        restore(&repo, "four-k", &[&dst.dev], &[]).ok();
+        restoredisk(&repo, "four-k", &[&dst.dev], &[]).ok();
         assert_sgdisk_clean(&dst.dev);
         let table = read_table(&dst.dev);
         assert_eq!(table.sector, 4096);
@@ -457,12 +419,9 @@ fn four_k_sector_gpt_disk_and_refusal_onto_512_byte_sectors() {
     garbage_file(&t512, fx.size, 53);
     let lo = LoopDev::attach(&t512, Some(512));
     let before = sha_all(&lo.dev);
-    restore(&repo, "four-k", &[&lo.dev], &[]).code(3).says(&[
-        lo.path(),
-        "4096",
-        "512",
-        "nothing was written",
-    ]);
+    restoredisk(&repo, "four-k", &[&lo.dev], &[])
+        .code(3)
+        .says(&[lo.path(), "4096", "512", "nothing was written"]);
     assert_eq!(
         sha_all(&lo.dev),
         before,
@@ -527,9 +486,9 @@ fn saveparts_and_restoreparts_touch_only_that_partition() {
     assert_eq!(started[0]["partition"], 2);
     let m = info_json(&repo, "p2");
     assert_eq!(m["kind"], "parts");
-    assert_eq!(part_json(&m, 0, 2)["saved"], true);
-    assert_eq!(part_json(&m, 0, 1)["saved"], false);
-    assert_eq!(part_json(&m, 0, 3)["saved"], false);
+    assert_eq!(manifest_partition(&m, 0, 2)["saved"], true);
+    assert_eq!(manifest_partition(&m, 0, 1)["saved"], false);
+    assert_eq!(manifest_partition(&m, 0, 3)["saved"], false);
     let stored = m["totals"]["stored_bytes"].as_u64().unwrap();
     assert_eq!(
         stored, p2.used_bytes,
@@ -548,7 +507,7 @@ fn saveparts_and_restoreparts_touch_only_that_partition() {
     let before = outside(&dst.path);
     let whole_before = sha_all(&dst.path);
     // restoredisk of a partitions image is refused, nothing written.
-    let r = restore(&repo, "p2", &[&dst.path], &[]).says(&["restoreparts"]);
+    let r = restoredisk(&repo, "p2", &[&dst.path], &[]).says(&["restoreparts"]);
     assert_ne!(r.code, 0);
     assert_eq!(sha_all(&dst.path), whole_before);
 
@@ -597,7 +556,7 @@ fn multi_disk_image_restores_in_order() {
     let b = whole_disk(d, "b.img", 48, "ext4", TreeSpec::new(703, 4));
     let repo = d.join("repo");
     fs::create_dir(&repo).unwrap();
-    save(&repo, "pair", &[&a.path, &b.path], &[]).ok();
+    savedisk(&repo, "pair", &[&a.path, &b.path], &[]).ok();
     let m = info_json(&repo, "pair");
     assert_eq!(m["disks"].as_array().unwrap().len(), 2);
     assert_eq!(m["disks"][0]["source"], s(&a.path));
@@ -614,16 +573,16 @@ fn multi_disk_image_restores_in_order() {
     let (ha, hb) = (sha_all(&ta), sha_all(&tb));
     // In the wrong order the 64 MiB disk does not fit the 48 MiB target: refused, and
     // neither target is touched.
-    restore(&repo, "pair", &[&tb, &ta], &[])
+    restoredisk(&repo, "pair", &[&tb, &ta], &[])
         .code(3)
         .says(&[s(&tb), "too small"]);
     assert_eq!((sha_all(&ta), sha_all(&tb)), (ha.clone(), hb));
     // One target for two disks: refused.
-    let r = restore(&repo, "pair", &[&ta], &[]).says(&["2 disk(s)"]);
+    let r = restoredisk(&repo, "pair", &[&ta], &[]).says(&["2 disk(s)"]);
     assert_ne!(r.code, 0);
     assert_eq!(sha_all(&ta), ha);
 
-    restore(&repo, "pair", &[&ta, &tb], &[]).ok();
+    restoredisk(&repo, "pair", &[&ta, &tb], &[]).ok();
     verify_restored(&a, &ta, d);
     verify_restored(&b, &tb, d);
 }
@@ -647,7 +606,7 @@ fn split_image_volumes_and_a_missing_volume() {
     let repo = d.join("repo");
     fs::create_dir(&repo).unwrap();
     // One thread each way: the single-threaded pipeline is exercised here.
-    save(
+    savedisk(
         &repo,
         "split",
         &[&fx.path],
@@ -682,7 +641,7 @@ fn split_image_volumes_and_a_missing_volume() {
         .says(&[&format!("{} file(s) verified", vols.len())]);
     let target = d.join("target.img");
     garbage_file(&target, fx.size, 82);
-    restore(&repo, "split", &[&target], &["--threads", "1"]).ok();
+    restoredisk(&repo, "split", &[&target], &["--threads", "1"]).ok();
     verify_restored(&fx, &target, d);
 
     // A volume disappears: check and restore say which, with exit 4; nothing is written.
@@ -692,7 +651,7 @@ fn split_image_volumes_and_a_missing_volume() {
         .says(&["data.lbi.002"]);
     garbage_file(&target, fx.size, 83);
     let before = sha_all(&target);
-    restore(&repo, "split", &[&target], &[])
+    restoredisk(&repo, "split", &[&target], &[])
         .code(4)
         .says(&["data.lbi.002"]);
     assert_eq!(sha_all(&target), before);
@@ -803,7 +762,7 @@ fn json_event_streams() {
     );
     let repo = d.join("repo");
     fs::create_dir(&repo).unwrap();
-    let r = save(&repo, "j", &[&fx.path], &["--json"]).ok();
+    let r = savedisk(&repo, "j", &[&fx.path], &["--json"]).ok();
     assert!(
         r.stderr.trim().is_empty(),
         "--json printed on stderr: {}",
@@ -838,7 +797,7 @@ fn json_event_streams() {
     check_events(&r, &["check"]);
     let target = d.join("target.img");
     garbage_file(&target, fx.size, 112);
-    let r = restore(&repo, "j", &[&target], &["--json"]).ok();
+    let r = restoredisk(&repo, "j", &[&target], &["--json"]).ok();
     check_events(&r, &["verify", "restoredisk"]);
     verify_restored(&fx, &target, d);
 
@@ -846,8 +805,8 @@ fn json_event_streams() {
     let small = d.join("small.img");
     garbage_file(&small, fx.size - MIB, 113);
     for (r, code) in [
-        (restore(&repo, "j", &[&small], &["--json"]), 3),
-        (restore(&repo, "nope", &[&small], &["--json"]), 1),
+        (restoredisk(&repo, "j", &[&small], &["--json"]), 3),
+        (restoredisk(&repo, "nope", &[&small], &["--json"]), 1),
         (
             lifeboat(&["check", "--json", "--repo", s(&repo), "--image", "nope"]),
             1,
@@ -962,7 +921,7 @@ fn killed_save_leaves_an_incomplete_image_that_is_refused_and_deletable() {
         121,
         &[ext("ext4", 24, TreeSpec::new(1201, 1))],
     );
-    save(&repo, "keep", &[&small.path], &[]).ok();
+    savedisk(&repo, "keep", &[&small.path], &[]).ok();
     // A disk with about 200 MiB of used, incompressible blocks.
     let big = whole_disk(d, "big.img", 280, "ext4", TreeSpec::new(1202, 200));
     assert!(big.part(0).used_bytes > 200 * MIB);
@@ -1011,7 +970,7 @@ fn killed_save_leaves_an_incomplete_image_that_is_refused_and_deletable() {
     let target = d.join("target.img");
     garbage_file(&target, big.size, 122);
     let before = sha_all(&target);
-    restore(&repo, "big", &[&target], &[])
+    restoredisk(&repo, "big", &[&target], &[])
         .code(4)
         .says(&["big", "incomplete"]);
     assert_eq!(
@@ -1059,10 +1018,10 @@ fn verification_catches_single_wrong_bytes() {
     );
     let repo = d.join("repo");
     fs::create_dir(&repo).unwrap();
-    save(&repo, "meta", &[&fx.path], &[]).ok();
+    savedisk(&repo, "meta", &[&fx.path], &[]).ok();
     let target = d.join("target.img");
     garbage_file(&target, fx.size, 132);
-    restore(&repo, "meta", &[&target], &[]).ok();
+    restoredisk(&repo, "meta", &[&target], &[]).ok();
     verify_restored(&fx, &target, d);
 
     // A data block of /big.bin in partition 1.
@@ -1144,13 +1103,13 @@ fn ext_feature_variants_round_trip() {
     );
     let repo = d.join("repo");
     fs::create_dir(&repo).unwrap();
-    save(&repo, "feat", &[&fx.path], &[]).ok();
+    savedisk(&repo, "feat", &[&fx.path], &[]).ok();
     let m = info_json(&repo, "feat");
     assert_manifest_describes(&m, 0, &fx);
     assert_stores_used_only(&m, &repo, "feat", &[&fx]);
     let target = d.join("target.img");
     garbage_file(&target, fx.size, 142);
-    restore(&repo, "feat", &[&target], &[]).ok();
+    restoredisk(&repo, "feat", &[&target], &[]).ok();
     verify_restored(&fx, &target, d);
 }
 

@@ -10,7 +10,6 @@
 mod common;
 
 use common::*;
-use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -26,40 +25,6 @@ const EXFAT_TOOLS: &[&str] = &[
 const NTFS_TOOLS: &[&str] = &["mkntfs", "ntfscp", "ntfscat", "ntfsls", "ntfsfix"];
 
 // ───────────────────────────── helpers ─────────────────────────────
-
-fn save(repo: &Path, image: &str, disk: &Path) -> Run {
-    lifeboat(&[
-        "savedisk",
-        "--repo",
-        s(repo),
-        "--image",
-        image,
-        "--disk",
-        s(disk),
-    ])
-}
-
-fn restore(repo: &Path, image: &str, target: &Path) -> Run {
-    lifeboat(&[
-        "restoredisk",
-        "--repo",
-        s(repo),
-        "--image",
-        image,
-        "--yes",
-        "--disk",
-        s(target),
-    ])
-}
-
-fn part_json(m: &Value, n: u32) -> &Value {
-    m["disks"][0]["table"]["partitions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["number"] == n)
-        .unwrap_or_else(|| panic!("manifest has no partition {n}: {m:#}"))
-}
 
 /// A tree of random (incompressible) files in nested directories, `kib` KiB in all.
 fn make_tree(dir: &Path, seed: u64, kib: u64) -> PathBuf {
@@ -327,13 +292,13 @@ fn fat12_floppy_image_without_partition_table() {
     assert!(clean);
     let repo = d.join("repo");
     fs::create_dir(&repo).unwrap();
-    save(&repo, "floppy", &floppy)
+    savedisk(&repo, "floppy", &[&floppy], &[])
         .ok()
         .says(&["saved image floppy"]);
     let text = lifeboat(&["info", "--repo", s(&repo), "--image", "floppy"]).ok();
     text.says(&["fat12", "used-blocks"]);
     let m = info_json(&repo, "floppy");
-    let p = part_json(&m, 0);
+    let p = manifest_partition(&m, 0, 0);
     assert_eq!(p["kind"], "whole-disk");
     assert_eq!(p["filesystem"], "fat12");
     assert_eq!(p["mode"], "used-blocks");
@@ -350,7 +315,7 @@ fn fat12_floppy_image_without_partition_table() {
 
     let target = d.join("target.img");
     garbage_file(&target, 1440 * KIB, 1203);
-    restore(&repo, "floppy", &target)
+    restoredisk(&repo, "floppy", &[&target], &[])
         .ok()
         .says(&["restored image floppy"]);
     verify_fat(&floppy, &target, &tree, "floppy");
@@ -426,13 +391,13 @@ fn fat16_and_fat32_partitions_on_an_mbr_disk() {
     write_at(&disk, 0, &Rng::new(16).bytes(440));
     let repo = d.join("repo");
     fs::create_dir(&repo).unwrap();
-    save(&repo, "fatmbr", &disk).ok();
+    savedisk(&repo, "fatmbr", &[&disk], &[]).ok();
     let text = lifeboat(&["info", "--repo", s(&repo), "--image", "fatmbr"]).ok();
     text.says(&["fat16", "fat32", "used-blocks", "mbr"]);
     let m = info_json(&repo, "fatmbr");
     let mut total = 0;
     for (k, (name, _, _)) in specs.iter().enumerate() {
-        let p = part_json(&m, k as u32 + 1);
+        let p = manifest_partition(&m, 0, k as u32 + 1);
         assert_eq!(p["filesystem"], *name);
         assert_eq!(p["mode"], "used-blocks");
         assert_eq!(
@@ -451,7 +416,7 @@ fn fat16_and_fat32_partitions_on_an_mbr_disk() {
 
     let target = d.join("target.img");
     garbage_file(&target, 168 * MIB, 1603);
-    restore(&repo, "fatmbr", &target).ok();
+    restoredisk(&repo, "fatmbr", &[&target], &[]).ok();
     assert_same_bytes(&disk, &target, 0, 512, "MBR");
     assert_eq!(read_table(&target), read_table(&disk));
     for (k, (name, _, _)) in specs.iter().enumerate() {
@@ -511,11 +476,11 @@ fn exfat_in_an_mbr_partition_typed_0x07() {
 
     let repo = d.join("repo");
     fs::create_dir(&repo).unwrap();
-    save(&repo, "ex", &disk).ok();
+    savedisk(&repo, "ex", &[&disk], &[]).ok();
     let text = lifeboat(&["info", "--repo", s(&repo), "--image", "ex"]).ok();
     text.says(&["exfat", "used-blocks"]);
     let m = info_json(&repo, "ex");
-    let p = part_json(&m, 1);
+    let p = manifest_partition(&m, 0, 1);
     assert_eq!(
         p["type_code"].as_str().map(str::to_lowercase).as_deref(),
         Some("0x07"),
@@ -533,7 +498,7 @@ fn exfat_in_an_mbr_partition_typed_0x07() {
 
     let target = d.join("target.img");
     garbage_file(&target, 100 * MIB, 1703);
-    restore(&repo, "ex", &target).ok();
+    restoredisk(&repo, "ex", &[&target], &[]).ok();
     assert_same_bytes(&disk, &target, 0, 512, "MBR");
     let dst_part = d.join("dst.part");
     extract(&target, start, size, &dst_part);
@@ -664,26 +629,30 @@ fn windows_uefi_layout_esp_msr_ntfs_recovery() {
 
     let repo = d.join("repo");
     fs::create_dir(&repo).unwrap();
-    save(&repo, "win", &disk).ok();
+    savedisk(&repo, "win", &[&disk], &[]).ok();
     let text = lifeboat(&["info", "--repo", s(&repo), "--image", "win"]).ok();
     eprintln!("{}", text.stdout);
     text.says(&["fat32", "ntfs", "gpt"]);
     let m = info_json(&repo, "win");
-    let p1 = part_json(&m, 1);
+    let p1 = manifest_partition(&m, 0, 1);
     assert_eq!(p1["filesystem"], "fat32");
     assert_eq!(p1["mode"], "used-blocks");
     assert_eq!(p1["used_bytes"], esp_used, "ESP used bytes vs fsck.fat -v");
-    let p2 = part_json(&m, 2);
+    let p2 = manifest_partition(&m, 0, 2);
     assert_eq!(p2["size"], 16 * MIB);
     for n in [3, 4] {
-        assert_eq!(part_json(&m, n)["filesystem"], "ntfs", "partition {n}");
+        assert_eq!(
+            manifest_partition(&m, 0, n)["filesystem"],
+            "ntfs",
+            "partition {n}"
+        );
     }
     // The MSR (16 MiB of zeros) costs almost nothing: the image files are about the size
     // of the ESP's and the NTFS volumes' used data, whatever the MSR's mode.
     let ntfs_used: u64 = [3, 4]
         .iter()
         .map(|&n| {
-            let p = part_json(&m, n);
+            let p = manifest_partition(&m, 0, n);
             if p["mode"] == "used-blocks" {
                 p["used_bytes"].as_u64().unwrap()
             } else {
@@ -706,7 +675,7 @@ fn windows_uefi_layout_esp_msr_ntfs_recovery() {
 
     let target = d.join("target.img");
     garbage_file(&target, size, 1904);
-    restore(&repo, "win", &target).ok();
+    restoredisk(&repo, "win", &[&target], &[]).ok();
     // GPT: protective MBR, primary header and entries, backup entries and header.
     assert_same_bytes(
         &disk,

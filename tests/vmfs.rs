@@ -15,47 +15,12 @@ mod oracle;
 
 use common::*;
 use oracle::Gen;
-use serde_json::Value;
 use std::path::Path;
 
 const VMFS_GUID: &str = "AA31E02A-400F-11DB-9590-000C2911D1B8";
 const DIAG_GUID: &str = "9D275380-40AD-11DB-BF97-000C2911D1B8";
 const OSDATA_GUID: &str = "4EB2EA39-7855-4790-A79E-FAE495E21F8D";
 const SECTOR: u64 = 512;
-
-fn save(repo: &Path, image: &str, disk: &Path) -> Run {
-    lifeboat(&[
-        "savedisk",
-        "--repo",
-        s(repo),
-        "--image",
-        image,
-        "--disk",
-        s(disk),
-    ])
-}
-
-fn restore(repo: &Path, image: &str, disk: &Path) -> Run {
-    lifeboat(&[
-        "restoredisk",
-        "--repo",
-        s(repo),
-        "--image",
-        image,
-        "--yes",
-        "--disk",
-        s(disk),
-    ])
-}
-
-fn part_json(m: &Value, n: u32) -> &Value {
-    m["disks"][0]["table"]["partitions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["number"] == n)
-        .unwrap_or_else(|| panic!("manifest has no partition {n}: {m:#}"))
-}
 
 /// Copies `src` into `disk` at byte `off`, leaving holes where `src` has zeros.
 fn place(src: &Path, disk: &Path, off: u64) {
@@ -173,9 +138,9 @@ fn vmfs5_and_vmfs6_datastores_round_trip_through_save_and_restore() {
         let p = &parts[0];
         let repo = tmp.path().join("repo");
         std::fs::create_dir(&repo).unwrap();
-        save(&repo, "esx", &disk).ok();
+        savedisk(&repo, "esx", &[&disk], &[]).ok();
         let m = info_json(&repo, "esx");
-        let j = part_json(&m, 1);
+        let j = manifest_partition(&m, 0, 1);
         assert_eq!(j["filesystem"], fs_type, "{name}: {j:#}");
         assert_eq!(j["mode"], "used-blocks", "{name}: {j:#}");
         assert_eq!(j["label"], name, "{name}: {j:#}");
@@ -205,7 +170,7 @@ fn vmfs5_and_vmfs6_datastores_round_trip_through_save_and_restore() {
 
         let target = tmp.path().join("target.img");
         garbage_file(&target, dev_size(&disk), 5);
-        restore(&repo, "esx", &target).ok();
+        restoredisk(&repo, "esx", &[&target], &[]).ok();
         sh("sgdisk", &["-v", s(&target)]);
         // LVM header and tables, and the filesystem descriptor, byte-identical.
         let lvm_end = 17 * MIB;
@@ -331,7 +296,7 @@ fn esxi_like_gpt_disk_round_trips() {
     );
     let repo = w.join("repo");
     std::fs::create_dir(&repo).unwrap();
-    save(&repo, "esxi", &disk).ok();
+    savedisk(&repo, "esxi", &[&disk], &[]).ok();
     let m = info_json(&repo, "esxi");
     // The boot banks are whatever the FAT scanner makes of them; the rest is fixed.
     for (n, mode, type_name) in [
@@ -339,11 +304,11 @@ fn esxi_like_gpt_disk_round_trips() {
         (9, "raw", "VMware Diagnostic"),
         (8, "used-blocks", "VMware VMFS"),
     ] {
-        let j = part_json(&m, n);
+        let j = manifest_partition(&m, 0, n);
         assert_eq!(j["mode"], mode, "partition {n}: {j:#}");
         assert_eq!(j["type_name"], type_name, "partition {n}: {j:#}");
     }
-    assert_eq!(part_json(&m, 8)["filesystem"], "vmfs6");
+    assert_eq!(manifest_partition(&m, 0, 8)["filesystem"], "vmfs6");
     let stored = m["totals"]["stored_bytes"].as_u64().unwrap();
     let files = stored_files(&repo, "esxi");
     let size = dev_size(&disk);
@@ -358,7 +323,7 @@ fn esxi_like_gpt_disk_round_trips() {
 
     let target = w.join("target.img");
     garbage_file(&target, size, 11);
-    restore(&repo, "esxi", &target).ok();
+    restoredisk(&repo, "esxi", &[&target], &[]).ok();
     sh("sgdisk", &["-v", s(&target)]);
     for p in &parts {
         match p.number {

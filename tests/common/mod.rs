@@ -4,6 +4,7 @@
 //! restored disk (byte-identical boot areas, e2fsck, every file's SHA-256).
 #![allow(dead_code)]
 
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -243,6 +244,51 @@ pub fn lifeboat<S: AsRef<OsStr>>(args: &[S]) -> Run {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
+}
+
+/// `lifeboat savedisk` of `disks` into `repo` as `image`, with `extra` arguments.
+pub fn savedisk(repo: &Path, image: &str, disks: &[&Path], extra: &[&str]) -> Run {
+    let mut a: Vec<String> = vec![
+        "savedisk".into(),
+        "--repo".into(),
+        s(repo).into(),
+        "--image".into(),
+        image.into(),
+    ];
+    for d in disks {
+        a.push("--disk".into());
+        a.push(s(d).into());
+    }
+    a.extend(extra.iter().map(|x| x.to_string()));
+    lifeboat(&a)
+}
+
+/// `lifeboat restoredisk --yes` of `image` onto `targets`, with `extra` arguments.
+pub fn restoredisk(repo: &Path, image: &str, targets: &[&Path], extra: &[&str]) -> Run {
+    let mut a: Vec<String> = vec![
+        "restoredisk".into(),
+        "--repo".into(),
+        s(repo).into(),
+        "--image".into(),
+        image.into(),
+        "--yes".into(),
+    ];
+    for d in targets {
+        a.push("--disk".into());
+        a.push(s(d).into());
+    }
+    a.extend(extra.iter().map(|x| x.to_string()));
+    lifeboat(&a)
+}
+
+/// Partition `n` of disk `disk` in a manifest (`info --json`).
+pub fn manifest_partition(m: &Value, disk: usize, n: u32) -> &Value {
+    m["disks"][disk]["table"]["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["number"] == n)
+        .unwrap_or_else(|| panic!("manifest has no partition {n}: {m:#}"))
 }
 
 /// `p` as &str (temp paths are ASCII).
