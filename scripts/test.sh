@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# The project's test command (what CI runs, through .ci/run):
+# The project's test command (the README's, and what CI runs through .ci/run):
+#   0. set-up: scripts/setup.sh installs what the tests need (as root, on Debian 12: the
+#      filesystem tools, the test servers, the musl target, cargo-fuzz); quick when all is there.
+#      SKIP_SETUP=1 skips it (then a missing tool fails or, without CI=true, skips loudly)
 #   1. cargo fmt --check
 #   2. cargo clippy on every target, warnings are errors
 #   3. cargo test --workspace (unit, integration, doc tests; the tests that need root, loop
@@ -8,7 +11,7 @@
 #   4. fuzz smoke: every target in fuzz/fuzz_targets replays its committed corpus once, then
 #      fuzzes for FUZZ_SECONDS (default 20) from a temporary copy of that corpus
 # Exits non-zero on the first failure. With CI=true nothing is skipped: a missing cargo-fuzz
-# is an error (.ci/run installs it); locally the fuzz smoke is skipped loudly without it.
+# is an error (scripts/setup.sh installs it); locally the fuzz smoke is skipped loudly without it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -26,6 +29,11 @@ run() {
     echo "+ $*"
     "$@"
 }
+
+if [ "${SKIP_SETUP:-0}" != 1 ]; then
+    step "set-up"
+    run ./scripts/setup.sh
+fi
 
 step "format"
 run cargo fmt --all -- --check
