@@ -429,6 +429,19 @@ impl Disk {
         }
     }
 
+    /// True when `other` is the same disk: the same device number, or for image files the
+    /// same file (both paths resolve to one). Two opens of one disk under different names
+    /// (`/dev/sda` and a `/dev/disk/by-id` link, or two paths to one image) are the same disk.
+    pub fn is_same_disk(&self, other: &Disk) -> bool {
+        match (self.dev, other.dev) {
+            (Some(x), Some(y)) => x == y,
+            _ => {
+                let a = fs::canonicalize(&self.path).ok();
+                a.is_some() && a == fs::canonicalize(&other.path).ok()
+            }
+        }
+    }
+
     /// What keeps this disk busy: see [`crate::in_use`].
     pub fn in_use(&self) -> Result<Vec<Usage>> {
         crate::in_use(&self.path)
@@ -519,6 +532,21 @@ mod tests {
         let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
         fs::write(&p, data).unwrap();
         (dir, p)
+    }
+
+    #[test]
+    fn the_same_image_under_two_names_is_the_same_disk() {
+        let (d, p) = image(1 << 16);
+        let link = d.path().join("link.img");
+        std::os::unix::fs::symlink(&p, &link).unwrap();
+        let other = d.path().join("other.img");
+        fs::write(&other, [0u8; 4096]).unwrap();
+        let a = Disk::open(&p, OpenMode::Read).unwrap();
+        let b = Disk::open(&link, OpenMode::Read).unwrap();
+        let c = Disk::open(&other, OpenMode::Read).unwrap();
+        assert!(a.is_same_disk(&b));
+        assert!(b.is_same_disk(&a));
+        assert!(!a.is_same_disk(&c));
     }
 
     #[test]

@@ -220,18 +220,7 @@ impl Manifest {
 
     /// Parses and validates a manifest (`pos` is where it was found, for errors).
     pub fn from_json(b: &[u8], pos: u64) -> Result<Self> {
-        if b.len() as u64 > u64::from(crate::format::MAX_JSON_LEN) {
-            return Err(ContainerError::Invalid {
-                what: "manifest",
-                pos,
-                detail: "too large".into(),
-            });
-        }
-        let m: Manifest = serde_json::from_slice(b).map_err(|source| ContainerError::Json {
-            what: "manifest",
-            pos,
-            source,
-        })?;
+        let m: Manifest = parse_bounded(b, "manifest", pos)?;
         let bad = |detail: String| ContainerError::Invalid {
             what: "manifest",
             pos,
@@ -283,13 +272,16 @@ impl DiskRecord {
         Ok(())
     }
 
-    /// Parses a DISK record's JSON.
+    /// The body of this disk's `DISK` record: compact JSON (see `docs/FORMAT.md`).
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("disk record serialises")
+    }
+
+    /// Parses and validates the body of a `DISK` record (`pos` is where it was found, for
+    /// errors). Bodies longer than [`MAX_JSON_LEN`](crate::format::MAX_JSON_LEN) are refused
+    /// unread.
     pub fn from_json(b: &[u8], pos: u64) -> Result<Self> {
-        let d: DiskRecord = serde_json::from_slice(b).map_err(|source| ContainerError::Json {
-            what: "disk record",
-            pos,
-            source,
-        })?;
+        let d: DiskRecord = parse_bounded(b, "disk record", pos)?;
         d.validate().map_err(|detail| ContainerError::Invalid {
             what: "disk record",
             pos,
@@ -297,4 +289,51 @@ impl DiskRecord {
         })?;
         Ok(d)
     }
+
+    /// The body of the disk list record (`DLST`) of an image of `list.len()` disks: the disk
+    /// records in order, as one compact JSON array.
+    pub fn list_to_json(list: &[DiskRecord]) -> Vec<u8> {
+        serde_json::to_vec(list).expect("disk records serialise")
+    }
+
+    /// Parses and validates the body of a disk list record that announces `disks` disks:
+    /// exactly that many records, numbered 0, 1, … in order, each valid. Bodies longer than
+    /// [`MAX_JSON_LEN`](crate::format::MAX_JSON_LEN) are refused unread.
+    pub fn list_from_json(b: &[u8], disks: u32, pos: u64) -> Result<Vec<Self>> {
+        let list: Vec<DiskRecord> = parse_bounded(b, "disk list", pos)?;
+        let bad = |detail: String| ContainerError::Invalid {
+            what: "disk list",
+            pos,
+            detail,
+        };
+        if list.len() != disks as usize {
+            return Err(bad(format!(
+                "it describes {} disk(s), its header announces {disks}",
+                list.len()
+            )));
+        }
+        for (i, d) in list.iter().enumerate() {
+            if d.index as usize != i {
+                return Err(bad(format!("disk {i} has index {}", d.index)));
+            }
+            d.validate().map_err(bad)?;
+        }
+        Ok(list)
+    }
+}
+
+/// Deserialises JSON of at most [`MAX_JSON_LEN`](crate::format::MAX_JSON_LEN) bytes.
+fn parse_bounded<T: serde::de::DeserializeOwned>(
+    b: &[u8],
+    what: &'static str,
+    pos: u64,
+) -> Result<T> {
+    if b.len() as u64 > u64::from(crate::format::MAX_JSON_LEN) {
+        return Err(ContainerError::Invalid {
+            what,
+            pos,
+            detail: "too large".into(),
+        });
+    }
+    serde_json::from_slice(b).map_err(|source| ContainerError::Json { what, pos, source })
 }

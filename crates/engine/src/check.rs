@@ -115,10 +115,9 @@ fn check_source(
         let r = decode_parallel(stream, threads, cancel, |d| -> Result<()> {
             match d {
                 Decoded::DiskList { disks, json } => {
-                    let list: Vec<DiskRecord> = serde_json::from_slice(json)
+                    let list = DiskRecord::list_from_json(json, disks, 0)
                         .map_err(|e| mismatch(format!("disk list: {e}")))?;
-                    let same = disks as usize == manifest.disks.len()
-                        && list.len() == manifest.disks.len()
+                    let same = list.len() == manifest.disks.len()
                         && list
                             .iter()
                             .zip(&manifest.disks)

@@ -4,7 +4,9 @@ use crate::error::{EngineError, Result};
 use lifeboat_blockdev::Disk;
 use lifeboat_container::{DiskRecord, Identity, PartitionRecord, RegionRecord, TableRecord};
 use lifeboat_fs::{detect, Detection, RawVolume, ReadAt, Scanner, Slice, UsedBlocks};
-use lifeboat_parttable::{read_layout, Layout, PartError, PartitionKind, TableKind};
+use lifeboat_parttable::{
+    read_layout, sniff_sector_size, Layout, PartError, PartitionKind, TableKind,
+};
 
 /// The filesystem scanners built in, in probing order.
 pub fn scanners() -> &'static [&'static dyn Scanner] {
@@ -48,14 +50,10 @@ pub fn open_source(path: &std::path::Path) -> Result<Disk> {
     if disk.is_block_device() {
         return Ok(disk);
     }
-    let sig = |off: u64| {
-        let mut b = [0u8; 8];
-        disk.read_exact_at(&mut b, off).is_ok() && &b == b"EFI PART"
-    };
-    if !sig(512) && sig(4096) {
-        return Ok(disk.with_logical_sector_size(4096)?);
+    match sniff_sector_size(&disk) {
+        Some(ss) if ss != disk.logical_sector_size() => Ok(disk.with_logical_sector_size(ss)?),
+        _ => Ok(disk),
     }
-    Ok(disk)
 }
 
 /// A disk's table read leniently: a damaged table is reported and the disk is then treated
@@ -114,10 +112,19 @@ pub(crate) fn volumes(layout: &Layout, disk_size: u64) -> Vec<VolumePlan> {
 /// filesystem and used bytes. `saved` says which partition numbers will be stored (`None`:
 /// all).
 pub fn describe_disk(disk: &Disk, index: u32, saved: Option<&[u32]>) -> Result<DiskRecord> {
-    let layout = read_table(disk)?;
+    Ok(describe_layout(disk, &read_table(disk)?, index, saved))
+}
+
+/// [`describe_disk`] with the disk's table already read.
+pub(crate) fn describe_layout(
+    disk: &Disk,
+    layout: &Layout,
+    index: u32,
+    saved: Option<&[u32]>,
+) -> DiskRecord {
     let id = disk.identity();
     let mut parts = Vec::new();
-    for v in volumes(&layout, disk.size()) {
+    for v in volumes(layout, disk.size()) {
         let slice = Slice::new(disk, v.start, v.size);
         let (stream, raw) = open_volume(&slice);
         let info = stream.info().clone();
@@ -148,7 +155,7 @@ pub fn describe_disk(disk: &Disk, index: u32, saved: Option<&[u32]>) -> Result<D
             files: info.files,
         });
     }
-    Ok(DiskRecord {
+    DiskRecord {
         index,
         source: disk.path().display().to_string(),
         identity: Identity {
@@ -188,5 +195,5 @@ pub fn describe_disk(disk: &Disk, index: u32, saved: Option<&[u32]>) -> Result<D
         compressed_bytes: 0,
         chunks: 0,
         data_crc32: String::new(),
-    })
+    }
 }

@@ -1,14 +1,16 @@
 //! The lifeboat engine.
 //!
-//! One job: compose the other crates into the operations an operator runs — [`save`]
-//! (savedisk / saveparts), [`plan_restore`] + [`RestorePlan::execute`] (restoredisk /
+//! One job: compose the other crates into the operations an operator runs — [`plan_save`] +
+//! [`SavePlan::execute`] (savedisk / saveparts; [`save`] does both), [`plan_restore`] +
+//! [`RestorePlan::execute`] (restoredisk /
 //! restoreparts, with every safety check before the first write), [`check`], and
 //! [`describe_disk`] for listings. [`save_to_stream`] and [`plan_restore_stream`] do the
 //! same with one sequential image stream (a pipe, `ssh`, `udp-sender`) instead of a
 //! repository. Reading, compressing and writing overlap in a pipeline;
 //! progress is reported only through [`Event`]s; every operation takes a cancellation flag.
 //!
-//! See `examples/save_restore.rs` for a complete save and restore of a disk image file.
+//! See `examples/save_restore.rs` for a complete save and restore of a disk image file, and
+//! `tests/save_restore.rs` for plans, refusals and round trips driven as a library.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -26,7 +28,7 @@ pub use inspect::{describe_disk, open_source, open_volume, read_table, scanners}
 pub use restore::{
     plan_restore, plan_restore_stream, RestoreOptions, RestorePlan, RestoreReport, Target,
 };
-pub use save::{save, save_to_stream, SaveOptions};
+pub use save::{plan_save, save, save_to_stream, SaveOptions, SavePlan};
 
 use lifeboat_container::ContainerError;
 use lifeboat_repo::ImageSource;
@@ -75,15 +77,4 @@ pub(crate) fn expected_bytes(r: &lifeboat_container::DiskRecord) -> u64 {
             .filter(|p| p.saved)
             .map(|p| p.used_bytes)
             .sum::<u64>()
-}
-
-/// True when two opened disks are the same device (or the same image file).
-pub(crate) fn same_disk(a: &lifeboat_blockdev::Disk, b: &lifeboat_blockdev::Disk) -> bool {
-    match (a.dev(), b.dev()) {
-        (Some(x), Some(y)) => x == y,
-        _ => {
-            let ca = std::fs::canonicalize(a.path()).ok();
-            ca.is_some() && ca == std::fs::canonicalize(b.path()).ok()
-        }
-    }
 }

@@ -201,20 +201,8 @@ pub fn plan_restore_stream<R: Read + Send + 'static>(
     };
     let (records, first_disk) = match r.next_record().map_err(nothing)? {
         Some(Record::DiskList { disks, json }) => {
-            let list: Vec<DiskRecord> = serde_json::from_slice(&json)
+            let list = DiskRecord::list_from_json(&json, disks, 0)
                 .map_err(|e| unreadable(format!("its disk list is unreadable: {e}")))?;
-            if list.len() != disks as usize
-                || list.iter().enumerate().any(|(i, d)| d.index != i as u32)
-            {
-                return Err(unreadable(format!(
-                    "its disk list does not describe disks 0 to {}",
-                    disks.saturating_sub(1)
-                )));
-            }
-            for d in &list {
-                d.validate()
-                    .map_err(|e| unreadable(format!("disk {} in its disk list: {e}", d.index)))?;
-            }
             (list, None)
         }
         Some(Record::Disk { index, json }) => {
@@ -324,7 +312,7 @@ fn plan_targets(
                 return Err(refuse("the image stream is read from it".into()));
             }
         }
-        if targets.iter().any(|t| crate::same_disk(&t.disk, &disk)) {
+        if targets.iter().any(|t| t.disk.is_same_disk(&disk)) {
             return Err(refuse("given twice".into()));
         }
         if rec.table.kind != "none" && disk.logical_sector_size() != rec.logical_sector_size {
@@ -615,7 +603,7 @@ impl WritePass<'_> {
             match d {
                 Decoded::DiskList { disks, json } => {
                     let same = disks as usize == targets.len()
-                        && serde_json::from_slice::<Vec<DiskRecord>>(json).is_ok_and(|list| {
+                        && DiskRecord::list_from_json(json, disks, 0).is_ok_and(|list| {
                             list.iter()
                                 .zip(targets)
                                 .all(|(d, t)| crate::same_layout(d, &t.source))
@@ -627,7 +615,7 @@ impl WritePass<'_> {
                     }
                 }
                 Decoded::Disk { index, json } => {
-                    let rec: DiskRecord = serde_json::from_slice(json).map_err(|e| {
+                    let rec = DiskRecord::from_json(json, 0).map_err(|e| {
                         EngineError::Damaged(format!(
                             "disk record {index} of the image is unreadable: {e}"
                         ))
@@ -1031,7 +1019,7 @@ fn precheck(
     while let Some(rec) = r.next_record().map_err(|e| image_error(source, e))? {
         if let Record::DiskList { disks, json } = &rec {
             let same = *disks as usize == manifest.disks.len()
-                && serde_json::from_slice::<Vec<DiskRecord>>(json).is_ok_and(|list| {
+                && DiskRecord::list_from_json(json, *disks, 0).is_ok_and(|list| {
                     list.iter()
                         .zip(&manifest.disks)
                         .all(|(d, m)| crate::same_layout(d, m))

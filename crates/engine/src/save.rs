@@ -2,13 +2,14 @@
 
 use crate::error::{EngineError, Result};
 use crate::event::{Event, EventSink, Progress};
-use crate::inspect::{describe_disk, open_source, open_volume, read_table, volumes};
+use crate::inspect::{describe_layout, open_source, open_volume, read_table, volumes};
 use lifeboat_blockdev::Disk;
 use lifeboat_container::{
-    format::id_hex, ContainerError, ImageKind, ImageWriter, Manifest, Tool, Totals, WriterOptions,
-    MANIFEST_FORMAT, MANIFEST_VERSION,
+    format::id_hex, ContainerError, DiskRecord, ImageKind, ImageWriter, Manifest, Tool, Totals,
+    WriterOptions, MANIFEST_FORMAT, MANIFEST_VERSION,
 };
 use lifeboat_fs::{Extent, Slice};
+use lifeboat_parttable::Layout;
 use lifeboat_repo::{ImageName, Repository};
 use std::io;
 use std::path::PathBuf;
@@ -56,18 +57,31 @@ fn hostname() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
-/// The sources of a save, opened and described; nothing has been written yet.
-struct Prepared {
+/// A save whose checks passed: every source disk opened, its partition table read and each
+/// volume's filesystem recognised and measured. Nothing has been written yet; what will be
+/// saved is told by [`SavePlan::disks`], [`SavePlan::warnings`] and [`SavePlan::bytes_total`].
+/// [`SavePlan::execute`] writes it into a repository, [`SavePlan::execute_to_stream`] into a
+/// byte stream.
+pub struct SavePlan {
+    opts: SaveOptions,
     operation: &'static str,
-    disks: Vec<Disk>,
-    records: Vec<lifeboat_container::DiskRecord>,
+    sources: Vec<Source>,
+    records: Vec<DiskRecord>,
     warnings: Vec<String>,
     total: u64,
 }
 
+/// A source disk with the partition table read while planning (read once, used again to
+/// stream).
+struct Source {
+    disk: Disk,
+    layout: Layout,
+}
+
 /// Opens and describes every source disk and runs the checks that come before any write:
-/// not mounted, not given twice, the requested partitions exist.
-fn prepare(opts: &SaveOptions) -> Result<Prepared> {
+/// not mounted, not given twice, the requested partitions exist. Each partition table is
+/// read once; the plan keeps it for [`SavePlan::execute`].
+pub fn plan_save(opts: &SaveOptions) -> Result<SavePlan> {
     let operation = if opts.parts.is_empty() {
         "savedisk"
     } else {
@@ -92,7 +106,7 @@ fn prepare(opts: &SaveOptions) -> Result<Prepared> {
                 busy.join("; ")
             )));
         }
-        if disks.iter().any(|d: &Disk| crate::same_disk(d, &disk)) {
+        if disks.iter().any(|d: &Disk| d.is_same_disk(&disk)) {
             return Err(EngineError::Mismatch(format!(
                 "{} is given twice",
                 path.display()
@@ -101,10 +115,12 @@ fn prepare(opts: &SaveOptions) -> Result<Prepared> {
         disks.push(disk);
     }
     let saved = (!opts.parts.is_empty()).then_some(opts.parts.as_slice());
+    let mut sources = Vec::new();
     let mut records = Vec::new();
     let mut warnings = Vec::new();
-    for (i, disk) in disks.iter().enumerate() {
-        let rec = describe_disk(disk, i as u32, saved)?;
+    for (i, disk) in disks.into_iter().enumerate() {
+        let layout = read_table(&disk)?;
+        let rec = describe_layout(&disk, &layout, i as u32, saved);
         for n in &opts.parts {
             if !rec.table.partitions.iter().any(|p| p.number == *n) {
                 return Err(EngineError::Mismatch(format!(
@@ -132,26 +148,57 @@ fn prepare(opts: &SaveOptions) -> Result<Prepared> {
             warnings.push(format!("{}: {w}", disk.path().display()));
         }
         records.push(rec);
+        sources.push(Source { disk, layout });
     }
     let total: u64 = records.iter().map(crate::expected_bytes).sum();
-    Ok(Prepared {
+    Ok(SavePlan {
+        opts: opts.clone(),
         operation,
-        disks,
+        sources,
         records,
         warnings,
         total,
     })
 }
 
-impl Prepared {
+impl SavePlan {
+    /// `savedisk` or `saveparts`.
+    pub fn operation(&self) -> &'static str {
+        self.operation
+    }
+
+    /// What will be saved, one record per source disk in order: geometry, table, every
+    /// partition with its filesystem, mode (`used-blocks` or `raw`), used bytes and whether
+    /// it is saved, and the boot regions. These are the image's `DISK` records.
+    pub fn disks(&self) -> &[DiskRecord] {
+        &self.records
+    }
+
+    /// Notes for the operator (partitions copied raw and why, table warnings), each naming
+    /// its disk; emitted as `Warning` events when the plan is executed.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// Data bytes the save will read and store: the used bytes of the saved partitions plus
+    /// the boot regions.
+    pub fn bytes_total(&self) -> u64 {
+        self.total
+    }
+
     /// `Start`, then one `Warning` per partition note and table warning.
-    fn announce(&self, opts: &SaveOptions, repo: String, sink: &dyn EventSink) {
+    fn announce(&self, repo: String, sink: &dyn EventSink) {
         sink.event(Event::Start {
             operation: self.operation.into(),
-            image: opts.image.to_string(),
+            image: self.opts.image.to_string(),
             repo,
             bytes_total: self.total,
-            disks: opts.disks.iter().map(|d| d.display().to_string()).collect(),
+            disks: self
+                .opts
+                .disks
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect(),
         });
         for message in &self.warnings {
             sink.event(Event::Warning {
@@ -159,67 +206,90 @@ impl Prepared {
             });
         }
     }
+
+    /// Saves into a new image named `image` of the options in `repo`. The manifest is
+    /// committed last; on any error or cancellation the image stays incomplete.
+    pub fn execute(
+        self,
+        repo: &Repository,
+        sink: &dyn EventSink,
+        cancel: &AtomicBool,
+    ) -> Result<Manifest> {
+        let started = Instant::now();
+        self.announce(repo.location(), sink);
+        let image_sink = repo.create_image(&self.opts.image, self.opts.split_size)?;
+        let location = format!("{}/{}", repo.location(), self.opts.image);
+        let write_err = |source: ContainerError| EngineError::ImageWrite {
+            image: location.clone(),
+            source,
+        };
+        let written = self.write_image(image_sink, sink, cancel, &write_err)?;
+        let committed = written.out.commit(&written.manifest)?;
+        let image_bytes = committed.files.iter().map(|f| f.size).sum();
+        sink.event(Event::Done {
+            operation: self.operation.into(),
+            bytes_done: written.bytes_done,
+            image_bytes,
+            elapsed_ms: started.elapsed().as_millis() as u64,
+        });
+        Ok(committed)
+    }
+
+    /// Saves as one sequential image stream into `out`: see [`save_to_stream`].
+    pub fn execute_to_stream<W: io::Write + Send + 'static>(
+        self,
+        out: W,
+        sink: &dyn EventSink,
+        cancel: &AtomicBool,
+    ) -> Result<(W, Manifest)> {
+        let started = Instant::now();
+        self.announce(STREAM_OUT.into(), sink);
+        let write_err = |source: ContainerError| EngineError::StreamWrite { source };
+        let written = self
+            .write_image(out, sink, cancel, &write_err)
+            .map_err(|e| match e {
+                EngineError::Cancelled(_) => EngineError::Cancelled(
+                    "; the stream was cut off, so the receiving side holds an incomplete image",
+                ),
+                other => other,
+            })?;
+        sink.event(Event::Done {
+            operation: self.operation.into(),
+            bytes_done: written.bytes_done,
+            image_bytes: written.stream_bytes,
+            elapsed_ms: started.elapsed().as_millis() as u64,
+        });
+        Ok((written.out, written.manifest))
+    }
 }
 
-/// Saves disks (or some of their partitions) into a new image in `repo`. The manifest is
-/// committed last; on any error or cancellation the image stays incomplete.
+/// Saves disks (or some of their partitions) into a new image in `repo`: [`plan_save`]
+/// then [`SavePlan::execute`]. The manifest is committed last; on any error or
+/// cancellation the image stays incomplete.
 pub fn save(
     repo: &Repository,
     opts: &SaveOptions,
     sink: &dyn EventSink,
     cancel: &AtomicBool,
 ) -> Result<Manifest> {
-    let started = Instant::now();
-    let prep = prepare(opts)?;
-    prep.announce(opts, repo.location(), sink);
-    let image_sink = repo.create_image(&opts.image, opts.split_size)?;
-    let location = format!("{}/{}", repo.location(), opts.image);
-    let write_err = |source: ContainerError| EngineError::ImageWrite {
-        image: location.clone(),
-        source,
-    };
-    let written = write_image(image_sink, &prep, opts, sink, cancel, &write_err)?;
-    let committed = written.out.commit(&written.manifest)?;
-    let image_bytes = committed.files.iter().map(|f| f.size).sum();
-    sink.event(Event::Done {
-        operation: prep.operation.into(),
-        bytes_done: written.bytes_done,
-        image_bytes,
-        elapsed_ms: started.elapsed().as_millis() as u64,
-    });
-    Ok(committed)
+    plan_save(opts)?.execute(repo, sink, cancel)
 }
 
 /// Saves disks (or some of their partitions) as one sequential image stream into `out`
-/// (standard output, a pipe, a socket): exactly the container bytes an image in a
-/// repository holds, ending with its manifest. Images of two or more disks start with the
-/// disk list record, so that a restore from the stream can check every target before its
-/// first write. `opts.split_size` does not apply. Returns `out` (flushed) and the manifest
-/// (without a file list). A stream cut off by an error or cancellation has no tail: every
-/// reader refuses it as truncated.
+/// (standard output, a pipe, a socket): [`plan_save`] then [`SavePlan::execute_to_stream`].
+/// The stream holds exactly the container bytes an image in a repository holds, ending with
+/// its manifest. Images of two or more disks start with the disk list record, so that a
+/// restore from the stream can check every target before its first write.
+/// `opts.split_size` does not apply. Returns `out` (flushed) and the manifest (without a
+/// file list). A stream cut off by an error or cancellation has no tail: every reader
+/// refuses it as truncated.
 pub fn save_to_stream<W: io::Write + Send + 'static>(
     out: W,
     opts: &SaveOptions,
     sink: &dyn EventSink,
     cancel: &AtomicBool,
 ) -> Result<(W, Manifest)> {
-    let started = Instant::now();
-    let prep = prepare(opts)?;
-    prep.announce(opts, STREAM_OUT.into(), sink);
-    let write_err = |source: ContainerError| EngineError::StreamWrite { source };
-    let written = write_image(out, &prep, opts, sink, cancel, &write_err).map_err(|e| match e {
-        EngineError::Cancelled(_) => EngineError::Cancelled(
-            "; the stream was cut off, so the receiving side holds an incomplete image",
-        ),
-        other => other,
-    })?;
-    sink.event(Event::Done {
-        operation: prep.operation.into(),
-        bytes_done: written.bytes_done,
-        image_bytes: written.stream_bytes,
-        elapsed_ms: started.elapsed().as_millis() as u64,
-    });
-    Ok((written.out, written.manifest))
+    plan_save(opts)?.execute_to_stream(out, sink, cancel)
 }
 
 /// Where a stream save goes, for events and messages.
@@ -233,109 +303,114 @@ struct Written<W> {
     stream_bytes: u64,
 }
 
-/// Writes the whole container of the prepared disks into `out`: header (and disk list for
-/// two or more disks), each disk's boot regions and partitions, index, manifest, tail.
-fn write_image<W: io::Write + Send + 'static>(
-    out: W,
-    prep: &Prepared,
-    opts: &SaveOptions,
-    sink: &dyn EventSink,
-    cancel: &AtomicBool,
-    write_err: &dyn Fn(ContainerError) -> EngineError,
-) -> Result<Written<W>> {
-    let records = &prep.records;
-    let now = SystemTime::now();
-    let created_unix = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let mut image_id = [0u8; 16];
-    getrandom::fill(&mut image_id)
-        .map_err(|e| EngineError::Refused(format!("no random numbers for the image id: {e}")))?;
-    let wopts = WriterOptions {
-        chunk_size: opts.chunk_size,
-        level: opts.level,
-        threads: opts.threads,
-        image_id,
-        created_unix,
-    };
-    let mut writer = if records.len() > 1 {
-        let list = serde_json::to_vec(records).expect("disk records serialise");
-        ImageWriter::with_disk_list(out, wopts, records.len() as u32, list)
-    } else {
-        ImageWriter::new(out, wopts)
-    }
-    .map_err(write_err)?;
-    let mut progress = Progress::new(sink, prep.total);
-    let mut stored_per_part: Vec<Vec<(u32, u64)>> = Vec::new();
-    for (i, disk) in prep.disks.iter().enumerate() {
-        progress.disk = i as u32;
-        let rec = &records[i];
-        let json = serde_json::to_vec(rec).expect("disk record serialises");
-        writer.begin_disk(i as u32, json).map_err(write_err)?;
-        let stored = stream_disk(disk, rec, &mut writer, &mut progress, sink, cancel).map_err(
-            |e| match e {
-                StreamError::Engine(e) => e,
-                StreamError::Container(e) => write_err(e),
-            },
-        )?;
-        stored_per_part.push(stored);
-    }
-    progress.emit();
-    let manifest_base = Manifest {
-        format: MANIFEST_FORMAT.into(),
-        version: MANIFEST_VERSION,
-        image: opts.image.to_string(),
-        kind: if opts.parts.is_empty() {
-            ImageKind::Disks
+impl SavePlan {
+    /// Writes the whole container of the planned disks into `out`: header (and disk list for
+    /// two or more disks), each disk's boot regions and partitions, index, manifest, tail.
+    fn write_image<W: io::Write + Send + 'static>(
+        &self,
+        out: W,
+        sink: &dyn EventSink,
+        cancel: &AtomicBool,
+        write_err: &dyn Fn(ContainerError) -> EngineError,
+    ) -> Result<Written<W>> {
+        let records = &self.records;
+        let now = SystemTime::now();
+        let created_unix = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let mut image_id = [0u8; 16];
+        getrandom::fill(&mut image_id).map_err(|e| {
+            EngineError::Refused(format!("no random numbers for the image id: {e}"))
+        })?;
+        let wopts = WriterOptions {
+            chunk_size: self.opts.chunk_size,
+            level: self.opts.level,
+            threads: self.opts.threads,
+            image_id,
+            created_unix,
+        };
+        let mut writer = if records.len() > 1 {
+            let list = DiskRecord::list_to_json(records);
+            ImageWriter::with_disk_list(out, wopts, records.len() as u32, list)
         } else {
-            ImageKind::Parts
-        },
-        created: humantime::format_rfc3339_seconds(now).to_string(),
-        created_unix,
-        tool: Tool {
-            name: "lifeboat".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-        },
-        host: hostname(),
-        image_id: id_hex(&image_id),
-        chunk_size: opts.chunk_size,
-        compression: format!("zstd-{}", opts.level),
-        disks: Vec::new(),
-        totals: Totals::default(),
-        files: Vec::new(),
-    };
-    let mut final_manifest = None;
-    let (out, summary) = writer
-        .finish(|s| {
-            let mut m = manifest_base.clone();
-            m.disks = records.clone();
-            for (i, d) in m.disks.iter_mut().enumerate() {
-                let t = s.disks.get(&(i as u32)).cloned().unwrap_or_default();
-                d.stored_bytes = t.data_bytes;
-                d.compressed_bytes = t.payload_bytes;
-                d.chunks = t.chunks;
-                d.data_crc32 = format!("{:08x}", t.data_crc32);
-                for p in d.table.partitions.iter_mut() {
-                    if let Some((_, n)) = stored_per_part[i].iter().find(|(k, _)| *k == p.number) {
-                        p.used_bytes = *n;
+            ImageWriter::new(out, wopts)
+        }
+        .map_err(write_err)?;
+        let mut progress = Progress::new(sink, self.total);
+        let mut stored_per_part: Vec<Vec<(u32, u64)>> = Vec::new();
+        for (i, src) in self.sources.iter().enumerate() {
+            progress.disk = i as u32;
+            let rec = &records[i];
+            writer
+                .begin_disk(i as u32, rec.to_json())
+                .map_err(write_err)?;
+            let stored = stream_disk(src, rec, &mut writer, &mut progress, sink, cancel).map_err(
+                |e| match e {
+                    StreamError::Engine(e) => e,
+                    StreamError::Container(e) => write_err(e),
+                },
+            )?;
+            stored_per_part.push(stored);
+        }
+        progress.emit();
+        let manifest_base = Manifest {
+            format: MANIFEST_FORMAT.into(),
+            version: MANIFEST_VERSION,
+            image: self.opts.image.to_string(),
+            kind: if self.opts.parts.is_empty() {
+                ImageKind::Disks
+            } else {
+                ImageKind::Parts
+            },
+            created: humantime::format_rfc3339_seconds(now).to_string(),
+            created_unix,
+            tool: Tool {
+                name: "lifeboat".into(),
+                version: env!("CARGO_PKG_VERSION").into(),
+            },
+            host: hostname(),
+            image_id: id_hex(&image_id),
+            chunk_size: self.opts.chunk_size,
+            compression: format!("zstd-{}", self.opts.level),
+            disks: Vec::new(),
+            totals: Totals::default(),
+            files: Vec::new(),
+        };
+        let mut final_manifest = None;
+        let (out, summary) = writer
+            .finish(|s| {
+                let mut m = manifest_base.clone();
+                m.disks = records.clone();
+                for (i, d) in m.disks.iter_mut().enumerate() {
+                    let t = s.disks.get(&(i as u32)).cloned().unwrap_or_default();
+                    d.stored_bytes = t.data_bytes;
+                    d.compressed_bytes = t.payload_bytes;
+                    d.chunks = t.chunks;
+                    d.data_crc32 = format!("{:08x}", t.data_crc32);
+                    for p in d.table.partitions.iter_mut() {
+                        if let Some((_, n)) =
+                            stored_per_part[i].iter().find(|(k, _)| *k == p.number)
+                        {
+                            p.used_bytes = *n;
+                        }
                     }
                 }
-            }
-            m.totals = Totals {
-                stored_bytes: s.data_bytes,
-                compressed_bytes: s.disks.values().map(|t| t.payload_bytes).sum(),
-                chunks: s.chunks,
-                container_bytes_before_manifest: s.bytes_before_manifest,
-            };
-            let json = m.to_json();
-            final_manifest = Some(m);
-            Ok(json)
+                m.totals = Totals {
+                    stored_bytes: s.data_bytes,
+                    compressed_bytes: s.disks.values().map(|t| t.payload_bytes).sum(),
+                    chunks: s.chunks,
+                    container_bytes_before_manifest: s.bytes_before_manifest,
+                };
+                let json = m.to_json();
+                final_manifest = Some(m);
+                Ok(json)
+            })
+            .map_err(write_err)?;
+        Ok(Written {
+            out,
+            manifest: final_manifest.expect("manifest was built"),
+            bytes_done: progress.done,
+            stream_bytes: summary.total_bytes,
         })
-        .map_err(write_err)?;
-    Ok(Written {
-        out,
-        manifest: final_manifest.expect("manifest was built"),
-        bytes_done: progress.done,
-        stream_bytes: summary.total_bytes,
-    })
+    }
 }
 
 enum StreamError {
@@ -346,14 +421,14 @@ enum StreamError {
 /// Streams one disk's boot regions and saved partitions into the writer, in disk order.
 /// Returns the bytes stored per partition.
 fn stream_disk<W: io::Write + Send + 'static>(
-    disk: &Disk,
-    rec: &lifeboat_container::DiskRecord,
+    src: &Source,
+    rec: &DiskRecord,
     writer: &mut ImageWriter<W>,
     progress: &mut Progress<'_>,
     sink: &dyn EventSink,
     cancel: &AtomicBool,
 ) -> std::result::Result<Vec<(u32, u64)>, StreamError> {
-    let layout = read_table(disk).map_err(StreamError::Engine)?;
+    let disk = &src.disk;
     enum Item {
         Region(Extent),
         Part(u32, u64, u64),
@@ -363,7 +438,7 @@ fn stream_disk<W: io::Write + Send + 'static>(
         .iter()
         .map(|r| (r.offset, Item::Region(Extent::new(r.offset, r.len))))
         .collect();
-    for v in volumes(&layout, disk.size()) {
+    for v in volumes(&src.layout, disk.size()) {
         if rec
             .table
             .partitions

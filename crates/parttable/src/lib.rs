@@ -159,6 +159,24 @@ pub(crate) fn check_sector_size(sector_size: u32) -> Result<u64, PartError> {
     }
 }
 
+/// The logical sector size a GPT on `disk` was written for, told by where its header
+/// signature (`EFI PART`) is: `Some(512)` at byte 512, `Some(4096)` at byte 4096 (and not at
+/// 512), `None` when neither holds one. For disk image files, which have no sector size of
+/// their own. Reads 16 bytes; never fails: an unreadable position counts as no signature.
+pub fn sniff_sector_size(disk: &dyn ReadAt) -> Option<u32> {
+    let signature_at = |offset: u64| {
+        let mut b = [0u8; 8];
+        disk.read_exact_at(&mut b, offset).is_ok() && &b == b"EFI PART"
+    };
+    if signature_at(512) {
+        Some(512)
+    } else if signature_at(4096) {
+        Some(4096)
+    } else {
+        None
+    }
+}
+
 /// Reads the partition table of `disk`, whose logical sectors are `sector_size` bytes (512
 /// or 4096; LBAs in the table count those sectors).
 ///

@@ -291,3 +291,21 @@ fn read_and_seek_sources_work_too() {
     let b = lifeboat_parttable::read_layout_from(std::io::Cursor::new(d), 512).unwrap();
     assert_eq!(a, b);
 }
+
+#[test]
+fn the_gpt_signature_tells_the_sector_size_of_an_image() {
+    use lifeboat_parttable::sniff_sector_size;
+    let mut d = vec![0u8; 16 * 1024];
+    assert_eq!(sniff_sector_size(&d), None);
+    d[4096..4104].copy_from_slice(b"EFI PART");
+    assert_eq!(sniff_sector_size(&d), Some(4096));
+    d[512..520].copy_from_slice(b"EFI PART");
+    assert_eq!(
+        sniff_sector_size(&d),
+        Some(512),
+        "512 wins when both hold one"
+    );
+    // Cut inside the signature at 512: no signature, no panic.
+    assert_eq!(sniff_sector_size(&d[..519].to_vec()), None);
+    assert_eq!(sniff_sector_size(&Vec::<u8>::new()), None);
+}
