@@ -1,6 +1,6 @@
 //! restoredisk and restoreparts: safety checks first, then the verified write.
 
-use crate::error::{EngineError, Result};
+use crate::error::{Aftermath, EngineError, Result};
 use crate::event::{Event, EventSink, Progress};
 use crate::image_error;
 use lifeboat_blockdev::{disks_holding_path, Disk, OpenMode};
@@ -361,9 +361,9 @@ fn plan_targets(
 fn stream_damaged(e: ContainerError, written: bool) -> EngineError {
     if matches!(e, ContainerError::Cancelled) {
         return EngineError::Cancelled(if written {
-            "; the target disk is now inconsistent and must be restored again"
+            Aftermath::TargetInconsistent
         } else {
-            "; nothing was written"
+            Aftermath::NothingWritten
         });
     }
     let at = e
@@ -713,9 +713,7 @@ impl WritePass<'_> {
                 }
             }
             if cancel.load(Ordering::Relaxed) {
-                return Err(EngineError::Cancelled(
-                    "; the target disk is now inconsistent and must be restored again",
-                ));
+                return Err(EngineError::Cancelled(Aftermath::TargetInconsistent));
             }
             Ok(())
         };
@@ -730,9 +728,7 @@ impl WritePass<'_> {
             Ok(()) => {}
             Err(DecodeError::Sink(e)) => return Err(e),
             Err(DecodeError::Container(ContainerError::Cancelled)) => {
-                return Err(EngineError::Cancelled(
-                    "; the target disk is now inconsistent and must be restored again",
-                ))
+                return Err(EngineError::Cancelled(Aftermath::TargetInconsistent))
             }
             Err(DecodeError::Container(e)) => return Err(container_err(e)),
         }
@@ -1071,7 +1067,7 @@ fn precheck(
             r.recycle(c.payload);
         }
         if cancel.load(Ordering::Relaxed) {
-            return Err(EngineError::Cancelled("; nothing was written"));
+            return Err(EngineError::Cancelled(Aftermath::NothingWritten));
         }
     }
     if disks != manifest.disks.len() {
