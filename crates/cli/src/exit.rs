@@ -39,3 +39,20 @@ pub fn class_of(e: &anyhow::Error) -> ErrorClass {
         ErrorClass::Failed
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lifeboat_engine::Aftermath;
+
+    #[test]
+    fn every_class_has_its_status() {
+        let refusal = anyhow::Error::new(Refusal("no".into()));
+        assert_eq!(code(class_of(&refusal)), REFUSED);
+        let cancelled = anyhow::Error::new(EngineError::Cancelled(Aftermath::NothingWritten));
+        assert_eq!(code(class_of(&cancelled)), CANCELLED);
+        assert_eq!(code(class_of(&anyhow::anyhow!("other"))), FAILED);
+        assert_eq!(code(ErrorClass::Usage), USAGE);
+        assert_eq!(code(ErrorClass::Damaged), DAMAGED);
+    }
+}

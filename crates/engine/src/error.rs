@@ -178,3 +178,32 @@ impl EngineError {
 
 /// Result alias of this crate.
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes_and_what_a_cancellation_left() {
+        let refused = EngineError::Refused("target too small".into());
+        assert_eq!(refused.class(), ErrorClass::Refused);
+        assert_eq!(
+            EngineError::Damaged("x".into()).class(),
+            ErrorClass::Damaged
+        );
+        assert_eq!(
+            EngineError::Mismatch("x".into()).class(),
+            ErrorClass::Failed
+        );
+        let c = EngineError::Cancelled(Aftermath::ImageIncomplete);
+        assert_eq!(c.class(), ErrorClass::Cancelled);
+        assert_eq!(c.class().as_str(), "cancelled");
+        assert!(c
+            .to_string()
+            .starts_with("cancelled; the image is left incomplete"));
+        assert_eq!(
+            EngineError::Cancelled(Aftermath::Unstated).to_string(),
+            "cancelled"
+        );
+    }
+}
