@@ -25,4 +25,6 @@ pub use aligned::AlignedBuf;
 pub use disk::{Disk, OpenMode, RereadOutcome};
 pub use error::{BlockDevError, Result};
 pub use sysfs::{list_disks, list_disks_at, DiskIdentity, DiskInfo, DiskKind, PartitionInfo};
-pub use usage::{disks_holding_path, in_use, DiskRef, Usage, UsageKind};
+pub use usage::{
+    disks_holding_path, in_use, mounted_filesystems, DiskRef, MountedFilesystem, Usage, UsageKind,
+};

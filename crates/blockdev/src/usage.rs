@@ -94,6 +94,38 @@ pub(crate) struct MountEntry {
     /// anonymous device number in field 3).
     source_dev: Option<(u32, u32)>,
     source: String,
+    fstype: String,
+    read_only: bool,
+}
+
+/// A mounted filesystem, from `/proc/self/mountinfo`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountedFilesystem {
+    /// Where it is mounted.
+    pub mount_point: PathBuf,
+    /// The mount source (`/dev/sdb1` for a filesystem on a block device).
+    pub source: String,
+    /// Filesystem type (`ext4`, `vfat`, …).
+    pub fstype: String,
+    /// Mounted read-only.
+    pub read_only: bool,
+}
+
+/// The mounted filesystems of this process's mount namespace, in mount order.
+pub fn mounted_filesystems() -> Result<Vec<MountedFilesystem>> {
+    let text = fs::read_to_string(MOUNTINFO).map_err(|source| BlockDevError::System {
+        path: MOUNTINFO.into(),
+        source,
+    })?;
+    Ok(parse_mountinfo(&text)
+        .into_iter()
+        .map(|m| MountedFilesystem {
+            mount_point: m.mount_point,
+            source: m.source,
+            fstype: m.fstype,
+            read_only: m.read_only,
+        })
+        .collect())
 }
 
 /// Undoes the octal escapes (`\040` for a space) of mountinfo and /proc/swaps.
@@ -134,7 +166,10 @@ pub(crate) fn parse_mountinfo(text: &str) -> Vec<MountEntry> {
             let f: Vec<&str> = left.split_whitespace().collect();
             let dev = parse_dev(f.get(2)?)?;
             let mount_point = PathBuf::from(unescape(f.get(4)?));
-            let source = unescape(right.split_whitespace().nth(1).unwrap_or(""));
+            let read_only = f.get(5).is_some_and(|o| o.split(',').any(|o| o == "ro"));
+            let mut r = right.split_whitespace();
+            let fstype = r.next().unwrap_or("").to_string();
+            let source = unescape(r.next().unwrap_or(""));
             let source_dev = if source.starts_with("/dev/") {
                 block_rdev(Path::new(&source))
             } else {
@@ -145,6 +180,8 @@ pub(crate) fn parse_mountinfo(text: &str) -> Vec<MountEntry> {
                 mount_point,
                 source_dev,
                 source,
+                fstype,
+                read_only,
             })
         })
         .collect()
@@ -453,6 +490,11 @@ mod tests {
         assert_eq!(m[0].dev, (98, 0));
         assert_eq!(m[0].mount_point, Path::new("/mnt/my disk"));
         assert_eq!(m[1].source, "/dev/sdz2");
+        assert_eq!(m[1].fstype, "xfs");
+        assert!(!m[1].read_only);
+        let ro = parse_mountinfo("24 22 8:17 / /mnt/usb ro,relatime - vfat /dev/sdb1 ro\n");
+        assert!(ro[0].read_only);
+        assert_eq!(ro[0].fstype, "vfat");
         assert_eq!(unescape("a\\134b\\011"), "a\\b\t");
         assert_eq!(unescape("tail\\04"), "tail\\04");
     }

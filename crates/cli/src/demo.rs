@@ -3,9 +3,10 @@
 
 use crate::output::{human, Ui};
 use anyhow::{bail, Context, Result};
-use lifeboat_container::{Record, StreamReader};
-use lifeboat_engine::{plan_restore, save, RestoreOptions, SaveOptions};
-use lifeboat_repo::{ImageName, Repository};
+use lifeboat_engine::{
+    compare_stored, plan_restore, save, ImageName, PartitionRecord, Repository, RestoreOptions,
+    SaveOptions,
+};
 use std::fs::{self, File};
 use std::io::Write;
 use std::os::unix::fs::FileExt;
@@ -107,31 +108,11 @@ pub fn run(keep: Option<PathBuf>, ui: &Ui, cancel: &AtomicBool) -> Result<()> {
     ui.note("3. restored the image onto the garbage-filled copy");
 
     // Verify: every byte the image stores is identical on the source and the target.
-    let src = File::open(&source)?;
-    let dst = File::open(&target)?;
-    let img = repo.open_image(&name)?;
-    let mut reader = StreamReader::new(img.reader())?;
-    let (mut bytes, mut extents) = (0u64, 0u64);
-    let (mut a, mut b) = (Vec::new(), Vec::new());
-    while let Some(rec) = reader.next_record()? {
-        if let Record::Chunk(c) = rec {
-            for e in &c.extents {
-                a.resize(e.len as usize, 0);
-                b.resize(e.len as usize, 0);
-                src.read_exact_at(&mut a, e.offset)?;
-                dst.read_exact_at(&mut b, e.offset)?;
-                if a != b {
-                    bail!(
-                        "verification failed: bytes {}..{} differ between source and target",
-                        e.offset,
-                        e.end()
-                    );
-                }
-                bytes += e.len;
-                extents += 1;
-            }
-        }
+    let c = compare_stored(&repo, &name, &source, &target)?;
+    if let Some((start, end)) = c.first_difference {
+        bail!("verification failed: bytes {start}..{end} differ between source and target");
     }
+    let (bytes, extents) = (c.bytes, c.extents);
     ui.note(&format!(
         "4. verified: {} in {extents} extents identical on source and target (MBR, boot code, EBR, used blocks)",
         human(bytes)
@@ -142,11 +123,7 @@ pub fn run(keep: Option<PathBuf>, ui: &Ui, cancel: &AtomicBool) -> Result<()> {
 }
 
 /// Runs `e2fsck -fn` on each restored ext partition, if e2fsck is installed.
-fn fsck_partitions(
-    target: &Path,
-    parts: &[lifeboat_container::PartitionRecord],
-    ui: &Ui,
-) -> Result<()> {
+fn fsck_partitions(target: &Path, parts: &[PartitionRecord], ui: &Ui) -> Result<()> {
     let Ok(path) = which("e2fsck") else {
         ui.note("   (e2fsck is not installed: the filesystem check is skipped)");
         return Ok(());

@@ -4,8 +4,7 @@
 
 use anyhow::{Context, Result};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use lifeboat_blockdev::{DiskInfo, DiskKind};
-use lifeboat_engine::Event;
+use lifeboat_engine::{Aftermath, DiskInfo, DiskKind, EngineError, ErrorClass, Event};
 use rust_i18n::t;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -313,9 +312,10 @@ impl Ui {
         }
     }
 
-    /// The final error, of class `kind` (see [`Event::Error`]).
-    pub fn error(&self, e: &anyhow::Error, kind: &str) {
+    /// The final error, of class `class` (the `kind` of [`Event::Error`]).
+    pub fn error(&self, e: &anyhow::Error, class: ErrorClass) {
         self.finish_progress();
+        let kind = class.as_str();
         let msg = error_message(e);
         tracing::error!(target: SHOWN, kind, "{msg}");
         if self.json {
@@ -332,7 +332,10 @@ impl Ui {
 /// The error and its causes joined with ": ", leaving out a cause whose text the message
 /// already holds (errors that print their source would otherwise say it twice).
 pub fn error_message(e: &anyhow::Error) -> String {
-    let mut msg = e.to_string();
+    let mut msg = match e.downcast_ref::<EngineError>() {
+        Some(EngineError::Cancelled(a)) => cancelled(*a),
+        _ => e.to_string(),
+    };
     for cause in e.chain().skip(1) {
         let c = cause.to_string();
         if !msg.contains(&c) {
@@ -341,6 +344,18 @@ pub fn error_message(e: &anyhow::Error) -> String {
         }
     }
     msg
+}
+
+/// "cancelled" and what the cancellation left behind, in the current language.
+fn cancelled(a: Aftermath) -> String {
+    match a {
+        Aftermath::Unstated => t!("error.cancelled"),
+        Aftermath::NothingWritten => t!("error.cancelled_nothing_written"),
+        Aftermath::TargetInconsistent => t!("error.cancelled_target_inconsistent"),
+        Aftermath::ImageIncomplete => t!("error.cancelled_image_incomplete"),
+        Aftermath::StreamCutOff => t!("error.cancelled_stream_cut_off"),
+    }
+    .into()
 }
 
 /// Sets up the `tracing` log: on stderr at `warn` (`-v` info, `-vv` debug, `-vvv` trace,
@@ -497,13 +512,7 @@ pub fn multipath_of(d: &DiskInfo) -> Option<Holder> {
 
 /// The filesystem signature found in a partition, or `-`.
 pub fn fs_of(path: &Path, start: u64, size: u64) -> String {
-    lifeboat_blockdev::Disk::open(path, lifeboat_blockdev::OpenMode::Read)
-        .ok()
-        .and_then(|d| {
-            let s = lifeboat_fs::Slice::new(&d, start, size);
-            lifeboat_fs::identify_signature(&s).map(|x| x.name().to_string())
-        })
-        .unwrap_or_else(|| "-".into())
+    lifeboat_engine::filesystem_at(path, start, size).unwrap_or_else(|| "-".into())
 }
 
 /// What keeps a disk busy, in words, or empty: mounts, swap, stacked devices.
@@ -635,7 +644,7 @@ pub fn truncate(s: &str, n: usize) -> String {
 
 /// `lifeboat disks`.
 pub fn disks(ui: &Ui) -> Result<()> {
-    let disks = lifeboat_blockdev::list_disks()?;
+    let disks = lifeboat_engine::list_disks()?;
     if ui.json() {
         let v: Vec<serde_json::Value> = disks
             .iter()

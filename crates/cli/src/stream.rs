@@ -5,18 +5,15 @@
 //! goes to standard error or the terminal. Confirmations are asked on `/dev/tty`, since
 //! standard input is the stream.
 
+use crate::confirm::{self, Refusal};
+use crate::flags::{RestoreArgs, SaveArgs};
 use crate::interact::{ask_tty, have_tty};
 use crate::output::{human, Ui};
-use crate::{image_name, threads, Refusal, RestoreArgs, SaveArgs};
 use anyhow::Result;
-use lifeboat_engine::{RestoreOptions, SaveOptions};
-use lifeboat_repo::ImageName;
+use rust_i18n::t;
 use std::io::{BufReader, BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
-
-/// What `--repo` takes for the stream.
-pub const STREAM: &str = "-";
 
 /// savedisk/saveparts `--repo -`.
 pub fn save(a: SaveArgs, parts: Vec<u32>, ui: &Ui, cancel: &AtomicBool) -> Result<()> {
@@ -40,11 +37,8 @@ pub fn save(a: SaveArgs, parts: Vec<u32>, ui: &Ui, cancel: &AtomicBool) -> Resul
         )
         .into());
     }
-    let name = image_name(&a.image)?;
-    let mut opts = SaveOptions::new(name.clone(), a.disk);
-    opts.parts = parts;
-    opts.level = a.level;
-    opts.threads = threads(&a.tuning);
+    let opts = a.options(parts)?;
+    let name = &opts.image;
     let out = BufWriter::with_capacity(1 << 20, stdout);
     let (mut out, m) = lifeboat_engine::save_to_stream(out, &opts, &|e| ui.event(e), cancel)?;
     out.flush()?;
@@ -73,41 +67,14 @@ pub fn restore(a: RestoreArgs, parts: Vec<u32>, ui: &Ui, cancel: &AtomicBool) ->
         )
         .into());
     }
-    if !a.yes && !have_tty() {
-        return Err(Refusal(
-            "restore overwrites disks and needs a confirmation on a terminal (standard input carries the stream); add --yes in scripts; nothing was written".into(),
-        )
-        .into());
-    }
-    let mut opts = RestoreOptions::from_stream(a.disk);
-    opts.image = a.image.as_deref().map(ImageName::new).transpose()?;
-    opts.parts = parts;
-    opts.threads = threads(&a.tuning);
+    confirm::require_terminal(a.yes, have_tty(), true)?;
+    let opts = a.stream_options(parts)?;
     let origin = stdin_file();
     let reader = BufReader::with_capacity(1 << 20, stdin);
     let plan = lifeboat_engine::plan_restore_stream(reader, origin.as_deref(), &opts)?;
     if !a.yes {
-        eprintln!("{} will be restored:", plan.describe_image());
-        for t in plan.targets() {
-            eprintln!("  {}", t.describe());
-        }
-        eprintln!("Everything on these disks will be lost.");
-        if ask_tty("Continue?") != Some(true) {
-            return Err(Refusal("the operator said no; nothing was written".into()).into());
-        }
-        for t in plan.targets() {
-            let id = t.disk.identity();
-            let prompt = format!(
-                "Really overwrite {} (model {}, serial {}, {})?",
-                t.disk.path().display(),
-                id.model.as_deref().unwrap_or("unknown"),
-                id.serial.as_deref().unwrap_or("unknown"),
-                human(t.disk.size())
-            );
-            if ask_tty(&prompt) != Some(true) {
-                return Err(Refusal("the operator said no; nothing was written".into()).into());
-            }
-        }
+        let intro = t!("cmd.restore_intro_stream", image = plan.describe_image());
+        confirm::confirm_restore(&plan, &intro, &mut |q| Ok(ask_tty(q) == Some(true)))?;
     }
     let r = plan.execute(&|e| ui.event(e), cancel)?;
     ui.finish_progress();

@@ -1,6 +1,6 @@
 //! check: read a whole image and verify everything without writing anywhere.
 
-use crate::error::{EngineError, Result};
+use crate::error::{Aftermath, EngineError, Result};
 use crate::event::{Event, EventSink, Progress};
 use crate::image_error;
 use lifeboat_container::{
@@ -167,7 +167,7 @@ fn check_source(
             Ok(()) => {}
             Err(DecodeError::Sink(e)) => return Err(e),
             Err(DecodeError::Container(lifeboat_container::ContainerError::Cancelled)) => {
-                return Err(EngineError::Cancelled(""))
+                return Err(EngineError::Cancelled(Aftermath::Unstated))
             }
             Err(DecodeError::Container(e)) => return Err(image_error(source, e)),
         }

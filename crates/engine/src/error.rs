@@ -77,10 +77,133 @@ pub enum EngineError {
     /// The image does not fit the request (wrong number of disks, missing partition, …).
     #[error("{0}")]
     Mismatch(String),
-    /// The operation was cancelled.
+    /// The operation was cancelled; what it left behind.
     #[error("cancelled{0}")]
-    Cancelled(&'static str),
+    Cancelled(Aftermath),
+}
+
+/// What a cancelled operation left behind, for the frontend to tell the operator (the
+/// `Display` text is the English clause appended to "cancelled").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Aftermath {
+    /// Nothing to add.
+    Unstated,
+    /// Nothing was written.
+    NothingWritten,
+    /// Target disks were partly written: inconsistent, they must be restored again before
+    /// use.
+    TargetInconsistent,
+    /// The image in the repository is left incomplete; `delete --incomplete` removes it.
+    ImageIncomplete,
+    /// An image stream was cut off: the receiving side holds an incomplete image.
+    StreamCutOff,
+}
+
+impl std::fmt::Display for Aftermath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Aftermath::Unstated => "",
+            Aftermath::NothingWritten => "; nothing was written",
+            Aftermath::TargetInconsistent => {
+                "; the target disk is now inconsistent and must be restored again"
+            }
+            Aftermath::ImageIncomplete => {
+                "; the image is left incomplete (lifeboat delete --incomplete removes it)"
+            }
+            Aftermath::StreamCutOff => {
+                "; the stream was cut off, so the receiving side holds an incomplete image"
+            }
+        })
+    }
+}
+
+/// What kind of failure an error is, for a frontend to act on (an exit status, a colour, a
+/// next step) without matching the variants of several crates' error enums.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorClass {
+    /// The request itself is invalid (e.g. an image name with forbidden characters).
+    Usage,
+    /// A safety check refused the operation, or the operator said no; nothing was written.
+    Refused,
+    /// The image is damaged or incomplete.
+    Damaged,
+    /// The operation was cancelled.
+    Cancelled,
+    /// Anything else: a disk, the repository or the system failed.
+    Failed,
+}
+
+impl ErrorClass {
+    /// The class's name as the `kind` of an `error` event: `usage`, `refused`, `damaged`,
+    /// `cancelled` or `failed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorClass::Usage => "usage",
+            ErrorClass::Refused => "refused",
+            ErrorClass::Damaged => "damaged",
+            ErrorClass::Cancelled => "cancelled",
+            ErrorClass::Failed => "failed",
+        }
+    }
+
+    /// The class of a repository error: an invalid image name is a usage error, an
+    /// incomplete image is damaged, a directory lifeboat did not write is refused.
+    pub fn of_repo(e: &RepoError) -> ErrorClass {
+        match e {
+            RepoError::InvalidName { .. } => ErrorClass::Usage,
+            RepoError::Incomplete { .. } => ErrorClass::Damaged,
+            RepoError::Foreign { .. } => ErrorClass::Refused,
+            _ => ErrorClass::Failed,
+        }
+    }
+}
+
+impl EngineError {
+    /// What kind of failure this is.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            EngineError::Repo(e) => ErrorClass::of_repo(e),
+            EngineError::Refused(_) => ErrorClass::Refused,
+            EngineError::Cancelled(_) => ErrorClass::Cancelled,
+            EngineError::Image { .. } | EngineError::Damaged(_) => ErrorClass::Damaged,
+            EngineError::Disk(_)
+            | EngineError::Table { .. }
+            | EngineError::ImageWrite { .. }
+            | EngineError::StreamWrite { .. }
+            | EngineError::SourceRead { .. }
+            | EngineError::Mismatch(_) => ErrorClass::Failed,
+        }
+    }
 }
 
 /// Result alias of this crate.
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes_and_what_a_cancellation_left() {
+        let refused = EngineError::Refused("target too small".into());
+        assert_eq!(refused.class(), ErrorClass::Refused);
+        assert_eq!(
+            EngineError::Damaged("x".into()).class(),
+            ErrorClass::Damaged
+        );
+        assert_eq!(
+            EngineError::Mismatch("x".into()).class(),
+            ErrorClass::Failed
+        );
+        let c = EngineError::Cancelled(Aftermath::ImageIncomplete);
+        assert_eq!(c.class(), ErrorClass::Cancelled);
+        assert_eq!(c.class().as_str(), "cancelled");
+        assert!(c
+            .to_string()
+            .starts_with("cancelled; the image is left incomplete"));
+        assert_eq!(
+            EngineError::Cancelled(Aftermath::Unstated).to_string(),
+            "cancelled"
+        );
+    }
+}

@@ -4,10 +4,12 @@
 //! [`SavePlan::execute`] (savedisk / saveparts; [`save`] does both), [`plan_restore`] +
 //! [`RestorePlan::execute`] (restoredisk /
 //! restoreparts, with every safety check before the first write), [`check`], and
-//! [`describe_disk`] for listings. [`save_to_stream`] and [`plan_restore_stream`] do the
-//! same with one sequential image stream (a pipe, `ssh`, `udp-sender`) instead of a
-//! repository. Reading, compressing and writing overlap in a pipeline;
-//! progress is reported only through [`Event`]s; every operation takes a cancellation flag.
+//! [`describe_disk`], [`list_disks`], [`describe_source`] and [`compare_stored`] for
+//! listings and verification. [`save_to_stream`] and [`plan_restore_stream`] do the same
+//! with one sequential image stream (a pipe, `ssh`, `udp-sender`) instead of a repository.
+//! Reading, compressing and writing overlap in a pipeline; progress is reported only through
+//! [`Event`]s; every operation takes a cancellation flag. [`EngineError::class`] tells a
+//! frontend what kind of failure an error is ([`ErrorClass`]).
 //!
 //! See `examples/save_restore.rs` for a complete save and restore of a disk image file, and
 //! `tests/save_restore.rs` for plans, refusals and round trips driven as a library.
@@ -18,13 +20,21 @@ mod check;
 mod error;
 mod event;
 mod inspect;
+mod listing;
 mod restore;
 mod save;
 
 pub use check::{check, CheckReport};
-pub use error::{EngineError, Result};
+pub use error::{Aftermath, EngineError, ErrorClass, Result};
 pub use event::{Event, EventSink};
 pub use inspect::{describe_disk, open_source, open_volume, read_table, scanners};
+pub use lifeboat_container::{ImageKind, Manifest, PartitionRecord};
+pub use lifeboat_repo::{ImageName, ImageStatus, RepoError, Repository};
+pub use listing::{
+    compare_stored, describe_source, disks_holding_path, filesystem_at, list_disks,
+    mounted_filesystems, source_partitions, Comparison, DiskIdentity, DiskInfo, DiskKind, DiskRef,
+    MountedFilesystem, PartitionInfo, SourcePartition, SourceSummary,
+};
 pub use restore::{
     plan_restore, plan_restore_stream, RestoreOptions, RestorePlan, RestoreReport, Target,
 };

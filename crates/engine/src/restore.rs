@@ -1,6 +1,6 @@
 //! restoredisk and restoreparts: safety checks first, then the verified write.
 
-use crate::error::{EngineError, Result};
+use crate::error::{Aftermath, EngineError, Result};
 use crate::event::{Event, EventSink, Progress};
 use crate::image_error;
 use lifeboat_blockdev::{disks_holding_path, Disk, OpenMode};
@@ -349,9 +349,9 @@ fn plan_targets(
 fn stream_damaged(e: ContainerError, written: bool) -> EngineError {
     if matches!(e, ContainerError::Cancelled) {
         return EngineError::Cancelled(if written {
-            "; the target disk is now inconsistent and must be restored again"
+            Aftermath::TargetInconsistent
         } else {
-            "; nothing was written"
+            Aftermath::NothingWritten
         });
     }
     let at = e
@@ -701,9 +701,7 @@ impl WritePass<'_> {
                 }
             }
             if cancel.load(Ordering::Relaxed) {
-                return Err(EngineError::Cancelled(
-                    "; the target disk is now inconsistent and must be restored again",
-                ));
+                return Err(EngineError::Cancelled(Aftermath::TargetInconsistent));
             }
             Ok(())
         };
@@ -718,9 +716,7 @@ impl WritePass<'_> {
             Ok(()) => {}
             Err(DecodeError::Sink(e)) => return Err(e),
             Err(DecodeError::Container(ContainerError::Cancelled)) => {
-                return Err(EngineError::Cancelled(
-                    "; the target disk is now inconsistent and must be restored again",
-                ))
+                return Err(EngineError::Cancelled(Aftermath::TargetInconsistent))
             }
             Err(DecodeError::Container(e)) => return Err(container_err(e)),
         }
@@ -1059,7 +1055,7 @@ fn precheck(
             r.recycle(c.payload);
         }
         if cancel.load(Ordering::Relaxed) {
-            return Err(EngineError::Cancelled("; nothing was written"));
+            return Err(EngineError::Cancelled(Aftermath::NothingWritten));
         }
     }
     if disks != manifest.disks.len() {

@@ -1,6 +1,6 @@
 //! savedisk and saveparts.
 
-use crate::error::{EngineError, Result};
+use crate::error::{Aftermath, EngineError, Result};
 use crate::event::{Event, EventSink, Progress};
 use crate::inspect::{describe_layout, open_source, open_volume, read_table, volumes};
 use lifeboat_blockdev::Disk;
@@ -248,9 +248,7 @@ impl SavePlan {
         let written = self
             .write_image(out, sink, cancel, &write_err)
             .map_err(|e| match e {
-                EngineError::Cancelled(_) => EngineError::Cancelled(
-                    "; the stream was cut off, so the receiving side holds an incomplete image",
-                ),
+                EngineError::Cancelled(_) => EngineError::Cancelled(Aftermath::StreamCutOff),
                 other => other,
             })?;
         sink.event(Event::Done {
@@ -554,9 +552,7 @@ fn add<W: io::Write + Send + 'static>(
         })
         .map_err(|e| match e {
             ContainerError::Source { .. } if cancel.load(Ordering::Relaxed) => {
-                StreamError::Engine(EngineError::Cancelled(
-                    "; the image is left incomplete (lifeboat delete --incomplete removes it)",
-                ))
+                StreamError::Engine(EngineError::Cancelled(Aftermath::ImageIncomplete))
             }
             ContainerError::Source { offset, source } => {
                 StreamError::Engine(EngineError::SourceRead {

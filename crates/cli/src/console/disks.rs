@@ -5,7 +5,7 @@
 use super::{Console, Step};
 use crate::output::{human, multipath_of, print_disk_table, serial_or_wwn, usage_words};
 use anyhow::Result;
-use lifeboat_blockdev::{DiskInfo, DiskRef};
+use lifeboat_engine::{DiskInfo, DiskRef};
 use rust_i18n::t;
 use std::path::PathBuf;
 
@@ -76,7 +76,7 @@ impl Console<'_> {
         repo_disks: &[DiskRef],
         already: &[PathBuf],
     ) -> Result<Step<PathBuf>> {
-        let disks = match lifeboat_blockdev::list_disks() {
+        let disks = match lifeboat_engine::list_disks() {
             Ok(d) => d,
             Err(e) => {
                 self.warn(&t!("disks.list_failed", error = e.to_string()));

@@ -3,12 +3,13 @@
 use super::disks::Purpose;
 use super::repo::Chosen;
 use super::{Cancelled, Console, Step};
+use crate::confirm;
 use crate::output::{human, human_duration, operation_name, Ui};
 use anyhow::Result;
-use lifeboat_blockdev::DiskRef;
-use lifeboat_container::{ImageKind, Manifest};
-use lifeboat_engine::{EngineError, Event, RestoreOptions, SaveOptions};
-use lifeboat_repo::{ImageName, ImageStatus};
+use lifeboat_engine::{
+    Aftermath, DiskRef, EngineError, ErrorClass, Event, ImageKind, ImageName, ImageStatus,
+    Manifest, RestoreOptions, SaveOptions,
+};
 use rust_i18n::t;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -153,13 +154,11 @@ impl Console<'_> {
             match r {
                 Ok(()) => {}
                 Err(e) if e.is::<Cancelled>() => return Err(e),
-                Err(e) => match e.downcast_ref::<EngineError>() {
-                    Some(EngineError::Cancelled(_)) => return Err(e),
-                    _ => self.warn(&t!(
-                        "console.failed",
-                        error = crate::output::error_message(&e)
-                    )),
-                },
+                Err(e) if crate::exit::class_of(&e) == ErrorClass::Cancelled => return Err(e),
+                Err(e) => self.warn(&t!(
+                    "console.failed",
+                    error = crate::output::error_message(&e)
+                )),
             }
         }
     }
@@ -169,7 +168,7 @@ impl Console<'_> {
         chosen
             .local
             .as_deref()
-            .and_then(|p| lifeboat_blockdev::disks_holding_path(p).ok())
+            .and_then(|p| lifeboat_engine::disks_holding_path(p).ok())
             .unwrap_or_default()
     }
 
@@ -275,11 +274,8 @@ impl Console<'_> {
 
     /// Partition numbers of a disk (or image file), with what is on them.
     fn partitions_of(&self, path: &Path) -> Result<Vec<(u32, String)>> {
-        let disk = lifeboat_engine::open_source(path)?;
-        let layout = lifeboat_engine::read_table(&disk)?;
-        Ok(layout
-            .partitions
-            .iter()
+        Ok(lifeboat_engine::source_partitions(path)?
+            .into_iter()
             .map(|p| {
                 (
                     p.number,
@@ -287,7 +283,7 @@ impl Console<'_> {
                         "parts.item",
                         n = p.number,
                         size = human(p.size),
-                        fs = crate::output::fs_of(path, p.start, p.size),
+                        fs = p.filesystem.as_deref().unwrap_or("-"),
                         kind = p.type_name
                     )
                     .into(),
@@ -412,7 +408,7 @@ impl Console<'_> {
                         repo = shell_quote(&chosen.spec)
                     )
                 );
-                Err(EngineError::Cancelled("").into())
+                Err(EngineError::Cancelled(Aftermath::Unstated).into())
             }
             Err(e) => Err(e.into()),
         }
@@ -500,7 +496,7 @@ impl Console<'_> {
                 "  {}",
                 t!(
                     "summary.overwrite",
-                    disk = describe_disk(&t.disk),
+                    disk = describe(t.disk.path(), t.disk.size(), &t.disk.identity()),
                     what = what,
                     index = t.source.index,
                     source = t.source.source
@@ -508,23 +504,12 @@ impl Console<'_> {
             );
         }
         println!("  {}", t!("summary.lost"));
-        if self.confirm(&t!("summary.confirm1"), false)? != Some(true) {
+        let yes = confirm::ask_restore(&plan, &t!("summary.confirm1"), &mut |q| {
+            Ok(self.confirm(q, false)? == Some(true))
+        })?;
+        if !yes {
             println!("{}", t!("summary.nothing_written"));
             return Ok(());
-        }
-        for t in plan.targets() {
-            let id = t.disk.identity();
-            let q = t!(
-                "summary.confirm2",
-                disk = t.disk.path().display(),
-                model = id.model.as_deref().unwrap_or("?"),
-                serial = id.serial.as_deref().or(id.wwn.as_deref()).unwrap_or("?"),
-                size = human(t.disk.size())
-            );
-            if self.confirm(&q, false)? != Some(true) {
-                println!("{}", t!("summary.nothing_written"));
-                return Ok(());
-            }
         }
         let op = if parts.is_empty() {
             "restoredisk"
@@ -557,7 +542,7 @@ impl Console<'_> {
                     "{}",
                     t!("result.restore_cancelled", disks = join_paths(&targets))
                 );
-                Err(EngineError::Cancelled("").into())
+                Err(EngineError::Cancelled(Aftermath::Unstated).into())
             }
             Err(e) => Err(e.into()),
         }
@@ -667,21 +652,21 @@ fn sources(m: &Manifest) -> String {
 }
 
 /// A disk in words: path, size, model, serial.
-fn describe_disk(d: &lifeboat_blockdev::Disk) -> String {
-    let id = d.identity();
+fn describe(path: &Path, size: u64, id: &lifeboat_engine::DiskIdentity) -> String {
     t!(
         "summary.disk",
-        path = d.path().display(),
-        size = human(d.size()),
+        path = path.display(),
+        size = human(size),
         model = id.model.as_deref().unwrap_or("-"),
         serial = id.serial.as_deref().or(id.wwn.as_deref()).unwrap_or("-")
     )
     .into()
 }
 
+/// A source disk in words, opened as a save opens it; just the path when it cannot be.
 fn describe_path(p: &Path) -> String {
-    match lifeboat_blockdev::Disk::open(p, lifeboat_blockdev::OpenMode::Read) {
-        Ok(d) => describe_disk(&d),
+    match lifeboat_engine::describe_source(p) {
+        Ok(s) => describe(&s.path, s.size, &s.identity),
         Err(_) => p.display().to_string(),
     }
 }

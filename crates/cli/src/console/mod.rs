@@ -11,12 +11,14 @@ mod flow;
 mod mounts;
 mod repo;
 
+use crate::exit;
 use crate::i18n::{self, Lang};
 use crate::output::Ui;
 use ::console::Term;
 use anyhow::Result;
 use dialoguer::theme::SimpleTheme;
 use dialoguer::{Confirm, Input, MultiSelect, Password, Select};
+use lifeboat_engine::ErrorClass;
 use rust_i18n::t;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -171,29 +173,18 @@ impl<'a> Console<'a> {
     }
 }
 
-/// The error class of an exit status, for the `error` event.
-pub fn error_kind(code: i32) -> &'static str {
-    match code {
-        crate::EXIT_REFUSED => "refused",
-        crate::EXIT_DAMAGED => "damaged",
-        crate::EXIT_USAGE => "usage",
-        crate::EXIT_CANCELLED => "cancelled",
-        _ => "failed",
-    }
-}
-
 /// Runs the guided flow; returns the exit status. `lang_given`: the language came from
 /// `--lang`, so the language step is skipped.
 pub fn run(lang_given: bool, ui: &Ui, cancel: &AtomicBool) -> i32 {
     if ui.json() {
         let e = anyhow::anyhow!(t!("console.no_json").to_string());
-        ui.error(&e, "usage");
-        return crate::EXIT_USAGE;
+        ui.error(&e, ErrorClass::Usage);
+        return exit::USAGE;
     }
     if !Term::stderr().is_term() || !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
         let e = anyhow::anyhow!(t!("console.no_terminal").to_string());
-        ui.error(&e, "usage");
-        return crate::EXIT_USAGE;
+        ui.error(&e, ErrorClass::Usage);
+        return exit::USAGE;
     }
     let mut c = Console::new(ui, cancel);
     let r = (|| -> Result<()> {
@@ -208,12 +199,12 @@ pub fn run(lang_given: bool, ui: &Ui, cancel: &AtomicBool) -> i32 {
         Err(e) if e.is::<Cancelled>() => {
             eprintln!();
             eprintln!("{}", t!("console.cancelled"));
-            crate::EXIT_CANCELLED
+            exit::CANCELLED
         }
         Err(e) => {
-            let code = crate::exit_code(&e);
-            ui.error(&e, error_kind(code));
-            code
+            let class = exit::class_of(&e);
+            ui.error(&e, class);
+            exit::code(class)
         }
     }
 }

@@ -1,0 +1,315 @@
+//! The scripted commands: each takes its validated arguments, calls the engine and prints
+//! the result.
+
+use crate::confirm::{self, Refusal};
+use crate::flags::{self, ImageArg, RepoArg, RestoreArgs, SaveArgs, Tuning};
+use crate::output::{human, truncate, Ui};
+use crate::stream;
+use anyhow::{Context, Result};
+use lifeboat_engine::{ImageKind, ImageName, ImageStatus, Repository};
+use rust_i18n::t;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+
+/// `lifeboat manpage`: the roff page on stdout, or one page per command into `dir`.
+pub fn manpage(dir: Option<PathBuf>) -> Result<()> {
+    let cmd = flags::command();
+    match dir {
+        None => {
+            clap_mangen::Man::new(cmd).render(&mut std::io::stdout().lock())?;
+        }
+        Some(dir) => {
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            clap_mangen::generate_to(cmd, &dir)
+                .with_context(|| format!("writing manual pages into {}", dir.display()))?;
+        }
+    }
+    Ok(())
+}
+
+pub fn save(a: SaveArgs, parts: Vec<u32>, ui: &Ui, cancel: &AtomicBool) -> Result<()> {
+    if a.repo.is_stream() {
+        return stream::save(a, parts, ui, cancel);
+    }
+    let repo = a.repo.open()?;
+    let opts = a.options(parts)?;
+    let m = lifeboat_engine::save(&repo, &opts, &|e| ui.event(e), cancel)?;
+    ui.finish_progress();
+    let image_bytes: u64 = m.files.iter().map(|f| f.size).sum();
+    ui.say(&t!(
+        "cmd.saved",
+        image = opts.image,
+        repo = repo.location(),
+        data = human(m.totals.stored_bytes),
+        size = human(image_bytes),
+        files = m.files.len()
+    ));
+    Ok(())
+}
+
+fn ask(prompt: &str) -> Result<bool> {
+    let mut err = std::io::stderr();
+    write!(err, "{prompt} [y/N] ")?;
+    err.flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(matches!(
+        line.trim().to_ascii_lowercase().as_str(),
+        "y" | "yes"
+    ))
+}
+
+pub fn restore(a: RestoreArgs, parts: Vec<u32>, ui: &Ui, cancel: &AtomicBool) -> Result<()> {
+    if a.repo.is_stream() {
+        return stream::restore(a, parts, ui, cancel);
+    }
+    let repo = a.repo.open()?;
+    let opts = a.options(parts)?;
+    let name = opts.image.clone().context("--image is required")?;
+    confirm::require_terminal(a.yes, std::io::stdin().is_terminal(), false)?;
+    let plan = lifeboat_engine::plan_restore(&repo, &opts)?;
+    if !a.yes {
+        let intro = match plan.manifest() {
+            Some(m) => t!(
+                "cmd.restore_intro",
+                image = name,
+                created = m.created,
+                host = m.host
+            )
+            .to_string(),
+            None => t!("cmd.restore_intro_stream", image = plan.describe_image()).to_string(),
+        };
+        confirm::confirm_restore(&plan, &intro, &mut |q| ask(q))?;
+    }
+    let r = plan.execute(&|e| ui.event(e), cancel)?;
+    ui.finish_progress();
+    ui.say(&t!(
+        "cmd.restored",
+        image = name,
+        bytes = human(r.bytes_written)
+    ));
+    Ok(())
+}
+
+/// `lifeboat check`.
+pub fn check(
+    repo: &RepoArg,
+    image: &ImageArg,
+    tuning: &Tuning,
+    ui: &Ui,
+    cancel: &AtomicBool,
+) -> Result<()> {
+    let repo = repo.open()?;
+    let name = image.name()?;
+    let r = lifeboat_engine::check(&repo, &name, tuning.threads(), &|e| ui.event(e), cancel)?;
+    ui.finish_progress();
+    ui.say(&t!(
+        "cmd.check_ok",
+        image = name,
+        chunks = r.chunks,
+        data = human(r.data_bytes),
+        files = r.files
+    ));
+    Ok(())
+}
+
+pub fn list(repo: &Repository, ui: &Ui) -> Result<()> {
+    let entries = repo.list()?;
+    if ui.json() {
+        let v: Vec<serde_json::Value> = entries
+            .iter()
+            .map(|e| match &e.status {
+                ImageStatus::Complete(m) => serde_json::json!({
+                    "image": e.name, "complete": true, "bytes": e.bytes,
+                    "created": m.created, "host": m.host, "kind": m.kind,
+                    "stored_bytes": m.totals.stored_bytes,
+                    "disks": m.disks.iter().map(|d| serde_json::json!({"source": d.source, "size": d.size})).collect::<Vec<_>>(),
+                }),
+                ImageStatus::Incomplete(why) => serde_json::json!({
+                    "image": e.name, "complete": false, "bytes": e.bytes, "reason": why,
+                }),
+            })
+            .collect();
+        println!("{}", serde_json::to_string(&v)?);
+        return Ok(());
+    }
+    if entries.is_empty() {
+        println!("no images in {}", repo.location());
+        return Ok(());
+    }
+    println!(
+        "{:<32} {:<10} {:<20} {:>10} {:>10}  DISKS",
+        "IMAGE", "STATUS", "CREATED", "DATA", "SIZE"
+    );
+    for e in &entries {
+        match &e.status {
+            ImageStatus::Complete(m) => println!(
+                "{:<32} {:<10} {:<20} {:>10} {:>10}  {}",
+                e.name,
+                "complete",
+                m.created,
+                human(m.totals.stored_bytes),
+                human(e.bytes),
+                m.disks
+                    .iter()
+                    .map(|d| format!("{} ({})", d.source, human(d.size)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            ImageStatus::Incomplete(why) => println!(
+                "{:<32} {:<10} {:<20} {:>10} {:>10}  {why}",
+                e.name,
+                "INCOMPLETE",
+                "-",
+                "-",
+                human(e.bytes)
+            ),
+        }
+    }
+    Ok(())
+}
+
+pub fn info(repo: &Repository, name: &ImageName, ui: &Ui) -> Result<()> {
+    let m = repo.read_manifest(name)?;
+    if ui.json() {
+        println!("{}", serde_json::to_string(&m)?);
+        return Ok(());
+    }
+    println!("image     {}", m.image);
+    println!(
+        "kind      {}",
+        if m.kind == ImageKind::Disks {
+            "whole disks"
+        } else {
+            "partitions"
+        }
+    );
+    println!(
+        "created   {} on host {} by {} {}",
+        m.created, m.host, m.tool.name, m.tool.version
+    );
+    println!(
+        "data      {} stored, {} in {} file(s), {}",
+        human(m.totals.stored_bytes),
+        human(m.files.iter().map(|f| f.size).sum()),
+        m.files.len(),
+        m.compression
+    );
+    for d in &m.disks {
+        println!();
+        println!(
+            "disk {}    {} — {} ({} bytes), {}-byte sectors, table {}{}",
+            d.index,
+            d.source,
+            human(d.size),
+            d.size,
+            d.logical_sector_size,
+            d.table.kind,
+            d.table
+                .disk_id
+                .as_ref()
+                .map(|i| format!(" id {i}"))
+                .unwrap_or_default()
+        );
+        let id = &d.identity;
+        if id.model.is_some() || id.serial.is_some() || id.wwn.is_some() {
+            println!(
+                "          model {}  serial {}  wwn {}",
+                id.model.as_deref().unwrap_or("-"),
+                id.serial.as_deref().unwrap_or("-"),
+                id.wwn.as_deref().unwrap_or("-")
+            );
+        }
+        for w in &d.table.warnings {
+            println!("          note: {w}");
+        }
+        println!(
+            "          {:>4} {:>12} {:>10} {:<22} {:<8} {:>7} {:<12} {:>10}",
+            "PART", "START", "SIZE", "TYPE", "FS", "CLUSTER", "MODE", "USED"
+        );
+        for p in &d.table.partitions {
+            println!(
+                "          {:>4} {:>12} {:>10} {:<22} {:<8} {:>7} {:<12} {:>10}{}",
+                p.number,
+                p.start,
+                human(p.size),
+                truncate(&p.type_name, 22),
+                p.filesystem,
+                if p.saved && p.mode != "raw" {
+                    human(u64::from(p.block_size))
+                } else {
+                    "-".into()
+                },
+                if p.saved {
+                    p.mode.as_str()
+                } else {
+                    "not saved"
+                },
+                if p.saved {
+                    human(p.used_bytes)
+                } else {
+                    "-".into()
+                },
+                p.label
+                    .as_ref()
+                    .map(|l| format!("  label {l}"))
+                    .unwrap_or_default()
+                    + &p.files.map(|n| format!("  files {n}")).unwrap_or_default()
+            );
+            for n in &p.notes {
+                println!("               note: {n}");
+            }
+        }
+        for r in &d.boot_regions {
+            println!("          + {} at {} ({})", human(r.len), r.offset, r.what);
+        }
+    }
+    Ok(())
+}
+
+pub fn delete(
+    repo: &Repository,
+    image: Option<String>,
+    incomplete: bool,
+    yes: bool,
+    ui: &Ui,
+) -> Result<()> {
+    let what = if incomplete {
+        format!("every incomplete image in {}", repo.location())
+    } else {
+        format!(
+            "image {} in {}",
+            image.as_deref().unwrap_or(""),
+            repo.location()
+        )
+    };
+    if !yes {
+        if !std::io::stdin().is_terminal() {
+            return Err(Refusal(format!(
+                "deleting {what} needs --yes when not on a terminal"
+            ))
+            .into());
+        }
+        if !ask(&format!("Delete {what}?"))? {
+            return Err(Refusal("the operator said no; nothing was deleted".into()).into());
+        }
+    }
+    if incomplete {
+        let gone = repo.delete_incomplete()?;
+        ui.say(&format!(
+            "deleted {} incomplete image(s){}",
+            gone.len(),
+            if gone.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", gone.join(", "))
+            }
+        ));
+    } else {
+        let name = ImageName::new(image.as_deref().context("--image is required")?)?;
+        repo.delete(&name)?;
+        ui.say(&format!("deleted image {name}"));
+    }
+    Ok(())
+}

@@ -1,0 +1,79 @@
+//! The raw arguments as the engine's values, checked: repositories opened with the
+//! terminal's questions, image names validated, thread counts defaulted.
+
+use super::args::{ImageArg, RepoArg, RestoreArgs, SaveArgs, Tuning};
+use crate::interact::TerminalUi;
+use anyhow::Result;
+use lifeboat_engine::{ImageName, Repository, RestoreOptions, SaveOptions};
+
+/// What `--repo` takes for one image stream on standard input or output.
+pub const STREAM: &str = "-";
+
+impl RepoArg {
+    /// True for `--repo -`.
+    pub fn is_stream(&self) -> bool {
+        self.repo == STREAM
+    }
+
+    /// Opens the repository (asking on the terminal for what a network one needs).
+    pub fn open(&self) -> Result<Repository> {
+        Ok(Repository::open_with(&self.repo, &TerminalUi)?)
+    }
+}
+
+impl ImageArg {
+    /// The image name, checked.
+    pub fn name(&self) -> Result<ImageName> {
+        Ok(ImageName::new(&self.image)?)
+    }
+}
+
+impl Tuning {
+    /// Worker threads: `--threads`, else every core; at least one.
+    pub fn threads(&self) -> usize {
+        self.threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+            .max(1)
+    }
+}
+
+impl SaveArgs {
+    /// The engine's options for saving these disks (and only `parts`, if any).
+    pub fn options(&self, parts: Vec<u32>) -> Result<SaveOptions> {
+        let mut opts = SaveOptions::new(self.image.name()?, self.disk.clone());
+        opts.parts = parts;
+        opts.split_size = self.split_size;
+        opts.level = self.level;
+        opts.threads = self.tuning.threads();
+        Ok(opts)
+    }
+}
+
+impl RestoreArgs {
+    /// The engine's options for restoring from a repository: `--image` is required there
+    /// (a missing one is clap's usage error).
+    pub fn options(&self, parts: Vec<u32>) -> Result<RestoreOptions> {
+        let Some(image) = &self.image else {
+            clap::Error::raw(
+                clap::error::ErrorKind::MissingRequiredArgument,
+                "the following required argument was not provided: --image <NAME>\n",
+            )
+            .exit()
+        };
+        let mut opts = RestoreOptions::new(ImageName::new(image)?, self.disk.clone());
+        opts.parts = parts;
+        opts.precheck = !self.no_precheck;
+        opts.threads = self.tuning.threads();
+        Ok(opts)
+    }
+
+    /// The engine's options for restoring from a stream: the image name is optional (the
+    /// stream's manifest must match it when given).
+    pub fn stream_options(&self, parts: Vec<u32>) -> Result<RestoreOptions> {
+        let mut opts = RestoreOptions::from_stream(self.disk.clone());
+        opts.image = self.image.as_deref().map(ImageName::new).transpose()?;
+        opts.parts = parts;
+        opts.threads = self.tuning.threads();
+        Ok(opts)
+    }
+}
