@@ -1,7 +1,7 @@
 //! Block group descriptors: 32 bytes each, or `s_desc_size` (64+) with the 64bit feature,
 //! packed in descriptor blocks.
 
-use byteorder::{ByteOrder, LittleEndian as LE};
+use lifeboat_fs::bytes::{u16_at, u32_at};
 
 use crate::checksum::{crc16, crc32c};
 use crate::superblock::Superblock;
@@ -49,29 +49,23 @@ impl GroupDesc {
                 got: b.len(),
             });
         }
-        let lo32 = |o: usize| u64::from(LE::read_u32(&b[o..o + 4]));
-        let lo16 = |o: usize| u32::from(LE::read_u16(&b[o..o + 2]));
-        let hi32 = |o: usize| {
-            if is_64bit {
-                u64::from(LE::read_u32(&b[o..o + 4])) << 32
-            } else {
-                0
-            }
+        // A 32-bit field split in a low half at `lo` and, with 64-bit descriptors, a high
+        // half at `hi`.
+        let split32 = |lo: usize, hi: usize| -> Result<u64, ExtError> {
+            let high = if is_64bit { u32_at(b, hi)? } else { 0 };
+            Ok(u64::from(u32_at(b, lo)?) | u64::from(high) << 32)
         };
-        let hi16 = |o: usize| {
-            if is_64bit {
-                u32::from(LE::read_u16(&b[o..o + 2])) << 16
-            } else {
-                0
-            }
+        let split16 = |lo: usize, hi: usize| -> Result<u32, ExtError> {
+            let high = if is_64bit { u16_at(b, hi)? } else { 0 };
+            Ok(u32::from(u16_at(b, lo)?) | u32::from(high) << 16)
         };
         Ok(GroupDesc {
-            block_bitmap: lo32(0x0) | hi32(0x20),
-            inode_bitmap: lo32(0x4) | hi32(0x24),
-            inode_table: lo32(0x8) | hi32(0x28),
-            free_clusters: lo16(0xC) | hi16(0x2C),
-            flags: LE::read_u16(&b[0x12..0x14]),
-            checksum: LE::read_u16(&b[CHECKSUM_OFFSET..CHECKSUM_OFFSET + 2]),
+            block_bitmap: split32(0x0, 0x20)?,
+            inode_bitmap: split32(0x4, 0x24)?,
+            inode_table: split32(0x8, 0x28)?,
+            free_clusters: split16(0xC, 0x2C)?,
+            flags: u16_at(b, 0x12)?,
+            checksum: u16_at(b, CHECKSUM_OFFSET)?,
         })
     }
 

@@ -16,7 +16,6 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod bitmap;
 pub mod checksum;
 pub mod group_desc;
 pub mod layout;
@@ -84,19 +83,18 @@ pub enum ExtError {
     /// The layout is legal but beyond what this scanner handles in bounded memory.
     #[error("too complex: {0}")]
     TooComplex(String),
+    /// A field lies outside the structure that should hold it.
+    #[error(transparent)]
+    Field(#[from] lifeboat_fs::bytes::OutOfBounds),
 }
 
 impl From<ExtError> for FsError {
     fn from(e: ExtError) -> FsError {
         match e {
-            ExtError::TooShort { .. } | ExtError::BadMagic(_) => FsError::NotRecognised {
-                fs: FS_NAME,
-                reason: e.to_string(),
-            },
-            _ => FsError::Corrupt {
-                fs: FS_NAME,
-                reason: e.to_string(),
-            },
+            ExtError::TooShort { .. } | ExtError::BadMagic(_) => {
+                FsError::not_recognised(FS_NAME, e)
+            }
+            _ => FsError::corrupt(FS_NAME, e),
         }
     }
 }

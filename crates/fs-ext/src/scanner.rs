@@ -8,9 +8,11 @@
 //! to 256 KiB, bitmaps of consecutive groups that lie next to each other (flex_bg) in batches
 //! of up to 1 MiB.
 
-use lifeboat_fs::{Extent, ExtentMerger, FsError, FsInfo, ReadAt, Scanner, UsedBlocks};
+use lifeboat_fs::bitmap::{next_run, set_range};
+use lifeboat_fs::{
+    read_exact, Extent, ExtentSource, FsError, FsInfo, MergedExtents, ReadAt, Scanner, UsedBlocks,
+};
 
-use crate::bitmap::{next_run, set_range};
 use crate::group_desc::{expected_checksum, GroupDesc};
 use crate::layout::Layout;
 use crate::superblock::{incompat, state, Superblock, SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE};
@@ -23,12 +25,6 @@ const DESC_BATCH_BYTES: u64 = 256 << 10;
 /// Most metadata ranges of one group lying in another, uninitialised group that are kept.
 const MAX_FOREIGN_RANGES: usize = 1 << 16;
 
-fn read(volume: &dyn ReadAt, buf: &mut [u8], offset: u64) -> Result<(), FsError> {
-    volume
-        .read_exact_at(buf, offset)
-        .map_err(|e| FsError::io(offset, e))
-}
-
 /// Reads and decodes the superblock of `volume`.
 pub fn read_superblock(volume: &dyn ReadAt) -> Result<Superblock, FsError> {
     if volume.len() < SUPERBLOCK_OFFSET + SUPERBLOCK_SIZE as u64 {
@@ -40,7 +36,7 @@ pub fn read_superblock(volume: &dyn ReadAt) -> Result<Superblock, FsError> {
         .into());
     }
     let mut b = [0u8; SUPERBLOCK_SIZE];
-    read(volume, &mut b, SUPERBLOCK_OFFSET)?;
+    read_exact(volume, &mut b, SUPERBLOCK_OFFSET)?;
     Ok(Superblock::parse(&b)?)
 }
 
@@ -214,7 +210,7 @@ impl<'a> Walker<'a> {
                 .into());
             }
             raw.resize((n * bs) as usize, 0);
-            read(self.volume, &mut raw, loc * bs)?;
+            read_exact(self.volume, &mut raw, loc * bs)?;
             for k in 0..n {
                 let block = &raw[(k * bs) as usize..((k + 1) * bs) as usize];
                 let g0 = (i + k) * l.descs_per_block;
@@ -253,7 +249,7 @@ impl<'a> Walker<'a> {
             }
             let mut v = self.lookup.take().map(|(_, v)| v).unwrap_or_default();
             v.resize(bs, 0);
-            read(self.volume, &mut v, loc * l.block_size)?;
+            read_exact(self.volume, &mut v, loc * l.block_size)?;
             self.lookup = Some((idx, v));
         }
         let off = ((g % self.layout.descs_per_block) * self.layout.desc_size) as usize;
@@ -373,7 +369,7 @@ impl<'a> Walker<'a> {
                 self.bm.resize((n * bs) as usize, 0);
                 // Invalidate first: a failed read must not leave stale bytes looking valid.
                 self.bm_blocks = 0;
-                read(self.volume, &mut self.bm, b * bs)?;
+                read_exact(self.volume, &mut self.bm, b * bs)?;
                 self.bm_first = b;
                 self.bm_blocks = n;
             }
@@ -416,18 +412,65 @@ impl<'a> Walker<'a> {
     }
 }
 
-/// The stream of used extents of an ext volume.
-pub struct ExtUsedBlocks<'a> {
-    info: FsInfo,
+/// The raw used extents of an ext volume: the head, then each group's bitmap runs.
+struct ExtSource<'a> {
     layout: Layout,
     walker: Walker<'a>,
     cur_group: Option<GroupBits>,
     cur_bit: u64,
-    merger: ExtentMerger,
     started: bool,
-    finished: bool,
     used_clusters: u64,
     total_clusters: u64,
+}
+
+impl ExtentSource for ExtSource<'_> {
+    fn next_raw(&mut self) -> Result<Option<Extent>, FsError> {
+        let l = &self.layout;
+        if !self.started {
+            self.started = true;
+            let head = (l.first_data_block * l.block_size).max(2048);
+            return Ok(Some(Extent::new(0, head.min(l.total_bytes()))));
+        }
+        loop {
+            if let Some(gb) = self.cur_group {
+                if let Some((s, e)) = next_run(self.walker.bits(&gb), gb.nbits, self.cur_bit) {
+                    self.cur_bit = e;
+                    self.used_clusters += e - s;
+                    let l = &self.layout;
+                    let sb = gb.first_block + s * l.cluster_ratio;
+                    let eb = (gb.first_block + e * l.cluster_ratio).min(l.blocks_count);
+                    return Ok(Some(Extent::new(
+                        sb * l.block_size,
+                        (eb - sb) * l.block_size,
+                    )));
+                }
+                self.cur_group = None;
+            }
+            match self.walker.next_group()? {
+                Some(gb) => {
+                    self.total_clusters += gb.nbits;
+                    self.cur_group = Some(gb);
+                    self.cur_bit = 0;
+                }
+                None => return Ok(None),
+            }
+        }
+    }
+
+    fn rewind(&mut self) {
+        self.walker.rewind();
+        self.cur_group = None;
+        self.cur_bit = 0;
+        self.started = false;
+        self.used_clusters = 0;
+        self.total_clusters = 0;
+    }
+}
+
+/// The stream of used extents of an ext volume.
+pub struct ExtUsedBlocks<'a> {
+    info: FsInfo,
+    extents: MergedExtents<ExtSource<'a>>,
 }
 
 impl<'a> ExtUsedBlocks<'a> {
@@ -450,24 +493,19 @@ impl<'a> ExtUsedBlocks<'a> {
         }
         let mut walker = Walker::new(volume, sb.clone(), layout.clone());
         walker.find_foreign_metadata()?;
-        let mut s = ExtUsedBlocks {
-            info: FsInfo::default(),
+        let mut extents = MergedExtents::new(ExtSource {
             layout,
             walker,
             cur_group: None,
             cur_bit: 0,
-            merger: ExtentMerger::new(),
             started: false,
-            finished: false,
             used_clusters: 0,
             total_clusters: 0,
-        };
+        });
         // Pass 2: count, so that `used_bytes` is exact before the caller streams.
-        let mut used_bytes = 0u64;
-        while let Some(e) = s.next_extent()? {
-            used_bytes += e.len;
-        }
-        let l = &s.layout;
+        let used_bytes = extents.count_bytes()?;
+        let src = extents.source();
+        let l = &src.layout;
         let mut warnings = Vec::new();
         if sb.state & state::VALID == 0 {
             warnings.push("not cleanly unmounted".to_string());
@@ -482,7 +520,7 @@ impl<'a> ExtUsedBlocks<'a> {
                     .to_string(),
             );
         }
-        let bitmap_free_blocks = (s.total_clusters - s.used_clusters) * l.cluster_ratio;
+        let bitmap_free_blocks = (src.total_clusters - src.used_clusters) * l.cluster_ratio;
         if bitmap_free_blocks != sb.free_blocks_count {
             warnings.push(format!(
                 "superblock free block count {} disagrees with the bitmaps ({} free); \
@@ -498,7 +536,7 @@ impl<'a> ExtUsedBlocks<'a> {
                 volume.len() - l.total_bytes()
             ));
         }
-        s.info = FsInfo {
+        let info = FsInfo {
             fs_type: sb.fs_type().to_string(),
             label: sb.label(),
             uuid: sb.uuid_string(),
@@ -508,68 +546,18 @@ impl<'a> ExtUsedBlocks<'a> {
             files: None,
             warnings,
         };
-        s.rewind();
-        Ok(s)
-    }
-
-    fn rewind(&mut self) {
-        self.walker.rewind();
-        self.cur_group = None;
-        self.cur_bit = 0;
-        self.merger = ExtentMerger::new();
-        self.started = false;
-        self.finished = false;
-        self.used_clusters = 0;
-        self.total_clusters = 0;
+        extents.rewind();
+        Ok(ExtUsedBlocks { info, extents })
     }
 
     /// The validated geometry.
     pub fn layout(&self) -> &Layout {
-        &self.layout
+        &self.extents.source().layout
     }
 
     /// Bytes of buffers this stream holds (bounded whatever the filesystem size).
     pub fn memory_bytes(&self) -> usize {
-        self.walker.memory_bytes()
-    }
-
-    fn step(&mut self) -> Result<Option<Extent>, FsError> {
-        let l = &self.layout;
-        if !self.started {
-            self.started = true;
-            let head = (l.first_data_block * l.block_size).max(2048);
-            if let Some(e) = self.merger.push(Extent::new(0, head.min(l.total_bytes()))) {
-                return Ok(Some(e));
-            }
-        }
-        loop {
-            if let Some(gb) = self.cur_group {
-                if let Some((s, e)) = next_run(self.walker.bits(&gb), gb.nbits, self.cur_bit) {
-                    self.cur_bit = e;
-                    self.used_clusters += e - s;
-                    let l = &self.layout;
-                    let sb = gb.first_block + s * l.cluster_ratio;
-                    let eb = (gb.first_block + e * l.cluster_ratio).min(l.blocks_count);
-                    let ext = Extent::new(sb * l.block_size, (eb - sb) * l.block_size);
-                    if let Some(x) = self.merger.push(ext) {
-                        return Ok(Some(x));
-                    }
-                    continue;
-                }
-                self.cur_group = None;
-            }
-            match self.walker.next_group()? {
-                Some(gb) => {
-                    self.total_clusters += gb.nbits;
-                    self.cur_group = Some(gb);
-                    self.cur_bit = 0;
-                }
-                None => {
-                    self.finished = true;
-                    return Ok(self.merger.finish());
-                }
-            }
-        }
+        self.extents.source().walker.memory_bytes()
     }
 }
 
@@ -579,14 +567,6 @@ impl UsedBlocks for ExtUsedBlocks<'_> {
     }
 
     fn next_extent(&mut self) -> Result<Option<Extent>, FsError> {
-        if self.finished {
-            return Ok(self.merger.finish());
-        }
-        let r = self.step();
-        if r.is_err() {
-            self.finished = true;
-            self.merger = ExtentMerger::new();
-        }
-        r
+        self.extents.next_extent()
     }
 }

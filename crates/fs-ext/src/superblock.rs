@@ -3,7 +3,7 @@
 //! [`Superblock::parse`] only decodes the fields the scanner needs and checks the magic; the
 //! geometry is validated by [`crate::Layout::new`].
 
-use byteorder::{ByteOrder, LittleEndian as LE};
+use lifeboat_fs::bytes;
 
 use crate::checksum::crc32c;
 use crate::ExtError;
@@ -216,51 +216,53 @@ impl Superblock {
             });
         }
         let b = &b[..SUPERBLOCK_SIZE];
-        let u16_at = |o: usize| LE::read_u16(&b[o..o + 2]);
-        let u32_at = |o: usize| LE::read_u32(&b[o..o + 4]);
-        let magic = u16_at(0x38);
+        let u16_at = |o: usize| bytes::u16_at(b, o);
+        let u32_at = |o: usize| bytes::u32_at(b, o);
+        let magic = u16_at(0x38)?;
         if magic != EXT_MAGIC {
             return Err(ExtError::BadMagic(magic));
         }
-        let rev_level = u32_at(0x4C);
+        let rev_level = u32_at(0x4C)?;
         let dynamic = rev_level >= 1;
         let (feature_compat, feature_incompat, feature_ro_compat) = if dynamic {
-            (u32_at(0x5C), u32_at(0x60), u32_at(0x64))
+            (u32_at(0x5C)?, u32_at(0x60)?, u32_at(0x64)?)
         } else {
             (0, 0, 0)
         };
         let is64 = feature_incompat & incompat::BIT64 != 0;
-        let hi = |o: usize| if is64 { u64::from(u32_at(o)) << 32 } else { 0 };
+        let hi = |o: usize| -> Result<u64, ExtError> {
+            Ok(if is64 { u64::from(u32_at(o)?) << 32 } else { 0 })
+        };
         let mut uuid = [0u8; 16];
         uuid.copy_from_slice(&b[0x68..0x78]);
         let mut volume_name = [0u8; 16];
         volume_name.copy_from_slice(&b[0x78..0x88]);
         Ok(Superblock {
-            inodes_count: u32_at(0x0),
-            blocks_count: u64::from(u32_at(0x4)) | hi(0x150),
-            free_blocks_count: u64::from(u32_at(0xC)) | hi(0x158),
-            first_data_block: u32_at(0x14),
-            log_block_size: u32_at(0x18),
-            log_cluster_size: u32_at(0x1C),
-            blocks_per_group: u32_at(0x20),
-            clusters_per_group: u32_at(0x24),
-            inodes_per_group: u32_at(0x28),
+            inodes_count: u32_at(0x0)?,
+            blocks_count: u64::from(u32_at(0x4)?) | hi(0x150)?,
+            free_blocks_count: u64::from(u32_at(0xC)?) | hi(0x158)?,
+            first_data_block: u32_at(0x14)?,
+            log_block_size: u32_at(0x18)?,
+            log_cluster_size: u32_at(0x1C)?,
+            blocks_per_group: u32_at(0x20)?,
+            clusters_per_group: u32_at(0x24)?,
+            inodes_per_group: u32_at(0x28)?,
             magic,
-            state: u16_at(0x3A),
+            state: u16_at(0x3A)?,
             rev_level,
-            inode_size: if dynamic { u16_at(0x58) } else { 128 },
+            inode_size: if dynamic { u16_at(0x58)? } else { 128 },
             feature_compat,
             feature_incompat,
             feature_ro_compat,
             uuid,
             volume_name,
-            reserved_gdt_blocks: if dynamic { u16_at(0xCE) } else { 0 },
-            desc_size: u16_at(0xFE),
-            first_meta_bg: u32_at(0x104),
-            backup_bgs: [u32_at(0x24C), u32_at(0x250)],
+            reserved_gdt_blocks: if dynamic { u16_at(0xCE)? } else { 0 },
+            desc_size: u16_at(0xFE)?,
+            first_meta_bg: u32_at(0x104)?,
+            backup_bgs: [u32_at(0x24C)?, u32_at(0x250)?],
             checksum_type: b[0x175],
-            checksum_seed: u32_at(0x270),
-            checksum: u32_at(0x3FC),
+            checksum_seed: u32_at(0x270)?,
+            checksum: u32_at(0x3FC)?,
             computed_checksum: crc32c(!0, &b[..0x3FC]),
         })
     }

@@ -4,7 +4,8 @@
 //! requires (fewer than 4085: FAT12; fewer than 65525: FAT16; otherwise FAT32), never by the
 //! informational type string at byte 54 or 82.
 
-use crate::{le16, le32, FatError};
+use crate::FatError;
+use lifeboat_fs::bytes::{u16_at, u32_at};
 
 /// Size of the part of the boot sector that is parsed.
 pub const BOOT_SECTOR_SIZE: usize = 512;
@@ -146,7 +147,7 @@ impl BootSector {
                 "no boot signature 0x55AA at byte 510".to_string(),
             ));
         }
-        let bps = u32::from(le16(b, 11));
+        let bps = u32::from(u16_at(b, 11)?);
         if !bps.is_power_of_two() || !(512..=4096).contains(&bps) {
             return Err(FatError::NoSignature(format!(
                 "bytes per sector {bps} is not a power of two from 512 to 4096"
@@ -158,7 +159,7 @@ impl BootSector {
                 "sectors per cluster {spc} is not a power of two"
             )));
         }
-        let reserved = u32::from(le16(b, 14));
+        let reserved = u32::from(u16_at(b, 14)?);
         if reserved == 0 {
             return Err(FatError::NoSignature("no reserved sectors".to_string()));
         }
@@ -172,15 +173,15 @@ impl BootSector {
                 "media descriptor {media:#04x} is not 0xF0 or 0xF8..0xFF"
             )));
         }
-        let root_entries = u32::from(le16(b, 17));
-        let total16 = u64::from(le16(b, 19));
-        let total32 = u64::from(le32(b, 32));
+        let root_entries = u32::from(u16_at(b, 17)?);
+        let total16 = u64::from(u16_at(b, 19)?);
+        let total32 = u64::from(u32_at(b, 32)?);
         let total_sectors = if total16 != 0 { total16 } else { total32 };
         if total_sectors == 0 {
             return Err(invalid("total sectors", 0, "is zero"));
         }
-        let fat16_size = u64::from(le16(b, 22));
-        let fat32_size = u64::from(le32(b, 36));
+        let fat16_size = u64::from(u16_at(b, 22)?);
+        let fat32_size = u64::from(u32_at(b, 36)?);
         let fat_sectors = if fat16_size != 0 {
             fat16_size
         } else {
@@ -254,7 +255,7 @@ impl BootSector {
                     "must be 0 on FAT32",
                 ));
             }
-            let version = le16(b, 42);
+            let version = u16_at(b, 42)?;
             if version != 0 {
                 return Err(invalid(
                     "FAT32 version",
@@ -262,7 +263,7 @@ impl BootSector {
                     "only version 0.0 is known",
                 ));
             }
-            let flags = le16(b, 40);
+            let flags = u16_at(b, 40)?;
             if flags & 0x80 != 0 {
                 bs.active_fat = u32::from(flags & 0x0F);
                 if bs.active_fat >= num_fats {
@@ -273,7 +274,7 @@ impl BootSector {
                     ));
                 }
             }
-            bs.root_cluster = le32(b, 44);
+            bs.root_cluster = u32_at(b, 44)?;
             if u64::from(bs.root_cluster) < 2 || u64::from(bs.root_cluster) >= cluster_count + 2 {
                 return Err(invalid(
                     "root cluster",
@@ -292,8 +293,8 @@ impl BootSector {
                     )),
                 }
             };
-            bs.fsinfo_sector = sector(le16(b, 48), "FSInfo sector")?;
-            bs.backup_boot_sector = sector(le16(b, 50), "backup boot sector")?;
+            bs.fsinfo_sector = sector(u16_at(b, 48)?, "FSInfo sector")?;
+            bs.backup_boot_sector = sector(u16_at(b, 50)?, "backup boot sector")?;
             64
         } else {
             if fat16_size == 0 {
@@ -314,7 +315,7 @@ impl BootSector {
         };
         bs.state = b[ext + 1];
         if b[ext + 2] == 0x29 {
-            bs.volume_id = Some(le32(b, ext + 3));
+            bs.volume_id = Some(u32_at(b, ext + 3)?);
             let raw = &b[ext + 7..ext + 18];
             let label: String = raw
                 .iter()

@@ -5,10 +5,10 @@
 //! A data cluster is used when its entry is non-zero and not the bad-cluster mark. FAT32
 //! entries keep their meaning in the low 28 bits; the high 4 bits are reserved and ignored.
 
-use lifeboat_fs::{FsError, ReadAt};
+use lifeboat_fs::bytes::{u16_at, u32_at};
+use lifeboat_fs::{read_exact, FsError, ReadAt};
 
 use crate::boot_sector::{BootSector, FatType};
-use crate::read;
 
 /// Bytes read from the FAT at once: a multiple of 12, so that no 12-, 16- or 32-bit entry
 /// straddles two batches (two FAT12 entries take 3 bytes).
@@ -20,9 +20,7 @@ pub fn entry(fat: &[u8], index: u64, t: FatType) -> Option<u32> {
     match t {
         FatType::Fat12 => {
             let off = usize::try_from(index.checked_mul(3)? / 2).ok()?;
-            let end = off.checked_add(2)?;
-            let pair = fat.get(off..end)?;
-            let v = u16::from_le_bytes([pair[0], pair[1]]);
+            let v = u16_at(fat, off).ok()?;
             Some(u32::from(if index.is_multiple_of(2) {
                 v & 0x0FFF
             } else {
@@ -31,13 +29,11 @@ pub fn entry(fat: &[u8], index: u64, t: FatType) -> Option<u32> {
         }
         FatType::Fat16 => {
             let off = usize::try_from(index.checked_mul(2)?).ok()?;
-            let b = fat.get(off..off.checked_add(2)?)?;
-            Some(u32::from(u16::from_le_bytes([b[0], b[1]])))
+            u16_at(fat, off).ok().map(u32::from)
         }
         FatType::Fat32 => {
             let off = usize::try_from(index.checked_mul(4)?).ok()?;
-            let b = fat.get(off..off.checked_add(4)?)?;
-            Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]) & 0x0FFF_FFFF)
+            Some(u32_at(fat, off).ok()? & 0x0FFF_FFFF)
         }
     }
 }
@@ -55,10 +51,9 @@ pub fn set_fat12_entry(fat: &mut [u8], index: u64, value: u16) -> bool {
     else {
         return false;
     };
-    if off.checked_add(2).is_none_or(|e| e > fat.len()) {
+    let Ok(old) = u16_at(fat, off) else {
         return false;
-    }
-    let old = u16::from_le_bytes([fat[off], fat[off + 1]]);
+    };
     let new = if index.is_multiple_of(2) {
         (old & 0xF000) | value
     } else {
@@ -138,7 +133,7 @@ impl<'a> FatWalk<'a> {
         let start = first * self.fat_type.entry_bits() / 8;
         // Invalidate first: a failed read must not leave stale bytes looking valid.
         self.buf_entries = 0;
-        read(
+        read_exact(
             self.volume,
             &mut self.buf[..bytes as usize],
             self.fat_offset + start,

@@ -1,6 +1,7 @@
 //! The FAT32 FSInfo sector: a hint of the free cluster count and the next free cluster.
 
-use crate::{le32, FatError};
+use crate::FatError;
+use lifeboat_fs::bytes::u32_at;
 
 /// Lead signature at byte 0.
 pub const LEAD_SIGNATURE: u32 = 0x4161_5252;
@@ -28,9 +29,9 @@ impl FsInfoSector {
                 got: b.len(),
             });
         }
-        if le32(b, 0) != LEAD_SIGNATURE
-            || le32(b, 484) != STRUCT_SIGNATURE
-            || le32(b, 508) != TRAIL_SIGNATURE
+        if u32_at(b, 0)? != LEAD_SIGNATURE
+            || u32_at(b, 484)? != STRUCT_SIGNATURE
+            || u32_at(b, 508)? != TRAIL_SIGNATURE
         {
             return Err(FatError::Corrupt(
                 "FSInfo sector signatures are missing".to_string(),
@@ -38,8 +39,8 @@ impl FsInfoSector {
         }
         let opt = |v: u32| (v != 0xFFFF_FFFF).then_some(v);
         Ok(FsInfoSector {
-            free_count: opt(le32(b, 488)),
-            next_free: opt(le32(b, 492)),
+            free_count: opt(u32_at(b, 488)?),
+            next_free: opt(u32_at(b, 492)?),
         })
     }
 }

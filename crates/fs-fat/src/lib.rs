@@ -32,7 +32,7 @@ pub use boot_sector::{BootSector, FatType};
 pub use exfat::{ExfatBoot, ExfatScanner, ExfatUsedBlocks};
 pub use scanner::{FatScanner, FatUsedBlocks};
 
-use lifeboat_fs::{FsError, ReadAt};
+use lifeboat_fs::FsError;
 
 /// Name of the FAT family in errors.
 pub const FS_NAME: &str = "fat";
@@ -82,46 +82,24 @@ pub enum FatError {
     /// The layout is legal but beyond what this scanner handles in bounded memory.
     #[error("too complex: {0}")]
     TooComplex(String),
+    /// A field lies outside the structure that should hold it.
+    #[error(transparent)]
+    Field(#[from] lifeboat_fs::bytes::OutOfBounds),
 }
 
 impl FatError {
     /// Converts to the common error type, naming the filesystem family `fs`.
     pub fn into_fs(self, fs: &'static str) -> FsError {
         match self {
-            FatError::TooShort { .. } | FatError::NoSignature(_) => FsError::NotRecognised {
-                fs,
-                reason: self.to_string(),
-            },
-            _ => FsError::Corrupt {
-                fs,
-                reason: self.to_string(),
-            },
+            FatError::TooShort { .. } | FatError::NoSignature(_) => {
+                FsError::not_recognised(fs, self)
+            }
+            _ => FsError::corrupt(fs, self),
         }
     }
-}
-
-/// Reads `buf.len()` bytes at `offset`, mapping failures to [`FsError::Io`].
-pub(crate) fn read(volume: &dyn ReadAt, buf: &mut [u8], offset: u64) -> Result<(), FsError> {
-    volume
-        .read_exact_at(buf, offset)
-        .map_err(|e| FsError::io(offset, e))
 }
 
 /// A volume serial number in the usual `XXXX-XXXX` notation.
 pub(crate) fn serial_string(serial: u32) -> String {
     format!("{:04X}-{:04X}", serial >> 16, serial & 0xFFFF)
-}
-
-pub(crate) fn le16(b: &[u8], off: usize) -> u16 {
-    u16::from_le_bytes([b[off], b[off + 1]])
-}
-
-pub(crate) fn le32(b: &[u8], off: usize) -> u32 {
-    u32::from_le_bytes([b[off], b[off + 1], b[off + 2], b[off + 3]])
-}
-
-pub(crate) fn le64(b: &[u8], off: usize) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[off..off + 8]);
-    u64::from_le_bytes(a)
 }

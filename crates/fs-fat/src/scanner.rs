@@ -4,12 +4,14 @@
 //! once to count the used clusters (so [`FsInfo::used_bytes`] is exact before streaming); the
 //! stream walks it again. Each walk reads the FAT in batches of [`FAT_BATCH_BYTES`](crate::fat_table::FAT_BATCH_BYTES).
 
-use lifeboat_fs::{Extent, ExtentMerger, FsError, FsInfo, ReadAt, Scanner, UsedBlocks};
+use lifeboat_fs::{
+    read_exact, Extent, ExtentSource, FsError, FsInfo, MergedExtents, ReadAt, Scanner, UsedBlocks,
+};
 
 use crate::boot_sector::{BootSector, FatType, BOOT_SECTOR_SIZE};
 use crate::fat_table::{entry, FatWalk};
 use crate::fsinfo::FsInfoSector;
-use crate::{read, serial_string, FatError, FS_NAME};
+use crate::{serial_string, FatError, FS_NAME};
 
 /// Most bytes of the root directory searched for the volume label entry.
 const LABEL_SEARCH_BYTES: u64 = 64 << 10;
@@ -25,7 +27,7 @@ pub fn read_boot_sector(volume: &dyn ReadAt) -> Result<BootSector, FsError> {
         .into_fs(FS_NAME));
     }
     let mut b = [0u8; BOOT_SECTOR_SIZE];
-    read(volume, &mut b, 0)?;
+    read_exact(volume, &mut b, 0)?;
     BootSector::parse(&b).map_err(|e| e.into_fs(FS_NAME))
 }
 
@@ -84,15 +86,39 @@ impl Scanner for FatScanner {
     }
 }
 
+/// The raw used extents of a FAT volume: the region before the data area, then the runs of
+/// used clusters of the active FAT.
+struct FatSource<'a> {
+    bs: BootSector,
+    walk: FatWalk<'a>,
+    started: bool,
+    used_clusters: u64,
+}
+
+impl ExtentSource for FatSource<'_> {
+    fn next_raw(&mut self) -> Result<Option<Extent>, FsError> {
+        if !self.started {
+            self.started = true;
+            // Reserved region, every FAT copy and the FAT12/16 root directory.
+            return Ok(Some(Extent::new(0, self.bs.data_offset())));
+        }
+        Ok(self.walk.next_run()?.map(|(a, b)| {
+            self.used_clusters += b - a;
+            Extent::new(self.bs.cluster_offset(a), (b - a) * self.bs.cluster_size())
+        }))
+    }
+
+    fn rewind(&mut self) {
+        self.walk.rewind();
+        self.started = false;
+        self.used_clusters = 0;
+    }
+}
+
 /// The stream of used extents of a FAT volume.
 pub struct FatUsedBlocks<'a> {
     info: FsInfo,
-    bs: BootSector,
-    walk: FatWalk<'a>,
-    merger: ExtentMerger,
-    started: bool,
-    finished: bool,
-    used_clusters: u64,
+    extents: MergedExtents<FatSource<'a>>,
 }
 
 impl<'a> FatUsedBlocks<'a> {
@@ -113,7 +139,7 @@ impl<'a> FatUsedBlocks<'a> {
         }
         // Entry 1 of the FAT: on FAT16/32 its two top bits say "clean" and "no I/O error".
         let mut head = [0u8; 8];
-        read(volume, &mut head, bs.fat_offset(bs.active_fat))?;
+        read_exact(volume, &mut head, bs.fat_offset(bs.active_fat))?;
         let e1 = entry(&head, 1, bs.fat_type).unwrap_or(0);
         let (clean, no_error) = match bs.fat_type {
             FatType::Fat12 => (None, None),
@@ -129,7 +155,7 @@ impl<'a> FatUsedBlocks<'a> {
         let fsinfo = match bs.fsinfo_sector {
             Some(s) => {
                 let mut b = vec![0u8; bs.bytes_per_sector as usize];
-                read(volume, &mut b, u64::from(s) * bs.sector_size())?;
+                read_exact(volume, &mut b, u64::from(s) * bs.sector_size())?;
                 match FsInfoSector::parse(&b) {
                     Ok(f) => Some(f),
                     Err(e) => {
@@ -142,24 +168,19 @@ impl<'a> FatUsedBlocks<'a> {
         };
         let label = Self::read_label(volume, &bs)?.or_else(|| bs.label.clone());
         let walk = FatWalk::new(volume, &bs, bs.active_fat);
-        let mut s = FatUsedBlocks {
-            info: FsInfo::default(),
+        let mut extents = MergedExtents::new(FatSource {
             bs,
             walk,
-            merger: ExtentMerger::new(),
             started: false,
-            finished: false,
             used_clusters: 0,
-        };
-        let mut used_bytes = 0u64;
-        while let Some(e) = s.next_extent()? {
-            used_bytes += e.len;
-        }
-        let free = s.walk.free;
-        if s.walk.bad > 0 {
+        });
+        let used_bytes = extents.count_bytes()?;
+        let src = extents.source();
+        let free = src.walk.free;
+        if src.walk.bad > 0 {
             warnings.push(format!(
                 "{} clusters are marked bad; they are not saved",
-                s.walk.bad
+                src.walk.bad
             ));
         }
         if let Some(fc) = fsinfo.and_then(|f| f.free_count) {
@@ -170,7 +191,7 @@ impl<'a> FatUsedBlocks<'a> {
                 ));
             }
         }
-        let bs = &s.bs;
+        let bs = &src.bs;
         if bs.total_bytes() < volume.len() {
             warnings.push(format!(
                 "the filesystem ends at byte {}, {} bytes before the end of the volume; \
@@ -179,7 +200,7 @@ impl<'a> FatUsedBlocks<'a> {
                 volume.len() - bs.total_bytes()
             ));
         }
-        s.info = FsInfo {
+        let info = FsInfo {
             fs_type: bs.fat_type.name().to_string(),
             label,
             uuid: bs.volume_id.map(serial_string),
@@ -195,8 +216,8 @@ impl<'a> FatUsedBlocks<'a> {
             files: None,
             warnings,
         };
-        s.rewind();
-        Ok(s)
+        extents.rewind();
+        Ok(FatUsedBlocks { info, extents })
     }
 
     /// The label entry of the root directory (fixed region on FAT12/16, first cluster on
@@ -210,53 +231,23 @@ impl<'a> FatUsedBlocks<'a> {
             _ => (bs.root_dir_offset(), bs.root_dir_sectors * bs.sector_size()),
         };
         let mut b = vec![0u8; len.min(LABEL_SEARCH_BYTES) as usize];
-        read(volume, &mut b, off)?;
+        read_exact(volume, &mut b, off)?;
         Ok(root_label(&b))
-    }
-
-    fn rewind(&mut self) {
-        self.walk.rewind();
-        self.merger = ExtentMerger::new();
-        self.started = false;
-        self.finished = false;
-        self.used_clusters = 0;
     }
 
     /// The validated boot sector.
     pub fn boot_sector(&self) -> &BootSector {
-        &self.bs
+        &self.extents.source().bs
     }
 
     /// Used data clusters seen so far by the stream (all of them once it has ended).
     pub fn used_clusters(&self) -> u64 {
-        self.used_clusters
+        self.extents.source().used_clusters
     }
 
     /// Bytes of buffers this stream holds (at most [`FAT_BATCH_BYTES`](crate::fat_table::FAT_BATCH_BYTES) and a little).
     pub fn memory_bytes(&self) -> usize {
-        self.walk.memory_bytes()
-    }
-
-    fn step(&mut self) -> Result<Option<Extent>, FsError> {
-        if !self.started {
-            self.started = true;
-            // Reserved region, every FAT copy and the FAT12/16 root directory.
-            if let Some(e) = self.merger.push(Extent::new(0, self.bs.data_offset())) {
-                return Ok(Some(e));
-            }
-        }
-        while let Some((a, b)) = self.walk.next_run()? {
-            self.used_clusters += b - a;
-            let off = self.bs.cluster_offset(a);
-            if let Some(e) = self
-                .merger
-                .push(Extent::new(off, (b - a) * self.bs.cluster_size()))
-            {
-                return Ok(Some(e));
-            }
-        }
-        self.finished = true;
-        Ok(self.merger.finish())
+        self.extents.source().walk.memory_bytes()
     }
 }
 
@@ -266,14 +257,6 @@ impl UsedBlocks for FatUsedBlocks<'_> {
     }
 
     fn next_extent(&mut self) -> Result<Option<Extent>, FsError> {
-        if self.finished {
-            return Ok(self.merger.finish());
-        }
-        let r = self.step();
-        if r.is_err() {
-            self.finished = true;
-            self.merger = ExtentMerger::new();
-        }
-        r
+        self.extents.next_extent()
     }
 }

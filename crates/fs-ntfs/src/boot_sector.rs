@@ -1,6 +1,7 @@
 //! The NTFS boot sector (sector 0, copied to the last sector of the volume).
 
-use crate::{le16, le64, NtfsError};
+use crate::NtfsError;
+use lifeboat_fs::bytes::{u16_at, u64_at};
 
 /// Bytes of the boot sector that are parsed.
 pub const BOOT_SECTOR_SIZE: usize = 512;
@@ -64,9 +65,13 @@ impl BootSector {
             reason,
         };
         if b[510] != 0x55 || b[511] != 0xAA {
-            return Err(bad("end marker", u64::from(le16(b, 510)), "is not 0xaa55"));
+            return Err(bad(
+                "end marker",
+                u64::from(u16_at(b, 510)?),
+                "is not 0xaa55",
+            ));
         }
-        let bps = u32::from(le16(b, 0x0B));
+        let bps = u32::from(u16_at(b, 0x0B)?);
         if !(256..=4096).contains(&bps) || !bps.is_power_of_two() {
             return Err(bad(
                 "bytes per sector",
@@ -115,7 +120,7 @@ impl BootSector {
                 return Err(bad(field, u64::from_le_bytes(v), "must be zero on NTFS"));
             }
         }
-        let total_sectors = le64(b, 0x28);
+        let total_sectors = u64_at(b, 0x28)?;
         let clusters = total_sectors / spc;
         if clusters == 0 {
             return Err(bad(
@@ -131,8 +136,8 @@ impl BootSector {
         {
             return Err(bad("total sectors", total_sectors, "overflows"));
         }
-        let mft_lcn = le64(b, 0x30);
-        let mftmirr_lcn = le64(b, 0x38);
+        let mft_lcn = u64_at(b, 0x30)?;
+        let mftmirr_lcn = u64_at(b, 0x38)?;
         if mft_lcn >= clusters {
             return Err(bad("$MFT cluster", mft_lcn, "outside the volume"));
         }
@@ -165,7 +170,7 @@ impl BootSector {
             mftmirr_lcn,
             record_size,
             index_record_size,
-            serial: le64(b, 0x48),
+            serial: u64_at(b, 0x48)?,
         })
     }
 

@@ -1,7 +1,8 @@
 //! Directory indexes (`$I30`): the file-name entries of `$INDEX_ROOT` and of the index records
 //! (`INDX`) of `$INDEX_ALLOCATION`. Used only to look a name up in the root directory.
 
-use crate::{le16, le32, le64, NtfsError};
+use crate::NtfsError;
+use lifeboat_fs::bytes::{u16_at, u16s, u32_at, u64_at};
 
 /// Index entry flag: the entry points to a sub-node.
 pub const ENTRY_SUBNODE: u16 = 0x0001;
@@ -32,8 +33,8 @@ pub fn parse_node(node: &[u8], what: &str) -> Result<Vec<NameEntry>, NtfsError> 
     if node.len() < 16 {
         return Err(bad(what, "index header passes the end".into()));
     }
-    let first = le32(node, 0) as usize;
-    let in_use = le32(node, 4) as usize;
+    let first = u32_at(node, 0)? as usize;
+    let in_use = u32_at(node, 4)? as usize;
     if in_use > node.len() || first < 16 || first > in_use {
         return Err(bad(
             what,
@@ -47,9 +48,9 @@ pub fn parse_node(node: &[u8], what: &str) -> Result<Vec<NameEntry>, NtfsError> 
             return Err(bad(what, format!("entry at {pos} passes the end")));
         }
         let e = &node[pos..in_use];
-        let len = usize::from(le16(e, 8));
-        let key_len = usize::from(le16(e, 10));
-        let flags = le16(e, 12);
+        let len = usize::from(u16_at(e, 8)?);
+        let key_len = usize::from(u16_at(e, 10)?);
+        let flags = u16_at(e, 12)?;
         if len < 16 || len % 8 != 0 || len > e.len() || 16 + key_len > len {
             return Err(bad(what, format!("entry at {pos} has length {len}")));
         }
@@ -67,9 +68,9 @@ pub fn parse_node(node: &[u8], what: &str) -> Result<Vec<NameEntry>, NtfsError> 
         let name = key
             .get(66..66 + name_len)
             .ok_or_else(|| bad(what, format!("entry at {pos}: name passes the key")))?;
-        let units: Vec<u16> = name.chunks_exact(2).map(|c| le16(c, 0)).collect();
+        let units: Vec<u16> = u16s(name).collect();
         out.push(NameEntry {
-            record: le64(e, 0) & 0x0000_FFFF_FFFF_FFFF,
+            record: u64_at(e, 0)? & 0x0000_FFFF_FFFF_FFFF,
             namespace: key[65],
             name: String::from_utf16_lossy(&units),
         });

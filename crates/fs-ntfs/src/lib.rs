@@ -30,7 +30,6 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod bitmap;
 pub mod boot_sector;
 pub mod index;
 pub mod mft_record;
@@ -90,33 +89,21 @@ pub enum NtfsError {
     /// The layout is legal but beyond what this scanner handles in bounded memory.
     #[error("too complex: {0}")]
     TooComplex(String),
+    /// Structures found through the metadata disagree with each other or with the volume.
+    #[error("{0}")]
+    Inconsistent(String),
+    /// A field lies outside the structure that should hold it.
+    #[error(transparent)]
+    Field(#[from] lifeboat_fs::bytes::OutOfBounds),
 }
 
 impl From<NtfsError> for FsError {
     fn from(e: NtfsError) -> FsError {
         match e {
-            NtfsError::TooShort { .. } | NtfsError::BadSignature => FsError::NotRecognised {
-                fs: FS_NAME,
-                reason: e.to_string(),
-            },
-            _ => FsError::Corrupt {
-                fs: FS_NAME,
-                reason: e.to_string(),
-            },
+            NtfsError::TooShort { .. } | NtfsError::BadSignature => {
+                FsError::not_recognised(FS_NAME, e)
+            }
+            _ => FsError::corrupt(FS_NAME, e),
         }
     }
-}
-
-pub(crate) fn le16(b: &[u8], o: usize) -> u16 {
-    u16::from_le_bytes([b[o], b[o + 1]])
-}
-
-pub(crate) fn le32(b: &[u8], o: usize) -> u32 {
-    u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]])
-}
-
-pub(crate) fn le64(b: &[u8], o: usize) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[o..o + 8]);
-    u64::from_le_bytes(a)
 }

@@ -4,7 +4,8 @@
 //! stride with the update sequence number; the real last two bytes of each stride are kept in
 //! the update sequence array. [`apply_fixups`] checks and restores them.
 
-use crate::{le16, le32, le64, NtfsError};
+use crate::NtfsError;
+use lifeboat_fs::bytes::{u16_at, u32_at, u64_at};
 
 /// Stride of the update sequence protection (always 512 bytes, whatever the sector size).
 pub const FIXUP_STRIDE: usize = 512;
@@ -51,8 +52,8 @@ pub fn apply_fixups(buf: &mut [u8], magic: &[u8; 4], what: &str) -> Result<(), N
             String::from_utf8_lossy(magic)
         )));
     }
-    let usa_ofs = usize::from(le16(buf, 4));
-    let usa_count = usize::from(le16(buf, 6));
+    let usa_ofs = usize::from(u16_at(buf, 4)?);
+    let usa_count = usize::from(u16_at(buf, 6)?);
     let strides = buf.len() / FIXUP_STRIDE;
     if usa_count != strides + 1 {
         return Err(err(format!(
@@ -185,9 +186,9 @@ impl<'a> MftRecord<'a> {
         if bytes.len() < 0x30 || &bytes[0..4] != b"FILE" {
             return Err(err("not a FILE record".into()));
         }
-        let attrs_offset = usize::from(le16(bytes, 0x14));
-        let bytes_in_use = le32(bytes, 0x18) as usize;
-        let allocated = le32(bytes, 0x1C) as usize;
+        let attrs_offset = usize::from(u16_at(bytes, 0x14)?);
+        let bytes_in_use = u32_at(bytes, 0x18)? as usize;
+        let allocated = u32_at(bytes, 0x1C)? as usize;
         if allocated != bytes.len() {
             return Err(err(format!(
                 "allocated size {allocated} differs from the record size {}",
@@ -202,11 +203,11 @@ impl<'a> MftRecord<'a> {
         }
         Ok(MftRecord {
             bytes,
-            sequence: le16(bytes, 0x10),
-            flags: le16(bytes, 0x16),
+            sequence: u16_at(bytes, 0x10)?,
+            flags: u16_at(bytes, 0x16)?,
             attrs_offset,
             bytes_in_use,
-            base_record: le64(bytes, 0x20),
+            base_record: u64_at(bytes, 0x20)?,
         })
     }
 
@@ -257,17 +258,17 @@ pub fn parse_attribute(b: &[u8], pos: usize) -> Result<(Attribute<'_>, usize), N
     if b.len() < 16 {
         return Err(bad_attr(pos, "header passes the end of the record"));
     }
-    let type_code = le32(b, 0);
-    let len = le32(b, 4) as usize;
+    let type_code = u32_at(b, 0)?;
+    let len = u32_at(b, 4)? as usize;
     if len < 16 || !len.is_multiple_of(8) || len > b.len() {
         return Err(bad_attr(pos, format!("length {len} out of range")));
     }
     let a = &b[..len];
     let non_resident = a[8];
     let name_len = usize::from(a[9]) * 2;
-    let name_off = usize::from(le16(a, 10));
-    let flags = le16(a, 12);
-    let instance = le16(a, 14);
+    let name_off = usize::from(u16_at(a, 10)?);
+    let flags = u16_at(a, 12)?;
+    let instance = u16_at(a, 14)?;
     let name = if name_len == 0 {
         &a[0..0]
     } else {
@@ -279,8 +280,8 @@ pub fn parse_attribute(b: &[u8], pos: usize) -> Result<(Attribute<'_>, usize), N
             if len < 24 {
                 return Err(bad_attr(pos, "resident header too short"));
             }
-            let vlen = le32(a, 16) as usize;
-            let voff = usize::from(le16(a, 20));
+            let vlen = u32_at(a, 16)? as usize;
+            let voff = usize::from(u16_at(a, 20)?);
             let value = a
                 .get(voff..voff.saturating_add(vlen))
                 .ok_or_else(|| bad_attr(pos, "resident value passes the end of the attribute"))?;
@@ -290,15 +291,15 @@ pub fn parse_attribute(b: &[u8], pos: usize) -> Result<(Attribute<'_>, usize), N
             if len < 64 {
                 return Err(bad_attr(pos, "non-resident header too short"));
             }
-            let mp_off = usize::from(le16(a, 32));
+            let mp_off = usize::from(u16_at(a, 32)?);
             if mp_off < 64 || mp_off > len {
                 return Err(bad_attr(
                     pos,
                     format!("mapping pairs offset {mp_off} out of range"),
                 ));
             }
-            let lowest_vcn = le64(a, 16);
-            let highest_vcn = le64(a, 24);
+            let lowest_vcn = u64_at(a, 16)?;
+            let highest_vcn = u64_at(a, 24)?;
             // highest = lowest - 1 describes an empty extent (a zero-length stream).
             if highest_vcn.wrapping_add(1) < lowest_vcn || lowest_vcn > i64::MAX as u64 {
                 return Err(bad_attr(
@@ -310,9 +311,9 @@ pub fn parse_attribute(b: &[u8], pos: usize) -> Result<(Attribute<'_>, usize), N
                 lowest_vcn,
                 highest_vcn,
                 compression_unit: a[34],
-                allocated_size: le64(a, 40),
-                data_size: le64(a, 48),
-                initialized_size: le64(a, 56),
+                allocated_size: u64_at(a, 40)?,
+                data_size: u64_at(a, 48)?,
+                initialized_size: u64_at(a, 56)?,
                 mapping_pairs: &a[mp_off..],
             }
         }
@@ -342,7 +343,7 @@ impl<'a> Iterator for Attributes<'a> {
             self.done = true;
             return Some(Err(bad_attr(self.pos, "no end marker")));
         }
-        if le32(rest, 0) == attr_type::END {
+        if u32_at(rest, 0) == Ok(attr_type::END) {
             self.done = true;
             return None;
         }
@@ -390,8 +391,8 @@ pub fn parse_attribute_list(
             return Err(bad("shorter than an entry header".into()));
         }
         let e = &b[pos..];
-        let t = le32(e, 0);
-        let len = usize::from(le16(e, 4));
+        let t = u32_at(e, 0)?;
+        let len = usize::from(u16_at(e, 4)?);
         if len < 26 || len % 8 != 0 || len > e.len() {
             return Err(bad(format!("length {len} out of range")));
         }
@@ -414,8 +415,8 @@ pub fn parse_attribute_list(
             out.push(ListEntry {
                 type_code: t,
                 name,
-                lowest_vcn: le64(e, 8),
-                record: le64(e, 16) & 0x0000_FFFF_FFFF_FFFF,
+                lowest_vcn: u64_at(e, 8)?,
+                record: u64_at(e, 16)? & 0x0000_FFFF_FFFF_FFFF,
             });
         }
         pos += len;

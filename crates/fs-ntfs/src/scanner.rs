@@ -7,9 +7,12 @@
 //! the last one the boot sector counts (where mkntfs and Windows put it), and also the last
 //! sector of the volume when that lies further on (where ntfsresize puts it after a resize).
 
-use lifeboat_fs::{Extent, ExtentMerger, FsError, FsInfo, ReadAt, Scanner, UsedBlocks};
+use lifeboat_fs::bitmap::{count_set, next_run, test};
+use lifeboat_fs::bytes::{u16_at, u16s};
+use lifeboat_fs::{
+    read_exact, Extent, ExtentSource, FsError, FsInfo, MergedExtents, ReadAt, Scanner, UsedBlocks,
+};
 
-use crate::bitmap::{count_set, next_run, test};
 use crate::boot_sector::{BootSector, BOOT_SECTOR_SIZE};
 use crate::index::{parse_index_record, parse_root, NameEntry};
 use crate::mft_record::{
@@ -50,17 +53,8 @@ pub mod record {
 /// `$VOLUME_INFORMATION` flag: the volume is dirty (chkdsk will run at the next mount).
 pub const VOLUME_IS_DIRTY: u16 = 0x0001;
 
-fn read(volume: &dyn ReadAt, buf: &mut [u8], offset: u64) -> Result<(), FsError> {
-    volume
-        .read_exact_at(buf, offset)
-        .map_err(|e| FsError::io(offset, e))
-}
-
 fn corrupt(reason: impl Into<String>) -> FsError {
-    FsError::Corrupt {
-        fs: crate::FS_NAME,
-        reason: reason.into(),
-    }
+    NtfsError::Inconsistent(reason.into()).into()
 }
 
 /// Reads and decodes the boot sector of `volume`.
@@ -74,7 +68,7 @@ pub fn read_boot_sector(volume: &dyn ReadAt) -> Result<BootSector, FsError> {
         .into());
     }
     let mut b = [0u8; BOOT_SECTOR_SIZE];
-    read(volume, &mut b, 0)?;
+    read_exact(volume, &mut b, 0)?;
     Ok(BootSector::parse(&b)?)
 }
 
@@ -117,7 +111,7 @@ impl<'a> Ntfs<'a> {
         }
         let rs = boot.record_size;
         let mut rec0 = vec![0u8; rs as usize];
-        read(volume, &mut rec0, boot.mft_lcn * boot.cluster_size)?;
+        read_exact(volume, &mut rec0, boot.mft_lcn * boot.cluster_size)?;
         apply_fixups(&mut rec0, b"FILE", "MFT record 0")?;
         let r = MftRecord::parse(&rec0, "MFT record 0")?;
         if !r.in_use() || r.base_record != 0 {
@@ -208,7 +202,7 @@ impl<'a> Ntfs<'a> {
             let n = ((run_end - pos) as usize).min(buf.len() - done);
             let piece = &mut buf[done..done + n];
             match r.lcn {
-                Some(l) => read(self.volume, piece, l * cs + (pos - r.vcn * cs))?,
+                Some(l) => read_exact(self.volume, piece, l * cs + (pos - r.vcn * cs))?,
                 None => piece.fill(0),
             }
             if pos + n as u64 > initialized {
@@ -462,10 +456,7 @@ pub fn read_volume_info(ntfs: &Ntfs) -> Result<VolumeInfo, FsError> {
         let a = a?;
         match (a.type_code, a.form) {
             (attr_type::VOLUME_NAME, AttrForm::Resident { value }) => {
-                let units: Vec<u16> = value
-                    .chunks_exact(2)
-                    .map(|c| u16::from_le_bytes([c[0], c[1]]))
-                    .collect();
+                let units: Vec<u16> = u16s(value).collect();
                 let s = String::from_utf16_lossy(&units);
                 if !s.is_empty() {
                     out.label = Some(s);
@@ -473,7 +464,7 @@ pub fn read_volume_info(ntfs: &Ntfs) -> Result<VolumeInfo, FsError> {
             }
             (attr_type::VOLUME_INFORMATION, AttrForm::Resident { value }) if value.len() >= 12 => {
                 out.version = (value[8], value[9]);
-                out.flags = u16::from_le_bytes([value[10], value[11]]);
+                out.flags = u16_at(value, 10).map_err(NtfsError::from)?;
                 have_info = true;
             }
             _ => {}
@@ -618,17 +609,49 @@ impl BitmapReader<'_> {
     }
 }
 
-/// The stream of used extents of an NTFS volume.
-pub struct NtfsUsedBlocks<'a> {
-    info: FsInfo,
+/// The raw used extents of an NTFS volume: the runs of `$Bitmap`, then the backup boot
+/// sector locations.
+struct NtfsSource<'a> {
     boot: BootSector,
     reader: BitmapReader<'a>,
     next_bit: u64,
-    merger: ExtentMerger,
-    finished: bool,
-    /// Tail sectors still to yield (backup boot sector locations), in increasing order.
-    tail: Vec<Extent>,
+    /// Backup boot sector locations, in increasing order.
     backups: Vec<Extent>,
+    /// The first of `backups` still to yield.
+    next_backup: usize,
+}
+
+impl ExtentSource for NtfsSource<'_> {
+    fn next_raw(&mut self) -> Result<Option<Extent>, FsError> {
+        let cs = self.boot.cluster_size;
+        while self.next_bit < self.reader.nbits {
+            self.reader.load(self.next_bit)?;
+            let r = &self.reader;
+            let from = self.next_bit - r.buf_bit;
+            match next_run(&r.buf, r.buf_bits, from) {
+                Some((s, e)) => {
+                    let (s, e) = (r.buf_bit + s, r.buf_bit + e);
+                    self.next_bit = e;
+                    return Ok(Some(Extent::new(s * cs, (e - s) * cs)));
+                }
+                None => self.next_bit = r.buf_bit + r.buf_bits,
+            }
+        }
+        let backup = self.backups.get(self.next_backup).copied();
+        self.next_backup += usize::from(backup.is_some());
+        Ok(backup)
+    }
+
+    fn rewind(&mut self) {
+        self.next_bit = 0;
+        self.next_backup = 0;
+    }
+}
+
+/// The stream of used extents of an NTFS volume.
+pub struct NtfsUsedBlocks<'a> {
+    info: FsInfo,
+    extents: MergedExtents<NtfsSource<'a>>,
 }
 
 impl<'a> NtfsUsedBlocks<'a> {
@@ -700,7 +723,7 @@ impl<'a> NtfsUsedBlocks<'a> {
                 boot.total_bytes(),
             ));
         }
-        let reader = BitmapReader {
+        let mut reader = BitmapReader {
             ntfs,
             runs,
             initialized,
@@ -709,22 +732,12 @@ impl<'a> NtfsUsedBlocks<'a> {
             buf_bit: 0,
             buf_bits: 0,
         };
-        let mut s = NtfsUsedBlocks {
-            info: FsInfo::default(),
-            boot: boot.clone(),
-            reader,
-            next_bit: 0,
-            merger: ExtentMerger::new(),
-            finished: false,
-            tail: tail.clone(),
-            backups: tail.clone(),
-        };
         // Pass 1: count the used clusters.
         let mut used = 0u64;
         let mut bit = 0;
         while bit < clusters {
-            s.reader.load(bit)?;
-            let r = &s.reader;
+            reader.load(bit)?;
+            let r = &reader;
             if bit == 0 && !test(&r.buf, 0) {
                 return Err(corrupt(
                     "$Bitmap does not mark cluster 0 (the boot sector) in use",
@@ -741,7 +754,7 @@ impl<'a> NtfsUsedBlocks<'a> {
             used += count_set(&r.buf, r.buf_bits);
             bit = r.buf_bit + r.buf_bits;
         }
-        s.info = FsInfo {
+        let info = FsInfo {
             fs_type: "ntfs".to_string(),
             label: vol.label,
             uuid: Some(boot.serial_string()),
@@ -751,52 +764,33 @@ impl<'a> NtfsUsedBlocks<'a> {
             files: None,
             warnings,
         };
-        Ok(s)
+        let extents = MergedExtents::new(NtfsSource {
+            boot,
+            reader,
+            next_bit: 0,
+            backups: tail,
+            next_backup: 0,
+        });
+        Ok(NtfsUsedBlocks { info, extents })
     }
 
     /// The boot sector.
     pub fn boot_sector(&self) -> &BootSector {
-        &self.boot
+        &self.extents.source().boot
     }
 
     /// The sectors kept as possible backup boot sector locations: the sector after the last
     /// counted one, and the last sector of the volume when that lies further on.
     pub fn backup_sectors(&self) -> &[Extent] {
-        &self.backups
+        &self.extents.source().backups
     }
 
     /// Bytes of buffers this stream holds (bounded whatever the volume size).
     pub fn memory_bytes(&self) -> usize {
-        self.reader.buf.capacity()
-            + self.reader.runs.capacity() * std::mem::size_of::<Run>()
-            + self.reader.ntfs.mft_runs.capacity() * std::mem::size_of::<Run>()
-    }
-
-    fn step(&mut self) -> Result<Option<Extent>, FsError> {
-        let cs = self.boot.cluster_size;
-        while self.next_bit < self.reader.nbits {
-            self.reader.load(self.next_bit)?;
-            let r = &self.reader;
-            let from = self.next_bit - r.buf_bit;
-            match next_run(&r.buf, r.buf_bits, from) {
-                Some((s, e)) => {
-                    let (s, e) = (r.buf_bit + s, r.buf_bit + e);
-                    self.next_bit = e;
-                    if let Some(x) = self.merger.push(Extent::new(s * cs, (e - s) * cs)) {
-                        return Ok(Some(x));
-                    }
-                }
-                None => self.next_bit = r.buf_bit + r.buf_bits,
-            }
-        }
-        while !self.tail.is_empty() {
-            let e = self.tail.remove(0);
-            if let Some(x) = self.merger.push(e) {
-                return Ok(Some(x));
-            }
-        }
-        self.finished = true;
-        Ok(self.merger.finish())
+        let r = &self.extents.source().reader;
+        r.buf.capacity()
+            + r.runs.capacity() * std::mem::size_of::<Run>()
+            + r.ntfs.mft_runs.capacity() * std::mem::size_of::<Run>()
     }
 }
 
@@ -806,14 +800,6 @@ impl UsedBlocks for NtfsUsedBlocks<'_> {
     }
 
     fn next_extent(&mut self) -> Result<Option<Extent>, FsError> {
-        if self.finished {
-            return Ok(self.merger.finish());
-        }
-        let r = self.step();
-        if r.is_err() {
-            self.finished = true;
-            self.merger = ExtentMerger::new();
-        }
-        r
+        self.extents.next_extent()
     }
 }

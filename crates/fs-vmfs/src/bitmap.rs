@@ -3,8 +3,9 @@
 //! counts and a bitmap in which a set bit is a FREE item. The file block bitmap (`.fbb.sf`)
 //! tells which file blocks are allocated.
 
-use crate::bytes::{corrupt, u32_at};
+use crate::bytes::{corrupt, field};
 use crate::resource::ResourceHeader;
+use lifeboat_fs::bytes::u32_at;
 use lifeboat_fs::FsError;
 
 /// Offset of the bitmap metadata inside a cluster's header (after the lock block).
@@ -30,9 +31,9 @@ pub fn allocated_items(
     mut used: impl FnMut(u32),
 ) -> Result<(), FsError> {
     let what = "file block bitmap cluster";
-    let id = u32_at(buf, META_OFFSET, what)?;
-    let total = u32_at(buf, META_OFFSET + 4, what)?;
-    let free = u32_at(buf, META_OFFSET + 8, what)?;
+    let id = field(u32_at, buf, META_OFFSET, what)?;
+    let total = field(u32_at, buf, META_OFFSET + 4, what)?;
+    let free = field(u32_at, buf, META_OFFSET + 8, what)?;
     if u64::from(id) != cluster || total > items_per_cluster || total > MAX_ITEMS || free > total {
         return Err(corrupt(format!(
             "file block bitmap: cluster {cluster} header says cluster {id}, {total} items, \

@@ -1,41 +1,62 @@
-//! Little-endian field access that never panics: a field outside the buffer reads as an error.
+//! Field access with the structure named in errors (over the checked readers of
+//! [`lifeboat_fs::bytes`]), the scanner's error type, and VMware's text formats.
 
+use lifeboat_fs::bytes::OutOfBounds;
 use lifeboat_fs::FsError;
 
-/// Reads a little-endian unsigned integer of `N` bytes at `off` in `buf`.
-fn field<const N: usize>(buf: &[u8], off: usize, what: &str) -> Result<[u8; N], FsError> {
-    off.checked_add(N)
-        .and_then(|end| buf.get(off..end))
-        .and_then(|s| <[u8; N]>::try_from(s).ok())
-        .ok_or_else(|| {
-            corrupt(format!(
-                "{what}: field at byte {off} lies outside the structure"
-            ))
-        })
+/// Name of the filesystem family in errors.
+pub const FS_NAME: &str = "vmfs";
+
+/// Why the VMFS scanner refuses a partition it recognised.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VmfsError {
+    /// A field lies outside the structure read for it.
+    #[error("{what}: {at}")]
+    Field {
+        /// The structure.
+        what: String,
+        /// Where the field was looked for.
+        at: OutOfBounds,
+    },
+    /// The LVM device header does not carry the LVM magic: not a VMFS partition.
+    #[error("no LVM magic at byte {offset:#x}")]
+    NoMagic {
+        /// Byte offset of the device header.
+        offset: u64,
+        /// The value found there.
+        found: u32,
+    },
+    /// A structure is inconsistent, unsupported or points outside the volume.
+    #[error("{0}")]
+    Inconsistent(String),
 }
 
-pub(crate) fn u8_at(buf: &[u8], off: usize, what: &str) -> Result<u8, FsError> {
-    Ok(field::<1>(buf, off, what)?[0])
+impl From<VmfsError> for FsError {
+    fn from(e: VmfsError) -> FsError {
+        FsError::corrupt(FS_NAME, e)
+    }
 }
 
-pub(crate) fn u16_at(buf: &[u8], off: usize, what: &str) -> Result<u16, FsError> {
-    Ok(u16::from_le_bytes(field(buf, off, what)?))
-}
-
-pub(crate) fn u32_at(buf: &[u8], off: usize, what: &str) -> Result<u32, FsError> {
-    Ok(u32::from_le_bytes(field(buf, off, what)?))
-}
-
-pub(crate) fn u64_at(buf: &[u8], off: usize, what: &str) -> Result<u64, FsError> {
-    Ok(u64::from_le_bytes(field(buf, off, what)?))
+/// Reads a field with `read` (one of the readers of [`lifeboat_fs::bytes`]) at `off` in
+/// `buf`; a field outside the buffer is an error naming the structure `what`.
+pub(crate) fn field<T>(
+    read: fn(&[u8], usize) -> Result<T, OutOfBounds>,
+    buf: &[u8],
+    off: usize,
+    what: &str,
+) -> Result<T, FsError> {
+    read(buf, off).map_err(|at| {
+        VmfsError::Field {
+            what: what.to_string(),
+            at,
+        }
+        .into()
+    })
 }
 
 /// An [`FsError::Corrupt`] of the vmfs scanner.
 pub(crate) fn corrupt(reason: impl Into<String>) -> FsError {
-    FsError::Corrupt {
-        fs: "vmfs",
-        reason: reason.into(),
-    }
+    VmfsError::Inconsistent(reason.into()).into()
 }
 
 /// Formats a VMware UUID (`timeLo-timeHi-rand-mac`) as VMware tools print it.
@@ -56,13 +77,18 @@ pub(crate) fn c_string(raw: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lifeboat_fs::bytes::{u32_at, u64_at};
 
     #[test]
     fn fields_outside_the_buffer_are_errors_and_uuids_print_like_vmware() {
         let b = [1u8, 2, 3, 4, 5, 6, 7, 8];
-        assert_eq!(u32_at(&b, 4, "t").unwrap(), 0x0807_0605);
-        assert!(u32_at(&b, 5, "t").is_err());
-        assert!(u64_at(&b, usize::MAX, "t").is_err());
+        assert_eq!(field(u32_at, &b, 4, "t").unwrap(), 0x0807_0605);
+        let e = field(u32_at, &b, 5, "t").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "vmfs: t: field at byte 5 lies outside the structure"
+        );
+        assert!(field(u64_at, &b, usize::MAX, "t").is_err());
         let raw = [
             0xfc, 0x6e, 0x62, 0x68, 0xd0, 0x1c, 0xce, 0x23, 0x8b, 0x1f, 0xbc, 0x24, 0x11, 0xb1,
             0x7e, 0x28,

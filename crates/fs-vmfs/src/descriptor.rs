@@ -1,8 +1,9 @@
 //! File descriptors (the inodes of VMFS): a lock block, the file metadata and the block
 //! address array or resident data. They live in the `.fdc.sf` resource file.
 
-use crate::bytes::{corrupt, u32_at, u64_at};
+use crate::bytes::{corrupt, field};
 use crate::fs_header::{FsHeader, Version};
+use lifeboat_fs::bytes::{u32_at, u64_at};
 use lifeboat_fs::FsError;
 
 /// Descriptor types.
@@ -109,8 +110,8 @@ pub fn parse(buf: &[u8], layout: &FdLayout) -> Result<FileDescriptor, FsError> {
         return Err(corrupt("short file descriptor"));
     }
     let m = layout.meta_offset;
-    let zla_raw = u32_at(buf, m + 0x44, what)?;
-    let kind = u32_at(buf, m + 0x0c, what)?;
+    let zla_raw = field(u32_at, buf, m + 0x44, what)?;
+    let kind = field(u32_at, buf, m + 0x0c, what)?;
     let zla = match zla_raw {
         0 => Zla::None,
         1 => Zla::FileBlock,
@@ -128,18 +129,18 @@ pub fn parse(buf: &[u8], layout: &FdLayout) -> Result<FileDescriptor, FsError> {
         for i in 0..layout.num_addrs {
             let off = layout.addrs_offset + i * layout.addr_size;
             addrs.push(if layout.addr_size == 4 {
-                u64::from(u32_at(buf, off, what)?)
+                u64::from(field(u32_at, buf, off, what)?)
             } else {
-                u64_at(buf, off, what)?
+                field(u64_at, buf, off, what)?
             });
         }
     }
     Ok(FileDescriptor {
-        desc_addr: u32_at(buf, m, what)?,
-        link_count: u32_at(buf, m + 0x08, what)?,
+        desc_addr: field(u32_at, buf, m, what)?,
+        link_count: field(u32_at, buf, m + 0x08, what)?,
         kind,
-        length: u64_at(buf, m + 0x14, what)?,
-        block_size: u64_at(buf, m + 0x1c, what)?,
+        length: field(u64_at, buf, m + 0x14, what)?,
+        block_size: field(u64_at, buf, m + 0x1c, what)?,
         zla,
         zla_raw,
         addrs,

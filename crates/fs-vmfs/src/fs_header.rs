@@ -1,7 +1,8 @@
 //! The filesystem descriptor (`FS3_Descriptor`) at byte 0x200000 of the logical volume: magic,
 //! version, UUID, label, block sizes and where the system file descriptors live.
 
-use crate::bytes::{c_string, corrupt, u16_at, u32_at, u64_at, u8_at, vmware_uuid};
+use crate::bytes::{c_string, corrupt, field, vmware_uuid};
+use lifeboat_fs::bytes::{u16_at, u32_at, u64_at, u8_at};
 use lifeboat_fs::{FsError, ReadAt};
 
 /// Offset of the descriptor in the logical volume.
@@ -64,7 +65,7 @@ pub struct FsHeader {
 /// Parses the descriptor from the first 512 bytes at [`FS_HEADER_OFFSET`].
 pub fn parse_bytes(b: &[u8]) -> Result<FsHeader, FsError> {
     let what = "VMFS filesystem descriptor";
-    let magic = u32_at(b, 0, what)?;
+    let magic = field(u32_at, b, 0, what)?;
     match magic {
         VMFS_MAGIC => {}
         VMFSL_MAGIC => {
@@ -78,8 +79,8 @@ pub fn parse_bytes(b: &[u8]) -> Result<FsHeader, FsError> {
             )))
         }
     }
-    let major = u32_at(b, 0x04, what)?;
-    let minor = u8_at(b, 0x08, what)?;
+    let major = field(u32_at, b, 0x04, what)?;
+    let minor = field(u8_at, b, 0x08, what)?;
     let version = match major {
         14 => Version::Vmfs5,
         VMFS6_MAJOR => Version::Vmfs6,
@@ -103,18 +104,18 @@ pub fn parse_bytes(b: &[u8]) -> Result<FsHeader, FsError> {
         major,
         minor,
         uuid: vmware_uuid(&uuid),
-        config: u32_at(b, 0x19, what)?,
+        config: field(u32_at, b, 0x19, what)?,
         label,
-        file_block_size: u64_at(b, 0xa1, what)?,
-        sub_block_size: u32_at(b, 0xd9, what)?,
-        fdc_cluster_group_offset: u32_at(b, 0xd1, what)?,
-        fdc_clusters_per_group: u32_at(b, 0xd5, what)?,
-        pb2_vol_addr: u64_at(b, 0xe1, what)?,
-        pb2_fd_addr: u32_at(b, 0xe9, what)?,
-        sdd_vol_addr: u64_at(b, 0x105, what)?,
-        sdd_fd_addr: u32_at(b, 0x10d, what)?,
-        md_alignment: u32_at(b, 0x134, what)?,
-        sfb_to_lfb_shift: u16_at(b, 0x138, what)?,
+        file_block_size: field(u64_at, b, 0xa1, what)?,
+        sub_block_size: field(u32_at, b, 0xd9, what)?,
+        fdc_cluster_group_offset: field(u32_at, b, 0xd1, what)?,
+        fdc_clusters_per_group: field(u32_at, b, 0xd5, what)?,
+        pb2_vol_addr: field(u64_at, b, 0xe1, what)?,
+        pb2_fd_addr: field(u32_at, b, 0xe9, what)?,
+        sdd_vol_addr: field(u64_at, b, 0x105, what)?,
+        sdd_fd_addr: field(u32_at, b, 0x10d, what)?,
+        md_alignment: field(u32_at, b, 0x134, what)?,
+        sfb_to_lfb_shift: field(u16_at, b, 0x138, what)?,
     };
     let fbs = h.file_block_size;
     if !(0x1_0000..=0x1000_0000).contains(&fbs) || !fbs.is_power_of_two() {

@@ -14,7 +14,8 @@
 //!
 //! Anything not understood (an unknown version, VMFS-L, a volume spanning several devices, a
 //! resource header that does not add up, an address outside the volume) is an
-//! [`FsError::Corrupt`]: the caller copies the partition whole.
+//! [`FsError::Corrupt`](lifeboat_fs::FsError::Corrupt) whose cause is a [`VmfsError`]: the
+//! caller copies the partition whole.
 #![forbid(unsafe_code)]
 
 pub mod address;
@@ -24,31 +25,7 @@ pub mod descriptor;
 pub mod fs_header;
 pub mod lvm;
 pub mod resource;
-mod scan;
+mod scanner;
 
-pub use scan::VmfsUsed;
-
-use lifeboat_fs::{FsError, ReadAt, Scanner, UsedBlocks};
-
-/// Scanner of VMFS5 and VMFS6 datastores.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct VmfsScanner;
-
-impl VmfsScanner {
-    /// Opens the concrete stream (gives access to [`VmfsUsed::file_count`]).
-    pub fn open_vmfs(&self, volume: &dyn ReadAt) -> Result<VmfsUsed, FsError> {
-        VmfsUsed::open(volume)
-    }
-}
-
-impl Scanner for VmfsScanner {
-    fn name(&self) -> &'static str {
-        "vmfs"
-    }
-    fn probe(&self, volume: &dyn ReadAt) -> bool {
-        lvm::has_magic(volume)
-    }
-    fn open<'a>(&self, volume: &'a dyn ReadAt) -> Result<Box<dyn UsedBlocks + 'a>, FsError> {
-        Ok(Box::new(VmfsUsed::open(volume)?))
-    }
-}
+pub use bytes::{VmfsError, FS_NAME};
+pub use scanner::{VmfsScanner, VmfsUsedBlocks};

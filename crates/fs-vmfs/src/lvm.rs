@@ -7,8 +7,9 @@
 //! logical volume from byte 0 without holes, in the same order on the device as in the volume,
 //! all inside the partition). A volume spanning several extents (devices) is refused.
 
-use crate::bytes::{c_string, corrupt, u32_at, u64_at, u8_at, vmware_uuid};
-use lifeboat_fs::{FsError, ReadAt};
+use crate::bytes::{c_string, corrupt, field, vmware_uuid, VmfsError, FS_NAME};
+use lifeboat_fs::bytes::{u32_at, u64_at, u8_at};
+use lifeboat_fs::{read_exact, FsError, ReadAt};
 
 /// Byte offset of the device metadata in the partition.
 pub const DEV_HEADER_OFFSET: u64 = 0x10_0000;
@@ -54,11 +55,10 @@ pub fn has_magic(volume: &dyn ReadAt) -> bool {
     volume.read_exact_at(&mut b, DEV_HEADER_OFFSET).is_ok() && u32::from_le_bytes(b) == LVM_MAGIC
 }
 
-fn read(volume: &dyn ReadAt, offset: u64, len: usize) -> Result<Vec<u8>, FsError> {
+/// Reads `len` bytes at `offset` of `volume`.
+pub(crate) fn read(volume: &dyn ReadAt, offset: u64, len: usize) -> Result<Vec<u8>, FsError> {
     let mut b = vec![0u8; len];
-    volume
-        .read_exact_at(&mut b, offset)
-        .map_err(|e| FsError::io(offset, e))?;
+    read_exact(volume, &mut b, offset)?;
     Ok(b)
 }
 
@@ -67,19 +67,22 @@ fn read(volume: &dyn ReadAt, offset: u64, len: usize) -> Result<Vec<u8>, FsError
 pub fn parse(volume: &dyn ReadAt) -> Result<LvmHeader, FsError> {
     let dev = read(volume, DEV_HEADER_OFFSET, 512)?;
     let what = "LVM device header";
-    let magic = u32_at(&dev, 0, what)?;
+    let magic = field(u32_at, &dev, 0, what)?;
     if magic != LVM_MAGIC {
-        return Err(FsError::NotRecognised {
-            fs: "vmfs",
-            reason: format!("no LVM magic at byte {DEV_HEADER_OFFSET:#x}"),
-        });
+        return Err(FsError::not_recognised(
+            FS_NAME,
+            VmfsError::NoMagic {
+                offset: DEV_HEADER_OFFSET,
+                found: magic,
+            },
+        ));
     }
-    let major = u32_at(&dev, 0x04, what)?;
-    let num_volumes = u32_at(&dev, 0x66, what)?;
-    let num_pes = u32_at(&dev, 0x6a, what)?;
-    let num_pe_maps = u32_at(&dev, 0xBE, what)?;
-    let ext_meta = u64_at(&dev, 0xC2, what)?;
-    let md_alignment = u32_at(&dev, 0xCA, what)?;
+    let major = field(u32_at, &dev, 0x04, what)?;
+    let num_volumes = field(u32_at, &dev, 0x66, what)?;
+    let num_pes = field(u32_at, &dev, 0x6a, what)?;
+    let num_pe_maps = field(u32_at, &dev, 0xBE, what)?;
+    let ext_meta = field(u64_at, &dev, 0xC2, what)?;
+    let md_alignment = field(u32_at, &dev, 0xCA, what)?;
     let mut uuid = [0u8; 16];
     uuid.copy_from_slice(&dev[0x82..0x92]);
     let device_uuid = vmware_uuid(&uuid);
@@ -117,11 +120,11 @@ pub fn parse(volume: &dyn ReadAt) -> Result<LvmHeader, FsError> {
     let vt_off = DEV_HEADER_OFFSET + devmeta_size;
     let vol = read(volume, vt_off, VOL_ENTRY_SIZE as usize)?;
     let what = "LVM volume descriptor";
-    let logical_size = u64_at(&vol, 0x00, what)?;
+    let logical_size = field(u64_at, &vol, 0x00, what)?;
     let volume_name = c_string(&vol[0x14..0x54]);
-    let volume_id = u32_at(&vol, 0x70, what)?;
-    let first_pe = u64_at(&vol, 0x78, what)?;
-    let num_devs = u32_at(&vol, 0x90, what)?;
+    let volume_id = field(u32_at, &vol, 0x70, what)?;
+    let first_pe = field(u64_at, &vol, 0x78, what)?;
+    let num_devs = field(u32_at, &vol, 0x90, what)?;
     if num_devs != 1 || first_pe != 0 {
         return Err(corrupt(format!(
             "the logical volume spans {num_devs} devices (first PE {first_pe}); only a volume \
@@ -147,13 +150,13 @@ pub fn parse(volume: &dyn ReadAt) -> Result<LvmHeader, FsError> {
         let table = read(volume, table_off, (n * PE_ENTRY_SIZE) as usize)?;
         for e in table.chunks_exact(PE_ENTRY_SIZE as usize) {
             let what = "LVM PE table entry";
-            if u8_at(e, 0, what)? == 0 || u32_at(e, 5, what)? != volume_id {
+            if field(u8_at, e, 0, what)? == 0 || field(u32_at, e, 5, what)? != volume_id {
                 continue;
             }
             extents.push(PhysExtent {
-                physical: u64_at(e, 0x09, what)?,
-                logical: u64_at(e, 0x11, what)?,
-                len: u64_at(e, 0x19, what)?,
+                physical: field(u64_at, e, 0x09, what)?,
+                logical: field(u64_at, e, 0x11, what)?,
+                len: field(u64_at, e, 0x19, what)?,
             });
         }
         remaining -= n;

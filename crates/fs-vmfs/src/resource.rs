@@ -3,8 +3,9 @@
 //! a metadata block (holding the allocation bitmap) per cluster, then the resources of its
 //! clusters. This module computes where a resource lies inside its resource file.
 
-use crate::bytes::{corrupt, u32_at};
+use crate::bytes::{corrupt, field};
 use crate::fs_header::{FsHeader, Version};
+use lifeboat_fs::bytes::u32_at;
 use lifeboat_fs::FsError;
 
 /// Signature of a VMFS6 resource file header (`rfmd`).
@@ -41,22 +42,23 @@ pub struct ResourceHeader {
 pub fn parse(b: &[u8], h: &FsHeader, name: &str) -> Result<ResourceHeader, FsError> {
     let what = format!("{name} resource header");
     let w = what.as_str();
-    let sig = u32_at(b, 0x20, w)?;
+    let sig = field(u32_at, b, 0x20, w)?;
     if h.version == Version::Vmfs6 && sig != RFMD_SIGNATURE {
         return Err(corrupt(format!(
             "{name}: resource header signature {sig:#010x} is not `rfmd`"
         )));
     }
     let r = ResourceHeader {
-        resources_per_cluster: u32_at(b, 0x00, w)?,
-        clusters_per_group: u32_at(b, 0x04, w)?,
-        cluster_group_offset: u32_at(b, 0x08, w)?,
-        resource_size: u32_at(b, 0x0c, w)?,
-        cluster_group_size: u32_at(b, 0x10, w)?,
-        num_resources: u64::from(u32_at(b, 0x14, w)?) | (u64::from(u32_at(b, 0x1c, w)?) << 32),
-        num_cluster_groups: u32_at(b, 0x18, w)?,
-        flags: u32_at(b, 0x28, w)?,
-        child_meta_offset: u32_at(b, 0x34, w)?,
+        resources_per_cluster: field(u32_at, b, 0x00, w)?,
+        clusters_per_group: field(u32_at, b, 0x04, w)?,
+        cluster_group_offset: field(u32_at, b, 0x08, w)?,
+        resource_size: field(u32_at, b, 0x0c, w)?,
+        cluster_group_size: field(u32_at, b, 0x10, w)?,
+        num_resources: u64::from(field(u32_at, b, 0x14, w)?)
+            | (u64::from(field(u32_at, b, 0x1c, w)?) << 32),
+        num_cluster_groups: field(u32_at, b, 0x18, w)?,
+        flags: field(u32_at, b, 0x28, w)?,
+        child_meta_offset: field(u32_at, b, 0x34, w)?,
         cluster_header_size: match h.version {
             Version::Vmfs5 => 1024,
             Version::Vmfs6 => 2 * u64::from(h.md_alignment),

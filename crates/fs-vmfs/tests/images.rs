@@ -13,7 +13,7 @@ use std::path::Path;
 
 use lifeboat_fs::{Extent, FsError, ReadAt, Scanner, UsedBlocks};
 use lifeboat_fs_vmfs::address::{addr_type, fb5_block, lfb6_block, sfb6, AddrType};
-use lifeboat_fs_vmfs::{lvm, VmfsScanner};
+use lifeboat_fs_vmfs::{lvm, VmfsError, VmfsScanner};
 use oracle::Gen;
 
 /// (image, fs type, file block size)
@@ -309,7 +309,10 @@ impl ReadAt for Patched<'_> {
 
 fn refused(vol: &dyn ReadAt) -> String {
     match VmfsScanner.open(vol) {
-        Err(FsError::Corrupt { reason, .. }) => reason,
+        Err(FsError::Corrupt { cause, .. }) => {
+            assert!(cause.downcast_ref::<VmfsError>().is_some(), "{cause}");
+            cause.to_string()
+        }
         Err(e) => panic!("expected a refusal as corrupt, got {e}"),
         Ok(_) => panic!("expected a refusal"),
     }

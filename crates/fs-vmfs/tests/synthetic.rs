@@ -7,7 +7,7 @@
 mod synthetic;
 
 use lifeboat_fs::{Extent, FsError, Scanner, UsedBlocks};
-use lifeboat_fs_vmfs::VmfsScanner;
+use lifeboat_fs_vmfs::{VmfsError, VmfsScanner};
 use proptest::prelude::*;
 use synthetic::{build, FBS, PE_OFFSET, TAIL};
 
@@ -68,7 +68,10 @@ fn synthetic_volumes_yield_exactly_their_used_blocks() {
 
 fn refused(bytes: &[u8]) -> String {
     match scan(bytes) {
-        Err(FsError::Corrupt { reason, .. }) => reason,
+        Err(FsError::Corrupt { cause, .. }) => {
+            assert!(cause.downcast_ref::<VmfsError>().is_some(), "{cause}");
+            cause.to_string()
+        }
         Err(e) => panic!("expected a refusal, got {e}"),
         Ok(_) => panic!("expected a refusal"),
     }

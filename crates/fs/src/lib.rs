@@ -9,22 +9,39 @@
 //!
 //! Volumes are read through [`ReadAt`] (positional reads, shareable between threads), which is
 //! implemented for files, byte slices and windows ([`Slice`]) of another volume.
+//!
+//! What every scanner crate builds on: [`MergedExtents`] turns an [`ExtentSource`] (raw
+//! extents, in increasing order, not merged) into the merged, fused stream a [`UsedBlocks`]
+//! returns; [`bitmap`] reads allocation bitmaps; [`bytes`] reads little-endian fields without
+//! panicking on short buffers; and [`FsError`] carries the scanner's own typed error as the
+//! [`Cause`] of a refusal.
 #![forbid(unsafe_code)]
 
 pub mod bitmap;
+pub mod bytes;
 mod detect;
 mod extent;
+mod merged;
 mod read_at;
 mod summary;
 
 pub use detect::{detect, identify_signature, Detection, Signature};
 pub use extent::{Extent, ExtentMerger};
+pub use merged::{ExtentSource, MergedExtents};
 pub use read_at::{ReadAt, ReadSeekAt, Slice};
 pub use summary::{tally, Tally};
 
 use std::io;
 
-/// Errors of a filesystem scanner.
+/// Why a scanner refused a volume, in the scanner's own typed error (e.g. `ExtError` of
+/// `lifeboat-fs-ext`): a caller can `downcast_ref` it to learn which structure failed, where,
+/// and with which values; its text is the reason shown to operators.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Errors of a filesystem scanner. The kind tells a caller what to do: [`FsError::Io`] is a
+/// failed read, [`FsError::NotRecognised`] means another scanner (or a raw copy) applies, and
+/// [`FsError::Corrupt`] means "recognised but not understood: copy the volume raw, with this
+/// reason".
 #[derive(Debug, thiserror::Error)]
 pub enum FsError {
     /// Reading the volume failed.
@@ -37,21 +54,21 @@ pub enum FsError {
         source: io::Error,
     },
     /// The bytes do not describe a filesystem this scanner understands.
-    #[error("not a {fs} filesystem: {reason}")]
+    #[error("not a {fs} filesystem: {cause}")]
     NotRecognised {
         /// Filesystem family the scanner looked for.
         fs: &'static str,
         /// What did not match.
-        reason: String,
+        cause: Cause,
     },
     /// The filesystem was recognised but a structure is inconsistent or unsupported; the
     /// caller must fall back to copying the volume raw.
-    #[error("{fs}: {reason}")]
+    #[error("{fs}: {cause}")]
     Corrupt {
         /// Filesystem family.
         fs: &'static str,
         /// What is wrong, with the structure and offset where known.
-        reason: String,
+        cause: Cause,
     },
 }
 
@@ -60,6 +77,40 @@ impl FsError {
     pub fn io(offset: u64, source: io::Error) -> Self {
         FsError::Io { offset, source }
     }
+
+    /// Builds an [`FsError::NotRecognised`] of the `fs` scanner.
+    pub fn not_recognised(fs: &'static str, cause: impl Into<Cause>) -> Self {
+        FsError::NotRecognised {
+            fs,
+            cause: cause.into(),
+        }
+    }
+
+    /// Builds an [`FsError::Corrupt`] of the `fs` scanner.
+    pub fn corrupt(fs: &'static str, cause: impl Into<Cause>) -> Self {
+        FsError::Corrupt {
+            fs,
+            cause: cause.into(),
+        }
+    }
+
+    /// The scanner's typed error behind a refusal (`None` for a failed read); downcast it to
+    /// the scanner crate's error type.
+    pub fn cause(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
+        match self {
+            FsError::Io { .. } => None,
+            FsError::NotRecognised { cause, .. } | FsError::Corrupt { cause, .. } => {
+                Some(cause.as_ref())
+            }
+        }
+    }
+}
+
+/// Fills `buf` from byte `offset` of `volume`; a failed read is an [`FsError::Io`] at `offset`.
+pub fn read_exact(volume: &dyn ReadAt, buf: &mut [u8], offset: u64) -> Result<(), FsError> {
+    volume
+        .read_exact_at(buf, offset)
+        .map_err(|e| FsError::io(offset, e))
 }
 
 /// What a scanner learned about a volume. Shown per partition by `lifeboat info` and stored in
@@ -139,5 +190,30 @@ impl UsedBlocks for RawVolume {
         }
         self.done = true;
         Ok(Some(Extent::new(0, self.info.total_bytes)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("bad field {0}")]
+    struct Typed(u32);
+
+    #[test]
+    fn refusals_keep_their_typed_cause_and_read_as_before() {
+        let e = FsError::corrupt("x", Typed(7));
+        assert!(matches!(e, FsError::Corrupt { fs: "x", .. }));
+        assert_eq!(e.to_string(), "x: bad field 7");
+        assert_eq!(
+            e.cause()
+                .and_then(|c| c.downcast_ref::<Typed>())
+                .map(|t| t.0),
+            Some(7)
+        );
+        let e = FsError::not_recognised("x", "no magic");
+        assert_eq!(e.to_string(), "not a x filesystem: no magic");
+        assert!(FsError::io(3, io::Error::other("gone")).cause().is_none());
     }
 }

@@ -5,7 +5,8 @@
 //! sectors before it. The volume holds a main boot region (sectors 0..12) and a backup
 //! (sectors 12..24).
 
-use crate::{le16, le32, le64, FatError};
+use crate::FatError;
+use lifeboat_fs::bytes::{u16_at, u32_at, u32s, u64_at};
 
 /// Sectors in one boot region.
 pub const BOOT_REGION_SECTORS: u64 = 12;
@@ -86,16 +87,16 @@ impl ExfatBoot {
             ));
         }
         let boot = ExfatBoot {
-            partition_offset: le64(b, 64),
-            volume_length: le64(b, 72),
-            fat_offset: le32(b, 80),
-            fat_length: le32(b, 84),
-            cluster_heap_offset: le32(b, 88),
-            cluster_count: le32(b, 92),
-            root_cluster: le32(b, 96),
-            serial: le32(b, 100),
-            revision: le16(b, 104),
-            volume_flags: le16(b, 106),
+            partition_offset: u64_at(b, 64)?,
+            volume_length: u64_at(b, 72)?,
+            fat_offset: u32_at(b, 80)?,
+            fat_length: u32_at(b, 84)?,
+            cluster_heap_offset: u32_at(b, 88)?,
+            cluster_count: u32_at(b, 92)?,
+            root_cluster: u32_at(b, 96)?,
+            serial: u32_at(b, 100)?,
+            revision: u16_at(b, 104)?,
+            volume_flags: u16_at(b, 106)?,
             bytes_per_sector_shift: b[108],
             sectors_per_cluster_shift: b[109],
             num_fats: b[110],
@@ -272,7 +273,7 @@ pub fn verify_boot_region(region: &[u8], sector_size: usize) -> Result<ExfatBoot
     let boot = ExfatBoot::parse(region)?;
     let sum = boot_checksum(region, sector_size).unwrap_or(0);
     let cs = &region[11 * sector_size..12 * sector_size];
-    if let Some(bad) = cs.chunks_exact(4).map(|c| le32(c, 0)).find(|&v| v != sum) {
+    if let Some(bad) = u32s(cs).find(|&v| v != sum) {
         return Err(FatError::Checksum(format!(
             "boot region checksum sector holds {bad:#010x}, the region sums to {sum:#010x}"
         )));

@@ -1,9 +1,10 @@
 //! Following cluster chains through the exFAT FAT, reading the FAT through a small window.
 
-use lifeboat_fs::{FsError, ReadAt};
+use lifeboat_fs::{read_exact, FsError, ReadAt};
 
 use super::boot::ExfatBoot;
-use crate::{le32, read, FatError};
+use crate::{FatError, EXFAT_NAME};
+use lifeboat_fs::bytes::u32_at;
 
 /// Bytes of the FAT window kept while following a chain.
 const WINDOW_BYTES: u64 = 64 << 10;
@@ -43,13 +44,14 @@ impl<'a> FatReader<'a> {
             let n = WINDOW_BYTES.min(fat_bytes - first);
             self.window.clear();
             self.window.resize(n as usize, 0);
-            if let Err(e) = read(self.volume, &mut self.window, self.fat_offset + first) {
+            if let Err(e) = read_exact(self.volume, &mut self.window, self.fat_offset + first) {
                 self.window.clear();
                 return Err(e);
             }
             self.window_first = first;
         }
-        Ok(le32(&self.window, (byte - self.window_first) as usize))
+        u32_at(&self.window, (byte - self.window_first) as usize)
+            .map_err(|e| FatError::from(e).into_fs(EXFAT_NAME))
     }
 
     /// The runs `(first cluster, clusters)` of the chain starting at `first`, covering at

@@ -5,7 +5,8 @@
 //! so the NoFatChain flag never applies to it). Its entries are 32 bytes; type 0x00 ends the
 //! directory. Critical primary entries this walk does not know make the volume unsupported.
 
-use crate::{le32, le64, FatError};
+use crate::FatError;
+use lifeboat_fs::bytes::{u16s, u32_at, u64_at};
 
 /// Size of one directory entry.
 pub const ENTRY_SIZE: usize = 32;
@@ -63,12 +64,12 @@ impl DirEntry {
         Ok(match t {
             0x81 => DirEntry::Bitmap {
                 flags: e[1],
-                first_cluster: le32(e, 20),
-                data_length: le64(e, 24),
+                first_cluster: u32_at(e, 20)?,
+                data_length: u64_at(e, 24)?,
             },
             0x82 => DirEntry::UpcaseTable {
-                first_cluster: le32(e, 20),
-                data_length: le64(e, 24),
+                first_cluster: u32_at(e, 20)?,
+                data_length: u64_at(e, 24)?,
             },
             0x83 => {
                 let n = usize::from(e[1]);
@@ -77,10 +78,7 @@ impl DirEntry {
                         "volume label entry claims {n} characters (at most 11)"
                     )));
                 }
-                let units: Vec<u16> = e[2..2 + 2 * n]
-                    .chunks_exact(2)
-                    .map(|c| u16::from_le_bytes([c[0], c[1]]))
-                    .collect();
+                let units: Vec<u16> = u16s(&e[2..2 + 2 * n]).collect();
                 DirEntry::VolumeLabel(String::from_utf16_lossy(&units))
             }
             // Critical primary entries other than the above (0x85 is a file).

@@ -1,5 +1,5 @@
-//! The walk over the file descriptors that finds every block in use, and the stream of used
-//! extents of the partition.
+//! The VMFS scanner: the walk over the file descriptors that finds every block in use, and the
+//! stream of used extents of the partition.
 //!
 //! Every file of a VMFS volume, the system files included, is a file descriptor in
 //! `.fdc.sf`. The scanner reads every descriptor slot, and for each descriptor in use (its
@@ -20,7 +20,9 @@ use crate::descriptor::{self, FdLayout, FileDescriptor, Zla, TYPE_SYSFILE};
 use crate::fs_header::{self, FsHeader, Version, FS_HEADER_OFFSET};
 use crate::lvm::{self, LogicalVolume, LvmHeader};
 use crate::resource::{self, ResourceHeader, HEADER_LEN};
-use lifeboat_fs::{Extent, ExtentMerger, FsError, FsInfo, ReadAt, UsedBlocks};
+use lifeboat_fs::{
+    Extent, ExtentSource, FsError, FsInfo, MergedExtents, ReadAt, Scanner, UsedBlocks,
+};
 
 /// Descriptor address of `.fdc.sf`.
 const FDC_ADDR: u64 = 0x0080_0004;
@@ -58,13 +60,6 @@ struct Volume<'a> {
     sbc: Option<ResFile>,
     pb2: Option<ResFile>,
     seen_pointer_blocks: HashSet<u64>,
-}
-
-fn read_lv(lv: &dyn ReadAt, off: u64, len: usize) -> Result<Vec<u8>, FsError> {
-    let mut b = vec![0u8; len];
-    lv.read_exact_at(&mut b, off)
-        .map_err(|e| FsError::io(off, e))?;
-    Ok(b)
 }
 
 impl<'a> Volume<'a> {
@@ -171,7 +166,7 @@ impl<'a> Volume<'a> {
                 out.resize(out.len() + take as usize, 0);
             } else {
                 let (boff, _) = self.block_offset(a, what)?;
-                out.extend(read_lv(&self.lv, boff + in_block, take as usize)?);
+                out.extend(lvm::read(&self.lv, boff + in_block, take as usize)?);
             }
             pos += take;
         }
@@ -267,7 +262,7 @@ impl<'a> Volume<'a> {
             AddrType::FileBlock | AddrType::LargeFileBlock => {
                 let (off, _) = self.block_offset(a, what)?;
                 let n = self.layout.ptrs_per_block * self.layout.addr_size;
-                read_lv(&self.lv, off, n)?
+                lvm::read(&self.lv, off, n)?
             }
             _ => self.read_resource(a, depth, what)?,
         };
@@ -466,7 +461,7 @@ pub(crate) fn scan(part: &dyn ReadAt) -> Result<Scan, FsError> {
 
         // .fdc.sf, found by its fixed place.
         let off = sfd_offset(&h, FDC_ADDR);
-        let raw = read_lv(&v.lv, off, layout.size)?;
+        let raw = lvm::read(&v.lv, off, layout.size)?;
         let fdc_fd = descriptor::parse(&raw, &layout)?;
         check_sysfile(&fdc_fd, FDC_ADDR, &h, ".fdc.sf")?;
         let fdc = v.open_res(fdc_fd, 0, ".fdc.sf")?;
@@ -513,7 +508,7 @@ pub(crate) fn scan(part: &dyn ReadAt) -> Result<Scan, FsError> {
                 continue;
             }
             let fd = if h.version == Version::Vmfs5 && slot == 2 && !h.dense_sbpc() {
-                let raw = read_lv(&v.lv, sfd_offset(&h, addr), layout.size)?;
+                let raw = lvm::read(&v.lv, sfd_offset(&h, addr), layout.size)?;
                 descriptor::parse(&raw, &layout)?
             } else {
                 v.read_fd(addr, name)?
@@ -540,7 +535,7 @@ pub(crate) fn scan(part: &dyn ReadAt) -> Result<Scan, FsError> {
         }
         // VMFS5 without dense sub-blocks keeps .sdd.sf outside .fdc.sf.
         if h.version == Version::Vmfs5 && !h.dense_sbpc() && h.sdd_vol_addr != 0 {
-            let raw = read_lv(&v.lv, sfd_offset(&h, u64::from(h.sdd_fd_addr)), layout.size)?;
+            let raw = lvm::read(&v.lv, sfd_offset(&h, u64::from(h.sdd_fd_addr)), layout.size)?;
             let fd = descriptor::parse(&raw, &layout)?;
             check_sysfile(&fd, u64::from(h.sdd_fd_addr), &h, ".sdd.sf")?;
             sys.push(fd);
@@ -610,10 +605,9 @@ enum Piece {
     },
 }
 
-/// The used extents of a VMFS partition.
-pub struct VmfsUsed {
-    info: FsInfo,
-    files: u64,
+/// The raw used extents of a VMFS partition: the pieces outside the logical volume whole,
+/// and the runs of used blocks of the mapped pieces.
+struct VmfsSource {
     pieces: Vec<Piece>,
     used: Vec<u64>,
     total_blocks: u64,
@@ -621,101 +615,22 @@ pub struct VmfsUsed {
     piece: usize,
     /// Next logical block to look at inside the current mapped piece.
     cursor: u64,
-    merger: ExtentMerger,
-    done: bool,
 }
 
-impl VmfsUsed {
-    /// Scans `part`.
-    pub fn open(part: &dyn ReadAt) -> Result<VmfsUsed, FsError> {
-        let s = scan(part)?;
-        let mut pieces = Vec::new();
-        let mut pos = 0u64;
-        for e in &s.lvm.extents {
-            if e.physical > pos {
-                pieces.push(Piece::Keep {
-                    start: pos,
-                    len: e.physical - pos,
-                });
-            }
-            pieces.push(Piece::Mapped {
-                physical: e.physical,
-                logical: e.logical,
-                len: e.len,
-            });
-            pos = e.physical + e.len;
-        }
-        if part.len() > pos {
-            pieces.push(Piece::Keep {
-                start: pos,
-                len: part.len() - pos,
-            });
-        }
-        let fbs = s.h.file_block_size;
-        let info = FsInfo {
-            fs_type: s.h.fs_type().to_string(),
-            label: (!s.h.label.is_empty()).then(|| s.h.label.clone()),
-            uuid: Some(s.h.uuid.clone()),
-            block_size: u32::try_from(fbs).unwrap_or(u32::MAX),
-            total_bytes: s.lvm.logical_size,
-            used_bytes: 0,
-            files: Some(s.files),
-            warnings: Vec::new(),
-        };
-        let mut u = VmfsUsed {
-            info,
-            files: s.files,
-            pieces,
-            used: s.used,
-            total_blocks: s.total_blocks,
-            block_size: fbs,
-            piece: 0,
-            cursor: 0,
-            merger: ExtentMerger::new(),
-            done: false,
-        };
-        let mut total = 0u64;
-        let mut probe = u.restart();
-        while let Some(e) = probe.next_raw() {
-            total += e.len;
-        }
-        u.info.used_bytes = total;
-        Ok(u)
-    }
-
-    fn restart(&self) -> VmfsUsed {
-        VmfsUsed {
-            info: FsInfo::default(),
-            files: self.files,
-            pieces: self.pieces.clone(),
-            used: self.used.clone(),
-            total_blocks: self.total_blocks,
-            block_size: self.block_size,
-            piece: 0,
-            cursor: 0,
-            merger: ExtentMerger::new(),
-            done: false,
-        }
-    }
-
-    /// Number of files, directories, links and device mappings in use (system files not
-    /// counted).
-    pub fn file_count(&self) -> u64 {
-        self.files
-    }
-
+impl VmfsSource {
     fn used_block(&self, b: u64) -> bool {
         b < self.total_blocks && self.used[(b / 64) as usize] & (1 << (b % 64)) != 0
     }
+}
 
-    /// The next run, unmerged.
-    fn next_raw(&mut self) -> Option<Extent> {
+impl ExtentSource for VmfsSource {
+    fn next_raw(&mut self) -> Result<Option<Extent>, FsError> {
         while let Some(p) = self.pieces.get(self.piece).copied() {
             match p {
                 Piece::Keep { start, len } => {
                     self.piece += 1;
                     self.cursor = 0;
-                    return Some(Extent::new(start, len));
+                    return Ok(Some(Extent::new(start, len)));
                 }
                 Piece::Mapped {
                     physical,
@@ -745,28 +660,118 @@ impl VmfsUsed {
                     self.cursor = e;
                     let lstart = (b * bs).max(logical);
                     let lend = (e * bs).min(logical + len);
-                    return Some(Extent::new(physical + (lstart - logical), lend - lstart));
+                    return Ok(Some(Extent::new(
+                        physical + (lstart - logical),
+                        lend - lstart,
+                    )));
                 }
             }
         }
-        None
+        Ok(None)
+    }
+
+    fn rewind(&mut self) {
+        self.piece = 0;
+        self.cursor = 0;
     }
 }
 
-impl UsedBlocks for VmfsUsed {
+/// Scanner of VMFS5 and VMFS6 datastores.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct VmfsScanner;
+
+impl VmfsScanner {
+    /// Opens the concrete stream (gives access to [`VmfsUsedBlocks::file_count`]).
+    pub fn open_vmfs(&self, volume: &dyn ReadAt) -> Result<VmfsUsedBlocks, FsError> {
+        VmfsUsedBlocks::open(volume)
+    }
+}
+
+impl Scanner for VmfsScanner {
+    fn name(&self) -> &'static str {
+        "vmfs"
+    }
+    fn probe(&self, volume: &dyn ReadAt) -> bool {
+        lvm::has_magic(volume)
+    }
+    fn open<'a>(&self, volume: &'a dyn ReadAt) -> Result<Box<dyn UsedBlocks + 'a>, FsError> {
+        Ok(Box::new(VmfsUsedBlocks::open(volume)?))
+    }
+}
+
+/// The used extents of a VMFS partition.
+pub struct VmfsUsedBlocks {
+    info: FsInfo,
+    files: u64,
+    extents: MergedExtents<VmfsSource>,
+}
+
+impl VmfsUsedBlocks {
+    /// Scans `part`.
+    pub fn open(part: &dyn ReadAt) -> Result<VmfsUsedBlocks, FsError> {
+        let s = scan(part)?;
+        let mut pieces = Vec::new();
+        let mut pos = 0u64;
+        for e in &s.lvm.extents {
+            if e.physical > pos {
+                pieces.push(Piece::Keep {
+                    start: pos,
+                    len: e.physical - pos,
+                });
+            }
+            pieces.push(Piece::Mapped {
+                physical: e.physical,
+                logical: e.logical,
+                len: e.len,
+            });
+            pos = e.physical + e.len;
+        }
+        if part.len() > pos {
+            pieces.push(Piece::Keep {
+                start: pos,
+                len: part.len() - pos,
+            });
+        }
+        let fbs = s.h.file_block_size;
+        let mut extents = MergedExtents::new(VmfsSource {
+            pieces,
+            used: s.used,
+            total_blocks: s.total_blocks,
+            block_size: fbs,
+            piece: 0,
+            cursor: 0,
+        });
+        let used_bytes = extents.count_bytes()?;
+        extents.rewind();
+        let info = FsInfo {
+            fs_type: s.h.fs_type().to_string(),
+            label: (!s.h.label.is_empty()).then(|| s.h.label.clone()),
+            uuid: Some(s.h.uuid.clone()),
+            block_size: u32::try_from(fbs).unwrap_or(u32::MAX),
+            total_bytes: s.lvm.logical_size,
+            used_bytes,
+            files: Some(s.files),
+            warnings: Vec::new(),
+        };
+        Ok(VmfsUsedBlocks {
+            info,
+            files: s.files,
+            extents,
+        })
+    }
+
+    /// Number of files, directories, links and device mappings in use (system files not
+    /// counted).
+    pub fn file_count(&self) -> u64 {
+        self.files
+    }
+}
+
+impl UsedBlocks for VmfsUsedBlocks {
     fn info(&self) -> &FsInfo {
         &self.info
     }
     fn next_extent(&mut self) -> Result<Option<Extent>, FsError> {
-        if self.done {
-            return Ok(None);
-        }
-        while let Some(e) = self.next_raw() {
-            if let Some(out) = self.merger.push(e) {
-                return Ok(Some(out));
-            }
-        }
-        self.done = true;
-        Ok(self.merger.finish())
+        self.extents.next_extent()
     }
 }
