@@ -4,6 +4,7 @@
 //! work is done by `lifeboat-engine`.
 #![forbid(unsafe_code)]
 
+mod alloc;
 mod console;
 mod demo;
 mod i18n;
