@@ -12,20 +12,25 @@
 #     WORK       work directory (default: a new one under /var/tmp, removed at the end);
 #                needs about 5 x DISK_GIB of free space
 #     KEEP=1     keep the work directory
+#     SKIP_STATIC=1  leave out the static (musl) build
 #
 # Steps, each after `sync; echo 3 > /proc/sys/vm/drop_caches`, each timed to its end
 # including a final `sync` (so written data is on disk), peak RSS from /usr/bin/time:
 #   save     (a) lifeboat savedisk of the whole disk (a loop device) into a repository
 #            (b) partclone.ext4 -c of the partition (a loop device) | zstd -T0 -3 > file
 #            (c) zstd -T0 -3 of a file holding partclone's raw stream (the same used bytes)
+#            (a') as (a) with the static rescue binary (musl target, built by the README's
+#                 command; needs the x86_64-unknown-linux-musl target and musl-gcc)
 #   restore  (d) lifeboat restoredisk --yes onto a second disk (a loop device), and again
 #                with --no-precheck (no verification pass before writing; informational)
 #            (e) zstd -dc file | partclone.ext4 -r onto a partition of a third disk
-# Both restores are then checked with e2fsck -fn. Needs: cargo, sfdisk (fdisk), mke2fs
+#            (d') as (d) with the static binary, onto a fourth disk
+# The restores are then checked with e2fsck -fn. Needs: cargo, sfdisk (fdisk), mke2fs
 # (e2fsprogs), losetup (util-linux), partclone, zstd, time, python3.
 #
 # Targets (from the issue): save >= 1.5x the partclone pipeline and >= 0.9x plain zstd;
-# restore >= 1.5x the partclone pipeline; lifeboat peak RSS <= 128 MiB.
+# restore >= 1.5x the partclone pipeline; lifeboat peak RSS <= 128 MiB; the static build's
+# save at most 5% slower than the normal (glibc) build's.
 set -euo pipefail
 
 DISK_GIB=${DISK_GIB:-4}
@@ -72,6 +77,15 @@ echo "== building lifeboat (release)"
 (cd "$repo_root" && cargo build --release -q -p lifeboat-cli)
 lifeboat=$repo_root/target/release/lifeboat
 [ -x "$lifeboat" ] || die "no $lifeboat"
+static=0
+if [ "${SKIP_STATIC:-0}" != 1 ]; then
+    echo "== building the static lifeboat (release, x86_64-unknown-linux-musl)"
+    (cd "$repo_root" && cargo build --release --locked -q --target x86_64-unknown-linux-musl --bin lifeboat) ||
+        die "the static build failed (rustup target add x86_64-unknown-linux-musl; apt-get install musl-tools), or set SKIP_STATIC=1"
+    lifeboat_static=$repo_root/target/x86_64-unknown-linux-musl/release/lifeboat
+    [ -x "$lifeboat_static" ] || die "no $lifeboat_static"
+    static=1
+fi
 
 echo "== generating $DATA_GIB GiB of data in $work/tree"
 python3 - "$work/tree" "$data_bytes" <<'PY'
@@ -204,8 +218,8 @@ run() {
     echo "   ${secs[$name]} s, peak RSS ${rss[$name]} MiB"
 }
 
-export LB=$lifeboat SRC_DISK=$src_disk SRC_PART=$src_part W=$work
-mkdir -p "$work/repo"
+export LB=$lifeboat LBS=${lifeboat_static:-} SRC_DISK=$src_disk SRC_PART=$src_part W=$work
+mkdir -p "$work/repo" "$work/repo-static"
 
 # (c) needs partclone's raw stream as a file: made untimed first.
 partclone.ext4 -c -q -L "$work/pc-raw.log" -s "$src_part" -o "$work/pc.raw" >/dev/null 2>&1 ||
@@ -214,6 +228,9 @@ partclone.ext4 -c -q -L "$work/pc-raw.log" -s "$src_part" -o "$work/pc.raw" >/de
 run lifeboat_save '$T "$LB" savedisk --repo "$W/repo" --image bench --disk "$SRC_DISK" >"$W/lb-save.log" 2>&1'
 run partclone_save '$T partclone.ext4 -c -q -L "$W/pc-save.log" -s "$SRC_PART" -o - 2>/dev/null | $T zstd -q -T0 -3 >"$W/pc.zst"'
 run zstd_save '$T zstd -q -T0 -3 "$W/pc.raw" -o "$W/plain.zst"'
+if [ "$static" = 1 ]; then
+    run static_save '$T "$LBS" savedisk --repo "$W/repo-static" --image bench --disk "$SRC_DISK" >"$W/lbs-save.log" 2>&1'
+fi
 rm -f "$work/pc.raw"
 
 tgt1=$work/target-lifeboat.img
@@ -229,6 +246,13 @@ run lifeboat_restore '$T "$LB" restoredisk --repo "$W/repo" --image bench --disk
 # The same without the verification pass that restoredisk makes before writing.
 run lifeboat_restore_noprecheck '$T "$LB" restoredisk --repo "$W/repo" --image bench --disk "$TGT_DISK3" --yes --no-precheck >"$W/lb-restore2.log" 2>&1'
 run partclone_restore '$T zstd -q -dc "$W/pc.zst" | $T partclone.ext4 -r -q -L "$W/pc-restore.log" -s - -o "$TGT_PART" >/dev/null 2>&1'
+if [ "$static" = 1 ]; then
+    tgt4=$work/target-static.img
+    truncate -s "$disk_bytes" "$tgt4"
+    attach TGT_DISK4 "$tgt4"
+    export TGT_DISK4
+    run static_restore '$T "$LBS" restoredisk --repo "$W/repo-static" --image bench --disk "$TGT_DISK4" --yes >"$W/lbs-restore.log" 2>&1'
+fi
 
 echo "== checking the restored filesystems (e2fsck -fn)"
 attach chk1 "$tgt1" -r -o "$part_off" --sizelimit "$part_bytes"
@@ -238,6 +262,11 @@ e2fsck -fn "$TGT_PART" >"$work/fsck2.log" 2>&1 && echo "   partclone restore: cl
     echo "   partclone restore: e2fsck FAILED"; tail -5 "$work/fsck2.log"; }
 cmp -s -n $((part_off - 512)) -i 512 "$disk" "$tgt1" && echo "   lifeboat restore: boot area identical" ||
     echo "   lifeboat restore: boot area DIFFERS"
+if [ "$static" = 1 ]; then
+    attach chk4 "$tgt4" -r -o "$part_off" --sizelimit "$part_bytes"
+    e2fsck -fn "$chk4" >"$work/fsck4.log" 2>&1 && echo "   static lifeboat restore: clean" || {
+        echo "   static lifeboat restore: e2fsck FAILED"; tail -5 "$work/fsck4.log"; }
+fi
 
 stored=$(python3 -c "import json; print(json.load(open('$work/repo/bench/manifest.json'))['totals']['stored_bytes'])")
 lb_size=$(du -sb "$work/repo/bench" | cut -f1)
@@ -255,8 +284,10 @@ print()
 print(f"disk {float('$DISK_GIB'):g} GiB, data {float('$DATA_GIB'):g} GiB; ext4 used {used_fs / MiB:.0f} MiB, "
       f"lifeboat stored {stored / MiB:.0f} MiB (MB/s below = used bytes / seconds)")
 print(f"{'step':<28} {'seconds':>8} {'MB/s':>8} {'peak RSS MiB':>13} {'output MiB':>11}")
-for k in ("lifeboat_save", "partclone_save", "zstd_save", "lifeboat_restore",
-          "lifeboat_restore_noprecheck", "partclone_restore"):
+for k in ("lifeboat_save", "partclone_save", "zstd_save", "static_save", "lifeboat_restore",
+          "lifeboat_restore_noprecheck", "partclone_restore", "static_restore"):
+    if k not in secs:
+        continue
     out = f"{size[k] / MiB:.0f}" if k in size else "-"
     print(f"{k:<28} {secs[k]:>8.2f} {stored / 1e6 / secs[k]:>8.1f} {rss[k]:>13} {out:>11}")
 r1 = secs["partclone_save"] / secs["lifeboat_save"]
@@ -271,6 +302,11 @@ print(f"save:    lifeboat / plain zstd speed     = {r2:.2f}x  (target >= 0.9x: {
 print(f"restore: lifeboat / zstd+partclone speed = {r3:.2f}x  (target >= 1.5x: {ok(r3 >= 1.5)})")
 print(f"restore: same, lifeboat --no-precheck  = {r4:.2f}x  (informational)")
 print(f"lifeboat peak RSS = {peak} MiB  (target <= 128 MiB: {ok(peak <= 128)})")
+if "static_save" in secs:
+    r5 = secs["static_save"] / secs["lifeboat_save"]
+    r6 = secs["static_restore"] / secs["lifeboat_restore"]
+    print(f"save:    static / glibc build time      = {r5:.2f}  (target <= 1.05: {ok(r5 <= 1.05)})")
+    print(f"restore: static / glibc build time      = {r6:.2f}  (informational)")
 PY
 
 # ───────────────────────────── NTFS and FAT32 ─────────────────────────────

@@ -5,6 +5,7 @@
 //! into exit statuses. This file only sets up (language, logging, Ctrl-C) and dispatches.
 #![forbid(unsafe_code)]
 
+mod alloc;
 mod commands;
 mod confirm;
 mod console;
