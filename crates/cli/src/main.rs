@@ -338,7 +338,7 @@ fn threads(t: &Tuning) -> usize {
 }
 
 fn open_repo(r: &RepoArg) -> Result<Repository> {
-    Ok(Repository::open_with(&r.repo, &interact::TerminalUi)?)
+    Ok(lifeboat_remote::open(&r.repo, &interact::TerminalUi)?)
 }
 
 fn image_name(i: &ImageArg) -> Result<ImageName> {
