@@ -7,7 +7,8 @@
 #   2. cargo clippy on every target, warnings are errors
 #   3. cargo test --workspace (unit, integration, doc tests; the tests that need root, loop
 #      devices, the filesystem tools or the test servers skip loudly when run without them,
-#      and fail with CI=true), then the repository crate alone (no network backends built in)
+#      and fail with CI=true), then the network crate alone
+#      (lifeboat-remote without its backends: each scheme refused clearly)
 #   4. fuzz smoke: every target in fuzz/fuzz_targets replays its committed corpus once, then
 #      fuzzes for FUZZ_SECONDS (default 20) from a temporary copy of that corpus
 # Exits non-zero on the first failure. With CI=true nothing is skipped: a missing cargo-fuzz
@@ -45,8 +46,8 @@ run cargo clippy --workspace --all-targets -- -D warnings
 step "tests"
 run cargo test --workspace
 # The workspace build turns every network backend on (the binary wants them); the
-# repository crate alone is built without them, where each scheme must be refused clearly.
-run cargo test -p lifeboat-repo --test local
+# network crate alone is built without them, where each scheme must be refused clearly.
+run cargo test -p lifeboat-remote --no-default-features --test open
 
 step "fuzz smoke"
 if ! cargo fuzz --version >/dev/null 2>&1; then

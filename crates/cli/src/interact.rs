@@ -5,7 +5,7 @@
 //! no secret is available, and no unknown host key is accepted — not even under `--yes`,
 //! which confirms overwriting disks, not trusting a server nobody has checked.
 
-use lifeboat_repo::remote::Interaction;
+use lifeboat_remote::Interaction;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, IsTerminal, Write};
 

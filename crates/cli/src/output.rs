@@ -343,6 +343,9 @@ pub fn error_message(e: &anyhow::Error) -> String {
             msg.push_str(&c);
         }
     }
+    if let Some(hint) = repo_hint(e) {
+        msg.push_str(&hint);
+    }
     msg
 }
 
@@ -356,6 +359,25 @@ fn cancelled(a: Aftermath) -> String {
         Aftermath::StreamCutOff => t!("error.cancelled_stream_cut_off"),
     }
     .into()
+}
+
+/// What the operator can do about a repository error, in their language.
+fn repo_hint(e: &anyhow::Error) -> Option<String> {
+    use lifeboat_repo::{IncompleteReason, RepoError};
+    let r = match e.downcast_ref::<lifeboat_engine::EngineError>() {
+        Some(lifeboat_engine::EngineError::Repo(r)) => r,
+        _ => e.downcast_ref::<RepoError>()?,
+    };
+    Some(match r {
+        RepoError::Exists { .. } => t!("error.hint_exists").into_owned(),
+        RepoError::NotFound { repo, .. } => t!("error.hint_not_found", repo = repo).into_owned(),
+        RepoError::Incomplete {
+            reason: IncompleteReason::Unfinished,
+            ..
+        } => t!("error.hint_unfinished").into_owned(),
+        RepoError::Foreign { .. } => t!("error.hint_foreign").into_owned(),
+        _ => return None,
+    })
 }
 
 /// Sets up the `tracing` log: on stderr at `warn` (`-v` info, `-vv` debug, `-vvv` trace,

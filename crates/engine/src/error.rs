@@ -146,14 +146,19 @@ impl ErrorClass {
         }
     }
 
-    /// The class of a repository error: an invalid image name is a usage error, an
-    /// incomplete image is damaged, a directory lifeboat did not write is refused.
+    /// The class of a repository error (as [`RepoError::class`] sorts it).
     pub fn of_repo(e: &RepoError) -> ErrorClass {
-        match e {
-            RepoError::InvalidName { .. } => ErrorClass::Usage,
-            RepoError::Incomplete { .. } => ErrorClass::Damaged,
-            RepoError::Foreign { .. } => ErrorClass::Refused,
-            _ => ErrorClass::Failed,
+        e.class().into()
+    }
+}
+
+impl From<lifeboat_repo::ErrorClass> for ErrorClass {
+    fn from(c: lifeboat_repo::ErrorClass) -> Self {
+        match c {
+            lifeboat_repo::ErrorClass::Usage => ErrorClass::Usage,
+            lifeboat_repo::ErrorClass::Refused => ErrorClass::Refused,
+            lifeboat_repo::ErrorClass::Damaged => ErrorClass::Damaged,
+            lifeboat_repo::ErrorClass::Failed => ErrorClass::Failed,
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The backend trait: a flat store of files grouped by image.
 
-use crate::Result;
+use crate::{FileKind, ImageName, Result};
 use lifeboat_fs::ReadAt;
 use std::io::Write;
 use std::path::Path;
@@ -15,8 +15,12 @@ pub trait BackendWrite: Write + Send {
 pub trait BackendRead: ReadAt {}
 impl<T: ReadAt> BackendRead for T {}
 
-/// Where images are kept. Implementations: [`crate::LocalBackend`]; network backends
-/// (SMB, NFS, SFTP, S3) implement the same trait.
+/// Where images are kept. Implementations: [`crate::LocalBackend`]; the network backends of
+/// `lifeboat-remote` (SMB, NFS, SFTP, S3) implement the same trait.
+///
+/// Files are named by their [`FileKind`] (the backend stores each under
+/// [`FileKind::name`]); listings return every name found, so that files lifeboat did not
+/// write are seen and never taken for its own.
 pub trait Backend: Send + Sync {
     /// Location for messages (never with credentials).
     fn location(&self) -> String;
@@ -25,21 +29,22 @@ pub trait Backend: Send + Sync {
     fn local_root(&self) -> Option<&Path>;
     /// Names of the image directories (valid or not; the caller validates).
     fn list_images(&self) -> Result<Vec<String>>;
-    /// Files of an image with their sizes.
+    /// Every file of an image directory (as named by [`Backend::list_images`], valid or not)
+    /// with its size, whether lifeboat wrote it or not.
     fn list_files(&self, image: &str) -> Result<Vec<(String, u64)>>;
     /// Creates the image's directory; fails with `RepoError::Exists` if it exists.
-    fn create_image(&self, image: &str) -> Result<()>;
+    fn create_image(&self, image: &ImageName) -> Result<()>;
     /// Creates a new file (it must not exist) and returns a writer.
-    fn create(&self, image: &str, file: &str) -> Result<Box<dyn BackendWrite>>;
+    fn create(&self, image: &ImageName, file: FileKind) -> Result<Box<dyn BackendWrite>>;
     /// Opens a file for positional reads.
-    fn open(&self, image: &str, file: &str) -> Result<Box<dyn BackendRead>>;
+    fn open(&self, image: &ImageName, file: FileKind) -> Result<Box<dyn BackendRead>>;
     /// Writes a whole small file atomically: either the old state or all of `data` is seen,
-    /// never a part, also after a crash.
-    fn put_atomic(&self, image: &str, file: &str, data: &[u8]) -> Result<()>;
+    /// never a part, also after a crash (backends that rename use [`FileKind::temp_name`]).
+    fn put_atomic(&self, image: &ImageName, file: FileKind, data: &[u8]) -> Result<()>;
     /// Reads a whole small file, refusing files larger than `max` bytes.
-    fn get(&self, image: &str, file: &str, max: u64) -> Result<Vec<u8>>;
+    fn get(&self, image: &ImageName, file: FileKind, max: u64) -> Result<Vec<u8>>;
     /// Deletes one file of an image.
-    fn delete_file(&self, image: &str, file: &str) -> Result<()>;
+    fn delete_file(&self, image: &ImageName, file: FileKind) -> Result<()>;
     /// Removes an image's directory, which must be empty (never deletes anything else).
-    fn remove_image_dir(&self, image: &str) -> Result<()>;
+    fn remove_image_dir(&self, image: &ImageName) -> Result<()>;
 }

@@ -2,7 +2,7 @@
 //!
 //! One job: keep named images somewhere and say which of them are complete. A repository is a
 //! [`Backend`] (a flat store of files grouped by image: the local directory backend here;
-//! network backends plug in behind the same trait) wrapped by [`Repository`], which adds what
+//! the network backends of `lifeboat-remote` plug in behind the same trait) wrapped by [`Repository`], which adds what
 //! every backend shares: validated [`ImageName`]s, splitting the container stream into volumes
 //! (`data.lbi.000`, `data.lbi.001`, …; `--split-size`), per-volume CRC32s, and the commit rule:
 //! `manifest.json` is written last and atomically, so an image without it is incomplete.
@@ -21,22 +21,58 @@
 #![warn(missing_docs)]
 
 mod backend;
+mod file;
 mod local;
 mod name;
-pub mod remote;
 mod repository;
 
 pub use backend::{Backend, BackendRead, BackendWrite};
+pub use file::{FileKind, MANIFEST_FILE, MARKER_FILE};
 pub use local::LocalBackend;
 pub use name::ImageName;
-pub use repository::{
-    ImageEntry, ImageSink, ImageSource, ImageStatus, Repository, SourceReader, MANIFEST_FILE,
-    MARKER_FILE,
-};
+pub use repository::{ImageEntry, ImageSink, ImageSource, ImageStatus, Repository, SourceReader};
 
+use std::fmt;
 use std::io;
 
-/// Errors of a repository.
+/// What kind of failure a [`RepoError`] is, for exit codes and for callers that decide what
+/// to do next without reading messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// The operator gave an invalid image name.
+    Usage,
+    /// Refused to protect data (deleting a directory that holds files lifeboat did not write).
+    Refused,
+    /// An image is incomplete or damaged.
+    Damaged,
+    /// Anything else: I/O errors, a missing or existing image, a split size below the
+    /// minimum, an address that cannot be used.
+    Failed,
+}
+
+/// Why an image is not a complete image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IncompleteReason {
+    /// It has no `manifest.json`: the save did not finish (`delete --incomplete` removes such
+    /// leftovers).
+    Unfinished,
+    /// Its manifest or files are wrong: what is wrong.
+    Damaged(String),
+}
+
+impl fmt::Display for IncompleteReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IncompleteReason::Unfinished => {
+                f.write_str("it has no manifest.json: the save did not finish")
+            }
+            IncompleteReason::Damaged(why) => f.write_str(why),
+        }
+    }
+}
+
+/// Errors of a repository. The messages say what and where; what to do about it (which
+/// command to run) is the caller's to add, in the operator's language.
 #[derive(Debug, thiserror::Error)]
 pub enum RepoError {
     /// An I/O error on a named file.
@@ -57,7 +93,7 @@ pub enum RepoError {
         reason: String,
     },
     /// An image of that name exists already.
-    #[error("image {name:?} already exists in {repo}; choose another name or delete it first")]
+    #[error("image {name:?} already exists in {repo}")]
     Exists {
         /// Image name.
         name: String,
@@ -65,7 +101,7 @@ pub enum RepoError {
         repo: String,
     },
     /// No image of that name.
-    #[error("no image {name:?} in {repo} (lifeboat list --repo {repo} shows what is there)")]
+    #[error("no image {name:?} in {repo}")]
     NotFound {
         /// Image name.
         name: String,
@@ -80,10 +116,10 @@ pub enum RepoError {
         /// Repository location.
         repo: String,
         /// What is missing or wrong.
-        reason: String,
+        reason: IncompleteReason,
     },
     /// An image directory holds a file lifeboat did not write; nothing was deleted.
-    #[error("image {name:?} in {repo} holds {file:?}, which lifeboat did not write; nothing was deleted (remove it by hand if it is yours to remove)")]
+    #[error("image {name:?} in {repo} holds {file:?}, which lifeboat did not write; nothing was deleted")]
     Foreign {
         /// Image name.
         name: String,
@@ -91,6 +127,24 @@ pub enum RepoError {
         repo: String,
         /// The foreign file.
         file: String,
+    },
+    /// The volume size limit (`--split-size`) is below the minimum.
+    #[error("split size {bytes} is below the minimum of {min} bytes (1 MiB)")]
+    SplitSize {
+        /// The size asked for, in bytes.
+        bytes: u64,
+        /// The smallest allowed size, in bytes.
+        min: u64,
+    },
+    /// A network scheme whose backend was not built into this program.
+    #[error("repository {spec:?}: {scheme}:// repositories are not built into this binary (cargo feature `{feature}`)")]
+    NotBuiltIn {
+        /// What the operator gave (without any password).
+        spec: String,
+        /// The scheme, e.g. `smb`.
+        scheme: &'static str,
+        /// The cargo feature that builds it in.
+        feature: &'static str,
     },
     /// The repository address is not understood or not supported.
     #[error("repository {spec:?}: {reason}")]
@@ -103,6 +157,24 @@ pub enum RepoError {
     /// The manifest could not be read.
     #[error(transparent)]
     Container(#[from] lifeboat_container::ContainerError),
+}
+
+impl RepoError {
+    /// The kind of failure (see [`ErrorClass`]).
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            RepoError::InvalidName { .. } => ErrorClass::Usage,
+            RepoError::Foreign { .. } => ErrorClass::Refused,
+            RepoError::Incomplete { .. } => ErrorClass::Damaged,
+            RepoError::Io { .. }
+            | RepoError::Exists { .. }
+            | RepoError::NotFound { .. }
+            | RepoError::SplitSize { .. }
+            | RepoError::NotBuiltIn { .. }
+            | RepoError::Unsupported { .. }
+            | RepoError::Container(_) => ErrorClass::Failed,
+        }
+    }
 }
 
 /// Result alias of this crate.

@@ -1,7 +1,7 @@
 //! The local directory backend: `<root>/<image>/<file>`.
 
 use crate::backend::{Backend, BackendRead, BackendWrite};
-use crate::{RepoError, Result};
+use crate::{FileKind, ImageName, RepoError, Result};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -46,8 +46,8 @@ impl LocalBackend {
         self.root.join(image)
     }
 
-    fn path(&self, image: &str, file: &str) -> PathBuf {
-        self.root.join(image).join(file)
+    fn path(&self, image: &ImageName, file: FileKind) -> PathBuf {
+        self.root.join(image.as_str()).join(file.name())
     }
 }
 
@@ -122,8 +122,8 @@ impl Backend for LocalBackend {
         Ok(out)
     }
 
-    fn create_image(&self, image: &str) -> Result<()> {
-        let dir = self.dir(image);
+    fn create_image(&self, image: &ImageName) -> Result<()> {
+        let dir = self.dir(image.as_str());
         match fs::create_dir(&dir) {
             Ok(()) => sync_dir(&self.root),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(RepoError::Exists {
@@ -134,7 +134,7 @@ impl Backend for LocalBackend {
         }
     }
 
-    fn create(&self, image: &str, file: &str) -> Result<Box<dyn BackendWrite>> {
+    fn create(&self, image: &ImageName, file: FileKind) -> Result<Box<dyn BackendWrite>> {
         let path = self.path(image, file);
         let f = OpenOptions::new()
             .write(true)
@@ -147,17 +147,17 @@ impl Backend for LocalBackend {
         }))
     }
 
-    fn open(&self, image: &str, file: &str) -> Result<Box<dyn BackendRead>> {
+    fn open(&self, image: &ImageName, file: FileKind) -> Result<Box<dyn BackendRead>> {
         let path = self.path(image, file);
         let f = File::open(&path).map_err(|e| io_err(&path, e))?;
         let len = f.metadata().map_err(|e| io_err(&path, e))?.len();
         Ok(Box::new((f, len)))
     }
 
-    fn put_atomic(&self, image: &str, file: &str, data: &[u8]) -> Result<()> {
-        let dir = self.dir(image);
-        let tmp = dir.join(format!(".{file}.tmp"));
-        let path = dir.join(file);
+    fn put_atomic(&self, image: &ImageName, file: FileKind, data: &[u8]) -> Result<()> {
+        let dir = self.dir(image.as_str());
+        let tmp = dir.join(file.temp_name());
+        let path = dir.join(file.name());
         let mut f = File::create(&tmp).map_err(|e| io_err(&tmp, e))?;
         f.write_all(data).map_err(|e| io_err(&tmp, e))?;
         f.sync_all().map_err(|e| io_err(&tmp, e))?;
@@ -166,7 +166,7 @@ impl Backend for LocalBackend {
         sync_dir(&dir)
     }
 
-    fn get(&self, image: &str, file: &str, max: u64) -> Result<Vec<u8>> {
+    fn get(&self, image: &ImageName, file: FileKind, max: u64) -> Result<Vec<u8>> {
         let path = self.path(image, file);
         let f = File::open(&path).map_err(|e| io_err(&path, e))?;
         let mut v = Vec::new();
@@ -185,13 +185,13 @@ impl Backend for LocalBackend {
         Ok(v)
     }
 
-    fn delete_file(&self, image: &str, file: &str) -> Result<()> {
+    fn delete_file(&self, image: &ImageName, file: FileKind) -> Result<()> {
         let path = self.path(image, file);
         fs::remove_file(&path).map_err(|e| io_err(&path, e))
     }
 
-    fn remove_image_dir(&self, image: &str) -> Result<()> {
-        let dir = self.dir(image);
+    fn remove_image_dir(&self, image: &ImageName) -> Result<()> {
+        let dir = self.dir(image.as_str());
         fs::remove_dir(&dir).map_err(|e| io_err(&dir, e))?;
         sync_dir(&self.root)
     }

@@ -1,41 +1,17 @@
 //! What every backend shares: names, volumes, the manifest-last commit, listing.
 
 use crate::backend::{Backend, BackendRead, BackendWrite};
-use crate::{ImageName, LocalBackend, RepoError, Result};
+use crate::{FileKind, ImageName, IncompleteReason, LocalBackend, RepoError, Result};
 use lifeboat_container::{FileRecord, Manifest};
 use lifeboat_fs::ReadAt;
 use std::io::{self, Read, Write};
 use std::sync::Arc;
 
-/// Name of the manifest file, written last: its presence marks a complete image.
-pub const MANIFEST_FILE: &str = "manifest.json";
 const MAX_MANIFEST: u64 = 64 << 20;
-
-/// Marker file written when an image directory is created, so that listings and
-/// `delete --incomplete` only ever consider directories lifeboat made.
-pub const MARKER_FILE: &str = ".lifeboat-image";
 
 /// True for the files lifeboat writes into an image directory.
 fn is_image_file(name: &str) -> bool {
-    let temp_of = name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp"));
-    name == MANIFEST_FILE
-        || name == MARKER_FILE
-        || temp_of.is_some_and(|n| n == MANIFEST_FILE || n == MARKER_FILE)
-        || is_volume_name(name).is_some()
-}
-
-/// Name of volume `i` of the container stream.
-fn volume_name(i: usize) -> String {
-    format!("data.lbi.{i:03}")
-}
-
-fn is_volume_name(s: &str) -> Option<usize> {
-    let n = s.strip_prefix("data.lbi.")?;
-    if n.len() >= 3 && n.bytes().all(|b| b.is_ascii_digit()) {
-        n.parse().ok()
-    } else {
-        None
-    }
+    FileKind::parse(name).is_some()
 }
 
 /// A repository of images.
@@ -71,28 +47,10 @@ impl ImageEntry {
 }
 
 impl Repository {
-    /// Opens a repository from what the operator typed after `--repo`: a local directory or a
-    /// network address (see [`crate::remote`]), with nobody to answer prompts.
-    pub fn open(spec: &str) -> Result<Self> {
-        Self::open_with(spec, &crate::remote::NoInteraction)
-    }
-
-    /// Like [`Repository::open`], asking the operator through `ui` for what a network backend
-    /// needs (passwords, unknown host keys). `-` (a single stream on stdin/stdout) is not a
-    /// repository: the engine's stream functions handle it.
-    pub fn open_with(spec: &str, ui: &dyn crate::remote::Interaction) -> Result<Self> {
-        if let Some(remote) = crate::remote::RemoteSpec::parse(spec)? {
-            return Ok(Self::with_backend(crate::remote::open_backend(
-                &remote, ui,
-            )?));
-        }
-        if spec == "-" {
-            return Err(RepoError::Unsupported {
-                spec: spec.to_string(),
-                reason: "`-` is a single image stream on stdin/stdout, not a repository; only savedisk, saveparts, restoredisk and restoreparts accept it".into(),
-            });
-        }
-        Ok(Self::with_backend(Box::new(LocalBackend::open(spec)?)))
+    /// Opens the repository in the local directory `dir`, which must exist. Network
+    /// addresses (and the choice between a directory and an address) are `lifeboat-remote`'s.
+    pub fn open(dir: &str) -> Result<Self> {
+        Ok(Self::with_backend(Box::new(LocalBackend::open(dir)?)))
     }
 
     /// A repository over any backend.
@@ -128,7 +86,9 @@ impl Repository {
                         Ok(()) => ImageStatus::Complete(Box::new(m)),
                         Err(reason) => ImageStatus::Incomplete(reason),
                     },
-                    Err(RepoError::Incomplete { reason, .. }) => ImageStatus::Incomplete(reason),
+                    Err(RepoError::Incomplete { reason, .. }) => {
+                        ImageStatus::Incomplete(reason.to_string())
+                    }
                     Err(e) => ImageStatus::Incomplete(e.to_string()),
                 },
             };
@@ -152,44 +112,46 @@ impl Repository {
                 })
             }
         };
-        if !files.iter().any(|f| f.0 == MANIFEST_FILE) {
-            return Err(self.incomplete(
-                name,
-                "it has no manifest.json: the save did not finish (lifeboat delete --incomplete removes such leftovers)",
-            ));
+        if !files
+            .iter()
+            .any(|f| FileKind::parse(&f.0) == Some(FileKind::Manifest))
+        {
+            return Err(self.incomplete(name, IncompleteReason::Unfinished));
         }
-        let b = self
-            .backend
-            .get(name.as_str(), MANIFEST_FILE, MAX_MANIFEST)?;
+        let b = self.backend.get(name, FileKind::Manifest, MAX_MANIFEST)?;
         let m = Manifest::from_json(&b, 0)
-            .map_err(|e| self.incomplete(name, &format!("manifest.json: {e}")))?;
+            .map_err(|e| self.damaged(name, format!("manifest.json: {e}")))?;
         if m.image != name.as_str() {
-            return Err(self.incomplete(name, &format!("manifest.json names image {:?}", m.image)));
+            return Err(self.damaged(name, format!("manifest.json names image {:?}", m.image)));
         }
         Ok(m)
     }
 
-    fn incomplete(&self, name: &ImageName, reason: &str) -> RepoError {
+    fn incomplete(&self, name: &ImageName, reason: IncompleteReason) -> RepoError {
         RepoError::Incomplete {
             name: name.to_string(),
             repo: self.location(),
-            reason: reason.to_string(),
+            reason,
         }
+    }
+
+    fn damaged(&self, name: &ImageName, why: String) -> RepoError {
+        self.incomplete(name, IncompleteReason::Damaged(why))
     }
 
     /// Starts a new image. `split_size` limits each volume file (e.g. 4000 MiB for FAT32).
     pub fn create_image(&self, name: &ImageName, split_size: Option<u64>) -> Result<ImageSink> {
         if let Some(s) = split_size {
             if s < 1 << 20 {
-                return Err(RepoError::Unsupported {
-                    spec: self.location(),
-                    reason: format!("split size {s} is below the minimum of 1 MiB"),
+                return Err(RepoError::SplitSize {
+                    bytes: s,
+                    min: 1 << 20,
                 });
             }
         }
-        self.backend.create_image(name.as_str())?;
+        self.backend.create_image(name)?;
         self.backend
-            .put_atomic(name.as_str(), MARKER_FILE, b"lifeboat image\n")?;
+            .put_atomic(name, FileKind::Marker, b"lifeboat image\n")?;
         Ok(ImageSink {
             backend: Arc::clone(&self.backend),
             name: name.clone(),
@@ -203,11 +165,12 @@ impl Repository {
     pub fn open_image(&self, name: &ImageName) -> Result<ImageSource> {
         let manifest = self.read_manifest(name)?;
         let files = self.backend.list_files(name.as_str())?;
-        check_files(&manifest, &files).map_err(|r| self.incomplete(name, &r))?;
+        check_files(&manifest, &files).map_err(|r| self.damaged(name, r))?;
         let mut volumes = Vec::new();
         let mut start = 0u64;
-        for f in &manifest.files {
-            let r = self.backend.open(name.as_str(), &f.name)?;
+        for (i, f) in manifest.files.iter().enumerate() {
+            // check_files made sure the manifest lists volumes 0, 1, … in order.
+            let r = self.backend.open(name, FileKind::Volume(i))?;
             volumes.push(Volume {
                 name: f.name.clone(),
                 start,
@@ -237,18 +200,22 @@ impl Repository {
             }
         };
         if let Some((other, _)) = files.iter().find(|(f, _)| !is_image_file(f)) {
-            return Err(self.incomplete(
-                name,
-                &format!("it holds {other:?}, which lifeboat did not write; delete it by hand"),
-            ));
+            return Err(RepoError::Foreign {
+                name: name.to_string(),
+                repo: self.location(),
+                file: other.clone(),
+            });
         }
         // The manifest goes first: from then on the image is incomplete, never half-valid.
-        let mut order: Vec<&String> = files.iter().map(|(f, _)| f).collect();
-        order.sort_by_key(|f| (f.as_str() != MANIFEST_FILE, f.as_str() == MARKER_FILE));
-        for f in order {
-            self.backend.delete_file(name.as_str(), f)?;
+        let mut order: Vec<FileKind> = files
+            .iter()
+            .filter_map(|(f, _)| FileKind::parse(f))
+            .collect();
+        order.sort_by_key(|&k| (k != FileKind::Manifest, k == FileKind::Marker));
+        for k in order {
+            self.backend.delete_file(name, k)?;
         }
-        self.backend.remove_image_dir(name.as_str())
+        self.backend.remove_image_dir(name)
     }
 
     /// Deletes every incomplete image (leftovers of saves that did not finish) and returns
@@ -276,7 +243,7 @@ fn check_files(m: &Manifest, files: &[(String, u64)]) -> std::result::Result<(),
         return Err("manifest.json lists no data files".into());
     }
     for (i, f) in m.files.iter().enumerate() {
-        if f.name != volume_name(i) {
+        if FileKind::parse(&f.name) != Some(FileKind::Volume(i)) {
             return Err(format!("manifest.json lists unexpected file {:?}", f.name));
         }
         match files.iter().find(|x| x.0 == f.name) {
@@ -292,7 +259,7 @@ fn check_files(m: &Manifest, files: &[(String, u64)]) -> std::result::Result<(),
     }
     if let Some((extra, _)) = files
         .iter()
-        .find(|x| is_volume_name(&x.0).is_some_and(|i| i >= m.files.len()))
+        .find(|x| matches!(FileKind::parse(&x.0), Some(FileKind::Volume(i)) if i >= m.files.len()))
     {
         return Err(format!("volume {extra} is not in the manifest"));
     }
@@ -342,7 +309,7 @@ impl ImageSink {
         let mut m = manifest.clone();
         m.files = std::mem::take(&mut self.done);
         self.backend
-            .put_atomic(self.name.as_str(), MANIFEST_FILE, &m.to_json())?;
+            .put_atomic(&self.name, FileKind::Manifest, &m.to_json())?;
         Ok(m)
     }
 
@@ -352,13 +319,13 @@ impl ImageSink {
     }
 
     fn open_next(&mut self) -> io::Result<()> {
-        let name = volume_name(self.done.len());
+        let kind = FileKind::Volume(self.done.len());
         let w = self
             .backend
-            .create(self.name.as_str(), &name)
+            .create(&self.name, kind)
             .map_err(io::Error::other)?;
         self.current = Some(OpenVolume {
-            name,
+            name: kind.name(),
             w,
             len: 0,
             crc: crc32fast::Hasher::new(),

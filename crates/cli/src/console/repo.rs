@@ -6,7 +6,7 @@ use super::{mounts, Console, Step};
 use crate::interact::TerminalUi;
 use crate::output::human;
 use anyhow::Result;
-use lifeboat_repo::remote::{Interaction, Scheme};
+use lifeboat_remote::{Interaction, Scheme};
 use lifeboat_repo::{RepoError, Repository};
 use rust_i18n::t;
 use std::path::{Path, PathBuf};
@@ -316,7 +316,7 @@ impl Console<'_> {
         }
         let (spec, shown) = build_spec(kind, &f);
         tracing::info!(repo = %shown, "opening network repository");
-        match Repository::open_with(&spec, &ConsoleNet) {
+        match lifeboat_remote::open(&spec, &ConsoleNet) {
             Ok(repo) => {
                 println!("{}", t!("repo.opened_net", repo = shown));
                 Ok(Step::Next(Chosen {

@@ -17,7 +17,7 @@ impl RepoArg {
 
     /// Opens the repository (asking on the terminal for what a network one needs).
     pub fn open(&self) -> Result<Repository> {
-        Ok(Repository::open_with(&self.repo, &TerminalUi)?)
+        Ok(lifeboat_remote::open(&self.repo, &TerminalUi)?)
     }
 }
 

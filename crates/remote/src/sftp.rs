@@ -27,13 +27,14 @@
 use super::readahead::{Fetch, ReadAhead};
 use super::runtime::{block_on, spawn};
 use super::{lookup_secret, CredentialsFile, Interaction, RemoteSpec};
-use crate::backend::{Backend, BackendRead, BackendWrite};
-use crate::{RepoError, Result};
+use lifeboat_repo::{Backend, BackendRead, BackendWrite, FileKind, ImageName};
+use lifeboat_repo::{RepoError, Result};
 use russh::client::{self, Handle};
 use russh::keys::{HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKey};
 use russh_sftp::client::error::Error as SftpError;
 use russh_sftp::client::RawSftpSession;
 use russh_sftp::protocol::{FileAttributes, OpenFlags, Packet, StatusCode};
+use std::fmt;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -604,11 +605,11 @@ fn authenticate(
 }
 
 impl Inner {
-    fn label(&self, image: &str, file: &str) -> String {
+    fn label(&self, image: &ImageName, file: FileKind) -> String {
         format!("{}/{image}/{file}", self.display)
     }
 
-    fn path(&self, image: &str, file: &str) -> String {
+    fn path(&self, image: &ImageName, file: impl fmt::Display) -> String {
         format!("{}/{image}/{file}", self.root)
     }
 
@@ -1021,7 +1022,8 @@ impl Backend for SftpBackend {
         Ok(out)
     }
 
-    fn create_image(&self, image: &str) -> Result<()> {
+    fn create_image(&self, name: &ImageName) -> Result<()> {
+        let image = name.as_str();
         let dir = self.i.dir(image);
         let label = format!("{}/{image}", self.i.display);
         let made = self.i.call(&label, |c| {
@@ -1046,9 +1048,9 @@ impl Backend for SftpBackend {
         Ok(())
     }
 
-    fn create(&self, image: &str, file: &str) -> Result<Box<dyn BackendWrite>> {
-        let path = self.i.path(image, file);
-        let label = self.i.label(image, file);
+    fn create(&self, name: &ImageName, kind: FileKind) -> Result<Box<dyn BackendWrite>> {
+        let path = self.i.path(name, kind);
+        let label = self.i.label(name, kind);
         let c = self.i.conn().map_err(|e| RepoError::Io {
             path: label.clone(),
             source: e,
@@ -1084,9 +1086,9 @@ impl Backend for SftpBackend {
         }))
     }
 
-    fn open(&self, image: &str, file: &str) -> Result<Box<dyn BackendRead>> {
-        let path = self.i.path(image, file);
-        let label = self.i.label(image, file);
+    fn open(&self, name: &ImageName, kind: FileKind) -> Result<Box<dyn BackendRead>> {
+        let path = self.i.path(name, kind);
+        let label = self.i.label(name, kind);
         let p = path.clone();
         let attrs = self.i.call(&label, |c| {
             let p = p.clone();
@@ -1103,10 +1105,10 @@ impl Backend for SftpBackend {
         Ok(Box::new(ReadAhead::new(fetch, len, READ_BLOCK, READ_DEPTH)))
     }
 
-    fn put_atomic(&self, image: &str, file: &str, data: &[u8]) -> Result<()> {
-        let tmp = self.i.path(image, &format!(".{file}.tmp"));
-        let path = self.i.path(image, file);
-        let label = self.i.label(image, file);
+    fn put_atomic(&self, name: &ImageName, kind: FileKind, data: &[u8]) -> Result<()> {
+        let tmp = self.i.path(name, kind.temp_name());
+        let path = self.i.path(name, kind);
+        let label = self.i.label(name, kind);
         let data = Arc::new(data.to_vec());
         self.i.call(&label, |c| {
             let (tmp, path, data) = (tmp.clone(), path.clone(), Arc::clone(&data));
@@ -1151,9 +1153,9 @@ impl Backend for SftpBackend {
         })
     }
 
-    fn get(&self, image: &str, file: &str, max: u64) -> Result<Vec<u8>> {
-        let path = self.i.path(image, file);
-        let label = self.i.label(image, file);
+    fn get(&self, name: &ImageName, kind: FileKind, max: u64) -> Result<Vec<u8>> {
+        let path = self.i.path(name, kind);
+        let label = self.i.label(name, kind);
         self.i.call(&label, |c| {
             let path = path.clone();
             async move {
@@ -1192,16 +1194,17 @@ impl Backend for SftpBackend {
         })
     }
 
-    fn delete_file(&self, image: &str, file: &str) -> Result<()> {
-        let path = self.i.path(image, file);
-        let label = self.i.label(image, file);
+    fn delete_file(&self, name: &ImageName, kind: FileKind) -> Result<()> {
+        let path = self.i.path(name, kind);
+        let label = self.i.label(name, kind);
         self.i.call(&label, |c| {
             let path = path.clone();
             async move { c.sftp.remove(path).await.map(|_| ()) }
         })
     }
 
-    fn remove_image_dir(&self, image: &str) -> Result<()> {
+    fn remove_image_dir(&self, name: &ImageName) -> Result<()> {
+        let image = name.as_str();
         let dir = self.i.dir(image);
         let label = format!("{}/{image}", self.i.display);
         self.i.call(&label, |c| {

@@ -1,5 +1,12 @@
-//! Network repositories: the address forms operators type after `--repo`, where credentials
-//! come from, and the backends (each behind a cargo feature).
+//! Network repositories of lifeboat, and the one place that turns what an operator types
+//! after `--repo` into a [`Repository`]: [`open`] (a local directory, or a network address
+//! opened by the backend of its scheme).
+//!
+//! `lifeboat-repo` knows the [`lifeboat_repo::Backend`] trait and the local directory backend
+//! only; this crate adds the SMB, NFS, SFTP and S3 backends, each behind the cargo feature of
+//! its scheme (all on by default), where credentials come from ([`CredentialsFile`],
+//! [`lookup_secret`]) and what a backend may ask the operator ([`Interaction`]). A scheme whose
+//! feature is off is refused with an error naming the feature.
 //!
 //! Address forms (the interface, documented in the README and `--help`):
 //!
@@ -12,6 +19,16 @@
 //!
 //! A password in the address (`user:secret@host`) is accepted with a warning; it is never
 //! printed, logged or written anywhere: [`RemoteSpec::display`] leaves it out.
+//!
+//! ```
+//! let dir = tempfile::tempdir().unwrap();
+//! let repo = lifeboat_remote::open(dir.path().to_str().unwrap(), &lifeboat_remote::NoInteraction)
+//!     .unwrap();
+//! assert!(repo.list().unwrap().is_empty());
+//! assert!(lifeboat_remote::open("-", &lifeboat_remote::NoInteraction).is_err());
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod credentials;
 mod spec;
@@ -36,7 +53,7 @@ pub mod smb;
 pub use credentials::{lookup_secret, CredentialsFile, SecretSource};
 pub use spec::{RemoteSpec, Scheme};
 
-use crate::{Backend, RepoError, Result};
+use lifeboat_repo::{Backend, RepoError, Repository, Result};
 
 /// What a backend may need from the operator while connecting. The library never prints or
 /// reads the terminal itself: the CLI implements this (hidden password prompts, host-key
@@ -65,6 +82,24 @@ impl Interaction for NoInteraction {
     }
 }
 
+/// Opens a repository from what the operator typed after `--repo`: a network address (see
+/// the crate docs) or a local directory, asking the operator through `ui` for what a network
+/// backend needs (passwords, unknown host keys; [`NoInteraction`] when nobody is there). `-`
+/// (a single stream on stdin/stdout) is not a repository: the engine's stream functions
+/// handle it.
+pub fn open(spec: &str, ui: &dyn Interaction) -> Result<Repository> {
+    if let Some(remote) = RemoteSpec::parse(spec)? {
+        return Ok(Repository::with_backend(open_backend(&remote, ui)?));
+    }
+    if spec == "-" {
+        return Err(RepoError::Unsupported {
+            spec: spec.to_string(),
+            reason: "`-` is a single image stream on stdin/stdout, not a repository; only savedisk, saveparts, restoredisk and restoreparts accept it".into(),
+        });
+    }
+    Repository::open(spec)
+}
+
 /// Opens the backend for a network address.
 pub fn open_backend(spec: &RemoteSpec, ui: &dyn Interaction) -> Result<Box<dyn Backend>> {
     if spec.password_in_url().is_some() {
@@ -85,13 +120,10 @@ pub fn open_backend(spec: &RemoteSpec, ui: &dyn Interaction) -> Result<Box<dyn B
         #[cfg(feature = "s3")]
         Scheme::S3 => s3::S3Backend::connect(spec, ui).map(|b| Box::new(b) as Box<dyn Backend>),
         #[allow(unreachable_patterns)]
-        other => Err(RepoError::Unsupported {
+        other => Err(RepoError::NotBuiltIn {
             spec: spec.display(),
-            reason: format!(
-                "{}:// repositories are not built into this binary (cargo feature `{}`)",
-                other.as_str(),
-                other.as_str()
-            ),
+            scheme: other.as_str(),
+            feature: other.as_str(),
         }),
     }
 }

@@ -27,9 +27,9 @@
 
 use super::readahead::{Fetch, ReadAhead};
 use super::{lookup_secret, CredentialsFile, Interaction, NoInteraction, RemoteSpec};
-use crate::backend::{Backend, BackendRead, BackendWrite};
-use crate::{RepoError, Result};
 use hmac::{Hmac, Mac};
+use lifeboat_repo::{Backend, BackendRead, BackendWrite, FileKind, ImageName};
+use lifeboat_repo::{RepoError, Result};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use sha2::{Digest, Sha256};
 use std::io::{self, Read, Write};
@@ -212,7 +212,7 @@ struct Client {
 }
 
 impl Client {
-    fn key(&self, image: &str, file: &str) -> String {
+    fn key(&self, image: &ImageName, file: FileKind) -> String {
         format!("{}{image}/{file}", self.prefix)
     }
 
@@ -1050,7 +1050,8 @@ impl Backend for S3Backend {
         Ok(out)
     }
 
-    fn create_image(&self, image: &str) -> Result<()> {
+    fn create_image(&self, name: &ImageName) -> Result<()> {
+        let image = name.as_str();
         let dir = format!("{}{image}/", self.c.prefix);
         let (o, p) = self.c.list(&dir, Some(1))?;
         if !o.is_empty() || !p.is_empty() {
@@ -1062,8 +1063,8 @@ impl Backend for S3Backend {
         Ok(())
     }
 
-    fn create(&self, image: &str, file: &str) -> Result<Box<dyn BackendWrite>> {
-        let key = self.c.key(image, file);
+    fn create(&self, name: &ImageName, kind: FileKind) -> Result<Box<dyn BackendWrite>> {
+        let key = self.c.key(name, kind);
         if self.c.head(&key)?.is_some() {
             return Err(self.c.err(
                 &key,
@@ -1080,8 +1081,8 @@ impl Backend for S3Backend {
         }))
     }
 
-    fn open(&self, image: &str, file: &str) -> Result<Box<dyn BackendRead>> {
-        let key = self.c.key(image, file);
+    fn open(&self, name: &ImageName, kind: FileKind) -> Result<Box<dyn BackendRead>> {
+        let key = self.c.key(name, kind);
         let len = self.c.head(&key)?.ok_or_else(|| {
             self.c
                 .err(&key, io::ErrorKind::NotFound, "no such object".into())
@@ -1091,15 +1092,15 @@ impl Backend for S3Backend {
         Ok(Box::new(ReadAhead::new(fetch, len, READ_BLOCK, READ_DEPTH)))
     }
 
-    fn put_atomic(&self, image: &str, file: &str, data: &[u8]) -> Result<()> {
+    fn put_atomic(&self, name: &ImageName, kind: FileKind, data: &[u8]) -> Result<()> {
         // A single PUT: the object appears whole or not at all.
-        let key = self.c.key(image, file);
+        let key = self.c.key(name, kind);
         self.c.ok("PUT", &key, &[], &[], Some(data), 1 << 20)?;
         Ok(())
     }
 
-    fn get(&self, image: &str, file: &str, max: u64) -> Result<Vec<u8>> {
-        let key = self.c.key(image, file);
+    fn get(&self, name: &ImageName, kind: FileKind, max: u64) -> Result<Vec<u8>> {
+        let key = self.c.key(name, kind);
         let r = self
             .c
             .send("GET", &key, &[], &[], None, max)
@@ -1114,13 +1115,14 @@ impl Backend for S3Backend {
         Ok(r.body)
     }
 
-    fn delete_file(&self, image: &str, file: &str) -> Result<()> {
-        let key = self.c.key(image, file);
+    fn delete_file(&self, name: &ImageName, kind: FileKind) -> Result<()> {
+        let key = self.c.key(name, kind);
         self.c.ok("DELETE", &key, &[], &[], None, 1 << 20)?;
         Ok(())
     }
 
-    fn remove_image_dir(&self, image: &str) -> Result<()> {
+    fn remove_image_dir(&self, name: &ImageName) -> Result<()> {
+        let image = name.as_str();
         // S3 has no directories: the image is gone when nothing is left under its prefix.
         // Some stores (SeaweedFS, consoles that "create folders") keep a zero-byte marker
         // object named like the prefix itself; it is part of the image's place and goes too.

@@ -1,6 +1,6 @@
 //! One async runtime for the network backends whose client libraries are async.
 //!
-//! The [`crate::Backend`] trait is synchronous (the engine drives it from plain threads), so
+//! The [`lifeboat_repo::Backend`] trait is synchronous (the engine drives it from plain threads), so
 //! an async client runs its futures on this process-wide runtime: [`block_on`] from any thread
 //! that is not itself a runtime worker, [`spawn`] for work that goes on in the background
 //! (pipelined writes, read-ahead). Two worker threads are enough: the work is I/O-bound.

@@ -16,8 +16,8 @@
 
 use super::pipeline::{io_err, retry, Fault, PipelinedWriter, ReadAhead, RemoteFile};
 use super::{Interaction, RemoteSpec};
-use crate::backend::{Backend, BackendRead, BackendWrite};
-use crate::{RepoError, Result};
+use lifeboat_repo::{Backend, BackendRead, BackendWrite, FileKind, ImageName};
+use lifeboat_repo::{RepoError, Result};
 use nfs3_client::io::{AsyncRead, AsyncWrite};
 use nfs3_client::nfs3_types::mount::{dirpath, mountstat3};
 use nfs3_client::nfs3_types::nfs3::{
@@ -950,7 +950,8 @@ impl Backend for NfsBackend {
         Ok(out)
     }
 
-    fn create_image(&self, image: &str) -> Result<()> {
+    fn create_image(&self, name: &ImageName) -> Result<()> {
+        let image = name.as_str();
         let r = self.nfs.call(
             "MKDIR",
             |c| {
@@ -983,7 +984,9 @@ impl Backend for NfsBackend {
         }
     }
 
-    fn create(&self, image: &str, file: &str) -> Result<Box<dyn BackendWrite>> {
+    fn create(&self, name: &ImageName, kind: FileKind) -> Result<Box<dyn BackendWrite>> {
+        let (image, file) = (name.as_str(), kind.name());
+        let file = file.as_str();
         let dir = self.dir(image)?;
         let fh = self
             .nfs
@@ -1001,7 +1004,9 @@ impl Backend for NfsBackend {
         )))
     }
 
-    fn open(&self, image: &str, file: &str) -> Result<Box<dyn BackendRead>> {
+    fn open(&self, name: &ImageName, kind: FileKind) -> Result<Box<dyn BackendRead>> {
+        let (image, file) = (name.as_str(), kind.name());
+        let file = file.as_str();
         let dir = self.dir(image)?;
         let (fh, attr) = self
             .nfs
@@ -1033,9 +1038,11 @@ impl Backend for NfsBackend {
         )))
     }
 
-    fn put_atomic(&self, image: &str, file: &str, data: &[u8]) -> Result<()> {
+    fn put_atomic(&self, name: &ImageName, kind: FileKind, data: &[u8]) -> Result<()> {
+        let (image, file) = (name.as_str(), kind.name());
+        let file = file.as_str();
         let dir = self.dir(image)?;
-        let tmp = format!(".{file}.tmp");
+        let tmp = kind.temp_name();
         let fh = self
             .nfs
             .create_file(&dir, &tmp, true)
@@ -1068,7 +1075,9 @@ impl Backend for NfsBackend {
             .map_err(|e| self.err(&[image, file], e))
     }
 
-    fn get(&self, image: &str, file: &str, max: u64) -> Result<Vec<u8>> {
+    fn get(&self, name: &ImageName, kind: FileKind, max: u64) -> Result<Vec<u8>> {
+        let (image, file) = (name.as_str(), kind.name());
+        let file = file.as_str();
         let dir = self.dir(image)?;
         let (fh, attr) = self
             .nfs
@@ -1099,14 +1108,17 @@ impl Backend for NfsBackend {
         Ok(buf)
     }
 
-    fn delete_file(&self, image: &str, file: &str) -> Result<()> {
+    fn delete_file(&self, name: &ImageName, kind: FileKind) -> Result<()> {
+        let (image, file) = (name.as_str(), kind.name());
+        let file = file.as_str();
         let dir = self.dir(image)?;
         self.nfs
             .remove(&dir, file, false)
             .map_err(|e| self.err(&[image, file], e))
     }
 
-    fn remove_image_dir(&self, image: &str) -> Result<()> {
+    fn remove_image_dir(&self, name: &ImageName) -> Result<()> {
+        let image = name.as_str();
         self.forget(image);
         self.nfs
             .remove(&self.root, image, true)

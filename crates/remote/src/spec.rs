@@ -1,6 +1,6 @@
 //! Parsing of network repository addresses.
 
-use crate::{RepoError, Result};
+use lifeboat_repo::{RepoError, Result};
 use std::collections::BTreeMap;
 
 /// The protocol of a network repository.

@@ -17,7 +17,7 @@
 //! user and port too.
 
 use super::{Interaction, RemoteSpec};
-use crate::{RepoError, Result};
+use lifeboat_repo::{RepoError, Result};
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -261,7 +261,7 @@ mod tests {
     #[test]
     fn lookup_order() {
         let f = CredentialsFile::parse(Path::new("c"), "[sftp://h]\npassword = file\n").unwrap();
-        let ui = super::super::NoInteraction;
+        let ui = crate::NoInteraction;
         let s = spec("sftp://u:inurl@h/x");
         let got = lookup_secret(&s, "password", &[], &f, &ui, "p")
             .unwrap()

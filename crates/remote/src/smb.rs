@@ -13,8 +13,8 @@
 
 use super::pipeline::{io_err, retry, Fault, PipelinedWriter, ReadAhead, RemoteFile};
 use super::{lookup_secret, CredentialsFile, Interaction, RemoteSpec};
-use crate::backend::{Backend, BackendRead, BackendWrite};
-use crate::{RepoError, Result};
+use lifeboat_repo::{Backend, BackendRead, BackendWrite, FileKind, ImageName};
+use lifeboat_repo::{RepoError, Result};
 use smb::{
     Client, ClientConfig, CreateOptions, FileAccessMask, FileAttributes, FileCreateArgs,
     FileDirectoryInformation, FileDispositionInformation, FileRenameInformation, UncPath,
@@ -647,7 +647,8 @@ impl Backend for SmbBackend {
         Ok(out)
     }
 
-    fn create_image(&self, image: &str) -> Result<()> {
+    fn create_image(&self, name: &ImageName) -> Result<()> {
+        let image = name.as_str();
         let r = self.smb.with(|c, attempt| {
             let args = FileCreateArgs::make_create_new(
                 FileAttributes::new().with_directory(true),
@@ -673,13 +674,17 @@ impl Backend for SmbBackend {
         }
     }
 
-    fn create(&self, image: &str, file: &str) -> Result<Box<dyn BackendWrite>> {
+    fn create(&self, name: &ImageName, kind: FileKind) -> Result<Box<dyn BackendWrite>> {
+        let (image, file) = (name.as_str(), kind.name());
+        let file = file.as_str();
         self.create_file(image, file, false)
             .map_err(|e| self.err(&[image, file], e))?;
         Ok(self.writer(image, file))
     }
 
-    fn open(&self, image: &str, file: &str) -> Result<Box<dyn BackendRead>> {
+    fn open(&self, name: &ImageName, kind: FileKind) -> Result<Box<dyn BackendRead>> {
+        let (image, file) = (name.as_str(), kind.name());
+        let file = file.as_str();
         let f = SmbFile {
             smb: Arc::clone(&self.smb),
             parts: [image.to_string(), file.to_string()],
@@ -695,8 +700,10 @@ impl Backend for SmbBackend {
         Ok(Box::new(ReadAhead::new(f, len, piece)))
     }
 
-    fn put_atomic(&self, image: &str, file: &str, data: &[u8]) -> Result<()> {
-        let tmp = format!(".{file}.tmp");
+    fn put_atomic(&self, name: &ImageName, kind: FileKind, data: &[u8]) -> Result<()> {
+        let (image, file) = (name.as_str(), kind.name());
+        let file = file.as_str();
+        let tmp = kind.temp_name();
         self.create_file(image, &tmp, true)
             .map_err(|e| self.err(&[image, &tmp], e))?;
         let mut w = self.writer(image, &tmp);
@@ -741,8 +748,10 @@ impl Backend for SmbBackend {
             .map_err(|e| self.err(&[image, file], e))
     }
 
-    fn get(&self, image: &str, file: &str, max: u64) -> Result<Vec<u8>> {
-        let r = self.open(image, file)?;
+    fn get(&self, name: &ImageName, kind: FileKind, max: u64) -> Result<Vec<u8>> {
+        let (image, file) = (name.as_str(), kind.name());
+        let file = file.as_str();
+        let r = self.open(name, kind)?;
         let len = r.len();
         if len > max {
             return Err(self.err(
@@ -759,13 +768,16 @@ impl Backend for SmbBackend {
         Ok(buf)
     }
 
-    fn delete_file(&self, image: &str, file: &str) -> Result<()> {
+    fn delete_file(&self, name: &ImageName, kind: FileKind) -> Result<()> {
+        let (image, file) = (name.as_str(), kind.name());
+        let file = file.as_str();
         self.smb
             .delete(&[image, file], false)
             .map_err(|e| self.err(&[image, file], e))
     }
 
-    fn remove_image_dir(&self, image: &str) -> Result<()> {
+    fn remove_image_dir(&self, name: &ImageName) -> Result<()> {
+        let image = name.as_str();
         self.smb
             .delete(&[image], true)
             .map_err(|e| self.err(&[image], e))

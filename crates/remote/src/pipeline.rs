@@ -5,9 +5,9 @@
 //! Memory is bounded: a writer holds at most `(QUEUE + WORKERS + 1) × chunk` bytes, a reader
 //! one read-ahead window.
 
-use crate::backend::BackendWrite;
-use crate::{RepoError, Result};
 use lifeboat_fs::ReadAt;
+use lifeboat_repo::BackendWrite;
+use lifeboat_repo::{RepoError, Result};
 use std::io::{self, Write};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
