@@ -95,3 +95,17 @@ fn scans_a_filesystem_inside_a_partition_window() {
         drain_checked(&mut b, fs.len() as u64)
     );
 }
+
+#[test]
+fn an_opened_stream_holds_no_bitmap_until_it_streams() {
+    // A stream is counted in `open` and may then be kept (by a save plan) before it streams:
+    // meanwhile it holds no descriptor or bitmap block.
+    let img = fixture_bytes("ext4-4k-many-groups");
+    let mut st = ExtScanner.open_ext(&img).unwrap();
+    assert!(st.memory_bytes() < 4096, "{}", st.memory_bytes());
+    let extents = drain_checked(&mut st, img.len() as u64);
+    assert_eq!(
+        extents.iter().map(|e| e.len).sum::<u64>(),
+        st.info().used_bytes
+    );
+}
