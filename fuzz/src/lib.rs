@@ -6,9 +6,9 @@ use lifeboat_fs::Scanner;
 /// panic; the stream must end within a bounded number of calls; extents must be non-empty,
 /// sorted, merged and inside the volume, and add up to the reported used bytes.
 pub fn drain(scanner: &dyn Scanner, data: &[u8]) {
-    let volume: Vec<u8> = data.to_vec();
-    let _ = scanner.probe(&volume);
-    let Ok(mut stream) = scanner.open(&volume) else {
+    let volume = std::sync::Arc::new(data.to_vec());
+    let _ = scanner.probe(&*volume);
+    let Ok(mut stream) = scanner.open(volume.clone()) else {
         return;
     };
     let info = stream.info().clone();

@@ -3,10 +3,11 @@
 use crate::error::{EngineError, Result};
 use lifeboat_blockdev::Disk;
 use lifeboat_container::{DiskRecord, Identity, PartitionRecord, RegionRecord, TableRecord};
-use lifeboat_fs::{detect, Detection, RawVolume, ReadAt, Scanner, Slice, UsedBlocks};
+use lifeboat_fs::{detect, Detection, RawVolume, Scanner, SharedVolume, Slice, UsedBlocks};
 use lifeboat_parttable::{
     read_layout, sniff_sector_size, Layout, PartError, PartitionKind, TableKind,
 };
+use std::sync::Arc;
 
 /// The filesystem scanners built in, in probing order.
 pub fn scanners() -> &'static [&'static dyn Scanner] {
@@ -21,24 +22,20 @@ pub fn scanners() -> &'static [&'static dyn Scanner] {
 
 /// Opens the used-block stream of a volume: the first scanner that recognises it, or the
 /// whole volume raw when none does or the scanner refuses the metadata. The flag is true for
-/// raw.
-pub fn open_volume<'a>(volume: &'a dyn ReadAt) -> (Box<dyn UsedBlocks + 'a>, bool) {
-    match detect(volume, scanners()) {
+/// raw. The stream keeps its share of `volume`, so it can be kept and streamed later.
+pub fn open_volume(volume: SharedVolume) -> (Box<dyn UsedBlocks>, bool) {
+    let len = volume.len();
+    match detect(&*volume, scanners()) {
         Detection::Scanner(s) => match s.open(volume) {
             Ok(u) => (u, false),
             Err(e) => (
-                Box::new(RawVolume::new(
-                    volume.len(),
-                    s.name(),
-                    &format!("{e}; copied whole"),
-                )),
+                Box::new(RawVolume::new(len, s.name(), &format!("{e}; copied whole"))),
                 true,
             ),
         },
-        Detection::Raw { fs_type, reason } => (
-            Box::new(RawVolume::new(volume.len(), &fs_type, &reason)),
-            true,
-        ),
+        Detection::Raw { fs_type, reason } => {
+            (Box::new(RawVolume::new(len, &fs_type, &reason)), true)
+        }
     }
 }
 
@@ -87,7 +84,7 @@ pub(crate) struct VolumePlan {
 }
 
 /// The volumes of a layout, sorted by start.
-pub(crate) fn volumes(layout: &Layout, disk_size: u64) -> Vec<VolumePlan> {
+fn volumes(layout: &Layout, disk_size: u64) -> Vec<VolumePlan> {
     if layout.kind == TableKind::None {
         return vec![VolumePlan {
             number: 0,
@@ -108,26 +105,55 @@ pub(crate) fn volumes(layout: &Layout, disk_size: u64) -> Vec<VolumePlan> {
     v
 }
 
+/// A volume of a source disk with its used-block stream, opened once: described from the
+/// stream's [`UsedBlocks::info`], then streamed from the same stream.
+pub(crate) struct OpenedVolume {
+    pub plan: VolumePlan,
+    pub stream: Box<dyn UsedBlocks>,
+    pub raw: bool,
+}
+
+/// Opens the used-block stream of every volume of `layout` (see [`volumes`]), each on a
+/// window of `disk` that shares the disk.
+pub(crate) fn open_volumes(disk: &Arc<Disk>, layout: &Layout) -> Vec<OpenedVolume> {
+    volumes(layout, disk.size())
+        .into_iter()
+        .map(|plan| {
+            let slice = Slice::new(Arc::clone(disk), plan.start, plan.size);
+            let (stream, raw) = open_volume(Arc::new(slice));
+            OpenedVolume { plan, stream, raw }
+        })
+        .collect()
+}
+
 /// Describes a disk as stored in an image: identity, geometry, table, every partition's
 /// filesystem and used bytes. `saved` says which partition numbers will be stored (`None`:
 /// all).
-pub fn describe_disk(disk: &Disk, index: u32, saved: Option<&[u32]>) -> Result<DiskRecord> {
-    Ok(describe_layout(disk, &read_table(disk)?, index, saved))
+pub fn describe_disk(disk: &Arc<Disk>, index: u32, saved: Option<&[u32]>) -> Result<DiskRecord> {
+    let layout = read_table(disk)?;
+    let opened = open_volumes(disk, &layout);
+    Ok(describe_layout(disk, &layout, &opened, index, saved))
 }
 
-/// [`describe_disk`] with the disk's table already read.
+/// [`describe_disk`] with the disk's table read and its volumes opened (`opened`, from
+/// [`open_volumes`]).
 pub(crate) fn describe_layout(
     disk: &Disk,
     layout: &Layout,
+    opened: &[OpenedVolume],
     index: u32,
     saved: Option<&[u32]>,
 ) -> DiskRecord {
     let id = disk.identity();
     let mut parts = Vec::new();
-    for v in volumes(layout, disk.size()) {
-        let slice = Slice::new(disk, v.start, v.size);
-        let (stream, raw) = open_volume(&slice);
-        let info = stream.info().clone();
+    for OpenedVolume {
+        plan: v,
+        stream,
+        raw,
+    } in opened
+    {
+        let raw = *raw;
+        let info = stream.info();
         let p = layout.partition(v.number);
         parts.push(PartitionRecord {
             number: v.number,

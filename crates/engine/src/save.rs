@@ -2,18 +2,18 @@
 
 use crate::error::{Aftermath, EngineError, Result};
 use crate::event::{Event, EventSink, Progress};
-use crate::inspect::{describe_layout, open_source, open_volume, read_table, volumes};
+use crate::inspect::{describe_layout, open_source, open_volumes, read_table, OpenedVolume};
 use lifeboat_blockdev::Disk;
 use lifeboat_container::{
     format::id_hex, ContainerError, DiskRecord, ImageKind, ImageWriter, Manifest, Tool, Totals,
     WriterOptions, MANIFEST_FORMAT, MANIFEST_VERSION,
 };
-use lifeboat_fs::{Extent, Slice};
-use lifeboat_parttable::Layout;
+use lifeboat_fs::Extent;
 use lifeboat_repo::{ImageName, Repository};
 use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// What to save.
@@ -58,7 +58,8 @@ fn hostname() -> String {
 }
 
 /// A save whose checks passed: every source disk opened, its partition table read and each
-/// volume's filesystem recognised and measured. Nothing has been written yet; what will be
+/// volume's filesystem recognised and measured, its used-block stream kept open for
+/// streaming. Nothing has been written yet; what will be
 /// saved is told by [`SavePlan::disks`], [`SavePlan::warnings`] and [`SavePlan::bytes_total`].
 /// [`SavePlan::execute`] writes it into a repository, [`SavePlan::execute_to_stream`] into a
 /// byte stream.
@@ -71,16 +72,18 @@ pub struct SavePlan {
     total: u64,
 }
 
-/// A source disk with the partition table read while planning (read once, used again to
-/// stream).
+/// A source disk with the used-block streams of its saved volumes, opened while planning
+/// (each scanner is opened once: its stream measured the volume for the plan and is then
+/// streamed by [`SavePlan::execute`]).
 struct Source {
-    disk: Disk,
-    layout: Layout,
+    disk: Arc<Disk>,
+    volumes: Vec<OpenedVolume>,
 }
 
 /// Opens and describes every source disk and runs the checks that come before any write:
 /// not mounted, not given twice, the requested partitions exist. Each partition table is
-/// read once; the plan keeps it for [`SavePlan::execute`].
+/// read and each volume's scanner opened once; the plan keeps the opened streams of the
+/// saved volumes for [`SavePlan::execute`].
 pub fn plan_save(opts: &SaveOptions) -> Result<SavePlan> {
     let operation = if opts.parts.is_empty() {
         "savedisk"
@@ -106,13 +109,13 @@ pub fn plan_save(opts: &SaveOptions) -> Result<SavePlan> {
                 busy.join("; ")
             )));
         }
-        if disks.iter().any(|d: &Disk| d.is_same_disk(&disk)) {
+        if disks.iter().any(|d: &Arc<Disk>| d.is_same_disk(&disk)) {
             return Err(EngineError::Mismatch(format!(
                 "{} is given twice",
                 path.display()
             )));
         }
-        disks.push(disk);
+        disks.push(Arc::new(disk));
     }
     let saved = (!opts.parts.is_empty()).then_some(opts.parts.as_slice());
     let mut sources = Vec::new();
@@ -120,7 +123,8 @@ pub fn plan_save(opts: &SaveOptions) -> Result<SavePlan> {
     let mut warnings = Vec::new();
     for (i, disk) in disks.into_iter().enumerate() {
         let layout = read_table(&disk)?;
-        let rec = describe_layout(&disk, &layout, i as u32, saved);
+        let mut volumes = open_volumes(&disk, &layout);
+        let rec = describe_layout(&disk, &layout, &volumes, i as u32, saved);
         for n in &opts.parts {
             if !rec.table.partitions.iter().any(|p| p.number == *n) {
                 return Err(EngineError::Mismatch(format!(
@@ -147,8 +151,14 @@ pub fn plan_save(opts: &SaveOptions) -> Result<SavePlan> {
         for w in &rec.table.warnings {
             warnings.push(format!("{}: {w}", disk.path().display()));
         }
+        volumes.retain(|v| {
+            rec.table
+                .partitions
+                .iter()
+                .any(|p| p.number == v.plan.number && p.saved)
+        });
         records.push(rec);
-        sources.push(Source { disk, layout });
+        sources.push(Source { disk, volumes });
     }
     let total: u64 = records.iter().map(crate::expected_bytes).sum();
     Ok(SavePlan {
@@ -207,10 +217,11 @@ impl SavePlan {
         }
     }
 
-    /// Saves into a new image named `image` of the options in `repo`. The manifest is
+    /// Saves into a new image named `image` of the options in `repo`, streaming the volumes
+    /// from the streams opened while planning. The manifest is
     /// committed last; on any error or cancellation the image stays incomplete.
     pub fn execute(
-        self,
+        mut self,
         repo: &Repository,
         sink: &dyn EventSink,
         cancel: &AtomicBool,
@@ -237,7 +248,7 @@ impl SavePlan {
 
     /// Saves as one sequential image stream into `out`: see [`save_to_stream`].
     pub fn execute_to_stream<W: io::Write + Send + 'static>(
-        self,
+        mut self,
         out: W,
         sink: &dyn EventSink,
         cancel: &AtomicBool,
@@ -305,7 +316,7 @@ impl SavePlan {
     /// Writes the whole container of the planned disks into `out`: header (and disk list for
     /// two or more disks), each disk's boot regions and partitions, index, manifest, tail.
     fn write_image<W: io::Write + Send + 'static>(
-        &self,
+        &mut self,
         out: W,
         sink: &dyn EventSink,
         cancel: &AtomicBool,
@@ -334,7 +345,7 @@ impl SavePlan {
         .map_err(write_err)?;
         let mut progress = Progress::new(sink, self.total);
         let mut stored_per_part: Vec<Vec<(u32, u64)>> = Vec::new();
-        for (i, src) in self.sources.iter().enumerate() {
+        for (i, src) in self.sources.iter_mut().enumerate() {
             progress.disk = i as u32;
             let rec = &records[i];
             writer
@@ -419,32 +430,25 @@ enum StreamError {
 /// Streams one disk's boot regions and saved partitions into the writer, in disk order.
 /// Returns the bytes stored per partition.
 fn stream_disk<W: io::Write + Send + 'static>(
-    src: &Source,
+    src: &mut Source,
     rec: &DiskRecord,
     writer: &mut ImageWriter<W>,
     progress: &mut Progress<'_>,
     sink: &dyn EventSink,
     cancel: &AtomicBool,
 ) -> std::result::Result<Vec<(u32, u64)>, StreamError> {
-    let disk = &src.disk;
-    enum Item {
+    let disk = &*src.disk;
+    enum Item<'v> {
         Region(Extent),
-        Part(u32, u64, u64),
+        Part(&'v mut OpenedVolume),
     }
     let mut items: Vec<(u64, Item)> = rec
         .boot_regions
         .iter()
         .map(|r| (r.offset, Item::Region(Extent::new(r.offset, r.len))))
         .collect();
-    for v in volumes(&src.layout, disk.size()) {
-        if rec
-            .table
-            .partitions
-            .iter()
-            .any(|p| p.number == v.number && p.saved)
-        {
-            items.push((v.start, Item::Part(v.number, v.start, v.size)));
-        }
+    for v in src.volumes.iter_mut() {
+        items.push((v.plan.start, Item::Part(v)));
     }
     items.sort_by_key(|(o, _)| *o);
     let mut last_end = 0u64;
@@ -465,9 +469,9 @@ fn stream_disk<W: io::Write + Send + 'static>(
                     cancel,
                 )?;
             }
-            Item::Part(number, start, size) => {
-                let slice = Slice::new(disk, start, size);
-                let (mut stream, raw) = open_volume(&slice);
+            Item::Part(v) => {
+                let (number, start, size) = (v.plan.number, v.plan.start, v.plan.size);
+                let (stream, raw) = (&mut v.stream, v.raw);
                 let info = stream.info().clone();
                 sink.event(Event::PartitionStart {
                     disk: progress.disk,

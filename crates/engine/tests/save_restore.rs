@@ -218,8 +218,8 @@ fn saveparts_and_restoreparts_touch_only_the_chosen_partition() {
     let s = fs::read(&src).unwrap();
     let used = {
         let d = lifeboat_blockdev::Disk::open(&src, lifeboat_blockdev::OpenMode::Read).unwrap();
-        let slice = lifeboat_fs::Slice::new(&d, p.start, p.size);
-        let (mut stream, _) = lifeboat_engine::open_volume(&slice);
+        let slice = lifeboat_fs::Slice::new(d, p.start, p.size);
+        let (mut stream, _) = lifeboat_engine::open_volume(std::sync::Arc::new(slice));
         let mut v = Vec::new();
         while let Some(e) = stream.next_extent().unwrap() {
             v.push(e);

@@ -10,7 +10,8 @@
 
 use lifeboat_fs::bitmap::{next_run, set_range};
 use lifeboat_fs::{
-    read_exact, Extent, ExtentSource, FsError, FsInfo, MergedExtents, ReadAt, Scanner, UsedBlocks,
+    read_exact, Extent, ExtentSource, FsError, FsInfo, MergedExtents, ReadAt, Scanner,
+    SharedVolume, UsedBlocks,
 };
 
 use crate::group_desc::{expected_checksum, GroupDesc};
@@ -46,7 +47,7 @@ pub struct ExtScanner;
 
 impl ExtScanner {
     /// Like [`Scanner::open`], returning the concrete stream type.
-    pub fn open_ext<'a>(&self, volume: &'a dyn ReadAt) -> Result<ExtUsedBlocks<'a>, FsError> {
+    pub fn open_ext<V: ReadAt>(&self, volume: V) -> Result<ExtUsedBlocks<V>, FsError> {
         ExtUsedBlocks::open(volume)
     }
 }
@@ -62,7 +63,7 @@ impl Scanner for ExtScanner {
             .is_some_and(|sb| Layout::new(&sb).is_ok())
     }
 
-    fn open<'a>(&self, volume: &'a dyn ReadAt) -> Result<Box<dyn UsedBlocks + 'a>, FsError> {
+    fn open(&self, volume: SharedVolume) -> Result<Box<dyn UsedBlocks>, FsError> {
         Ok(Box::new(ExtUsedBlocks::open(volume)?))
     }
 }
@@ -78,8 +79,8 @@ struct GroupBits {
 }
 
 /// Walks the groups in order, yielding each group's cluster bitmap.
-struct Walker<'a> {
-    volume: &'a dyn ReadAt,
+struct Walker<V> {
+    volume: V,
     sb: Superblock,
     layout: Layout,
     honour_uninit: bool,
@@ -100,8 +101,8 @@ struct Walker<'a> {
     lookup: Option<(u64, Vec<u8>)>,
 }
 
-impl<'a> Walker<'a> {
-    fn new(volume: &'a dyn ReadAt, sb: Superblock, layout: Layout) -> Self {
+impl<V: ReadAt> Walker<V> {
+    fn new(volume: V, sb: Superblock, layout: Layout) -> Self {
         Walker {
             volume,
             honour_uninit: sb.has_group_desc_csum(),
@@ -122,9 +123,19 @@ impl<'a> Walker<'a> {
         }
     }
 
+    /// Starts again from group 0 and drops the batch buffers, so that a stream kept
+    /// between its count and its streaming holds no bitmap or descriptor block.
     fn rewind(&mut self) {
         self.next_group = 0;
         self.foreign_pos = 0;
+        self.batch_start = 0;
+        self.descs = Vec::new();
+        self.raw = Vec::new();
+        self.bm = Vec::new();
+        self.bm_first = 0;
+        self.bm_blocks = 0;
+        self.scratch = Vec::new();
+        self.lookup = None;
     }
 
     fn memory_bytes(&self) -> usize {
@@ -210,7 +221,7 @@ impl<'a> Walker<'a> {
                 .into());
             }
             raw.resize((n * bs) as usize, 0);
-            read_exact(self.volume, &mut raw, loc * bs)?;
+            read_exact(&self.volume, &mut raw, loc * bs)?;
             for k in 0..n {
                 let block = &raw[(k * bs) as usize..((k + 1) * bs) as usize];
                 let g0 = (i + k) * l.descs_per_block;
@@ -249,7 +260,7 @@ impl<'a> Walker<'a> {
             }
             let mut v = self.lookup.take().map(|(_, v)| v).unwrap_or_default();
             v.resize(bs, 0);
-            read_exact(self.volume, &mut v, loc * l.block_size)?;
+            read_exact(&self.volume, &mut v, loc * l.block_size)?;
             self.lookup = Some((idx, v));
         }
         let off = ((g % self.layout.descs_per_block) * self.layout.desc_size) as usize;
@@ -369,7 +380,7 @@ impl<'a> Walker<'a> {
                 self.bm.resize((n * bs) as usize, 0);
                 // Invalidate first: a failed read must not leave stale bytes looking valid.
                 self.bm_blocks = 0;
-                read_exact(self.volume, &mut self.bm, b * bs)?;
+                read_exact(&self.volume, &mut self.bm, b * bs)?;
                 self.bm_first = b;
                 self.bm_blocks = n;
             }
@@ -413,9 +424,9 @@ impl<'a> Walker<'a> {
 }
 
 /// The raw used extents of an ext volume: the head, then each group's bitmap runs.
-struct ExtSource<'a> {
+struct ExtSource<V> {
     layout: Layout,
-    walker: Walker<'a>,
+    walker: Walker<V>,
     cur_group: Option<GroupBits>,
     cur_bit: u64,
     started: bool,
@@ -423,7 +434,7 @@ struct ExtSource<'a> {
     total_clusters: u64,
 }
 
-impl ExtentSource for ExtSource<'_> {
+impl<V: ReadAt> ExtentSource for ExtSource<V> {
     fn next_raw(&mut self) -> Result<Option<Extent>, FsError> {
         let l = &self.layout;
         if !self.started {
@@ -468,14 +479,15 @@ impl ExtentSource for ExtSource<'_> {
 }
 
 /// The stream of used extents of an ext volume.
-pub struct ExtUsedBlocks<'a> {
+pub struct ExtUsedBlocks<V> {
     info: FsInfo,
-    extents: MergedExtents<ExtSource<'a>>,
+    extents: MergedExtents<ExtSource<V>>,
 }
 
-impl<'a> ExtUsedBlocks<'a> {
-    fn open(volume: &'a dyn ReadAt) -> Result<Self, FsError> {
-        let sb = read_superblock(volume)?;
+impl<V: ReadAt> ExtUsedBlocks<V> {
+    fn open(volume: V) -> Result<Self, FsError> {
+        let sb = read_superblock(&volume)?;
+        let volume_len = volume.len();
         let layout = Layout::new(&sb)?;
         if !sb.checksum_ok() {
             return Err(ExtError::Checksum(format!(
@@ -484,10 +496,10 @@ impl<'a> ExtUsedBlocks<'a> {
             ))
             .into());
         }
-        if layout.total_bytes() > volume.len() {
+        if layout.total_bytes() > volume_len {
             return Err(ExtError::TooLarge {
                 fs_bytes: layout.total_bytes(),
-                volume_bytes: volume.len(),
+                volume_bytes: volume_len,
             }
             .into());
         }
@@ -528,12 +540,12 @@ impl<'a> ExtUsedBlocks<'a> {
                 sb.free_blocks_count, bitmap_free_blocks
             ));
         }
-        if l.total_bytes() < volume.len() {
+        if l.total_bytes() < volume_len {
             warnings.push(format!(
                 "the filesystem ends at byte {}, {} bytes before the end of the volume; \
                  those bytes are not saved",
                 l.total_bytes(),
-                volume.len() - l.total_bytes()
+                volume_len - l.total_bytes()
             ));
         }
         let info = FsInfo {
@@ -561,7 +573,7 @@ impl<'a> ExtUsedBlocks<'a> {
     }
 }
 
-impl UsedBlocks for ExtUsedBlocks<'_> {
+impl<V: ReadAt> UsedBlocks for ExtUsedBlocks<V> {
     fn info(&self) -> &FsInfo {
         &self.info
     }

@@ -112,14 +112,14 @@ fn probe_rejects_other_content_and_open_fails_cleanly() {
     let zeros = vec![0u8; 1 << 20];
     assert!(!ExtScanner.probe(&zeros));
     assert!(matches!(
-        ExtScanner.open(&zeros).err().unwrap(),
+        ExtScanner.open_ext(&zeros).err().unwrap(),
         lifeboat_fs::FsError::NotRecognised { .. }
     ));
     // A truncated image: the filesystem is larger than the volume.
     let bytes = fixture_bytes("ext4-1k");
     let short = &bytes[..bytes.len() / 2];
     assert!(matches!(
-        ExtScanner.open(&short).err().unwrap(),
+        ExtScanner.open_ext(&short).err().unwrap(),
         lifeboat_fs::FsError::Corrupt { .. }
     ));
 }

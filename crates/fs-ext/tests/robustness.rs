@@ -6,7 +6,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::fixture_bytes;
-use lifeboat_fs::{FsError, ReadAt, Scanner};
+use lifeboat_fs::{FsError, ReadAt, Scanner, UsedBlocks};
 use lifeboat_fs_ext::checksum::crc32c;
 use lifeboat_fs_ext::{ExtScanner, GroupDesc, Layout, Superblock};
 use proptest::prelude::*;
@@ -40,7 +40,7 @@ impl ReadAt for Patched<'_> {
 fn run(volume: &dyn ReadAt) -> bool {
     let s = ExtScanner;
     let _ = s.probe(volume);
-    let Ok(mut st) = s.open(volume) else {
+    let Ok(mut st) = s.open_ext(volume) else {
         return false;
     };
     let info = st.info().clone();
@@ -210,7 +210,7 @@ fn scanner_over_mutated_nocsum_never_panics() {
 // Targeted corruptions: each must be refused, not guessed.
 
 fn open_err(img: &[u8]) -> FsError {
-    match ExtScanner.open(&img) {
+    match ExtScanner.open_ext(&img) {
         Ok(_) => panic!("corrupt image was accepted"),
         Err(e) => e,
     }
@@ -274,7 +274,7 @@ fn dirty_states_give_warnings() {
     set_u32(&mut img, 1024 + 0xC, free - 5);
     let f = u32::from_le_bytes(img[1024 + 0x60..1024 + 0x64].try_into().unwrap());
     set_u32(&mut img, 1024 + 0x60, f | 0x4); // needs recovery
-    let st = ExtScanner.open(&img).unwrap();
+    let st = ExtScanner.open_ext(&img).unwrap();
     let w = st.info().warnings.join("\n");
     assert!(w.contains("not cleanly unmounted"), "{w}");
     assert!(w.contains("needs recovery: journal not empty"), "{w}");

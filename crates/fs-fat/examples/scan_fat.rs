@@ -37,7 +37,7 @@ fn scan(path: &str, list: bool) -> Result<(), Box<dyn Error>> {
         return Err("neither FAT nor exFAT as far as this scanner understands".into());
     };
     let start = Instant::now();
-    let mut stream = scanner.open(&volume)?;
+    let mut stream = scanner.open(std::sync::Arc::new(volume))?;
     let opened = start.elapsed();
     println!("{}", stream.info());
     let t = tally(stream.as_mut(), |e| {

@@ -69,8 +69,8 @@ pub fn is_used(value: u32, t: FatType) -> bool {
 }
 
 /// Walks the data-cluster entries (clusters 2 .. `cluster_count + 2`) of one FAT in order.
-pub struct FatWalk<'a> {
-    volume: &'a dyn ReadAt,
+pub struct FatWalk<V> {
+    volume: V,
     fat_type: FatType,
     fat_offset: u64,
     /// Entries 0 .. end_entry are meaningful.
@@ -87,9 +87,9 @@ pub struct FatWalk<'a> {
     pub bad: u64,
 }
 
-impl<'a> FatWalk<'a> {
+impl<V: ReadAt> FatWalk<V> {
     /// A walk over FAT number `fat` (normally the active one) of the volume `bs` describes.
-    pub fn new(volume: &'a dyn ReadAt, bs: &BootSector, fat: u32) -> Self {
+    pub fn new(volume: V, bs: &BootSector, fat: u32) -> Self {
         FatWalk {
             volume,
             fat_type: bs.fat_type,
@@ -104,8 +104,12 @@ impl<'a> FatWalk<'a> {
         }
     }
 
-    /// Starts again from cluster 2.
+    /// Starts again from cluster 2 and drops the buffer, so that a walk kept between two
+    /// passes holds no part of the FAT.
     pub fn rewind(&mut self) {
+        self.buf = Vec::new();
+        self.buf_first = 0;
+        self.buf_entries = 0;
         self.next = 2;
         self.free = 0;
         self.bad = 0;
@@ -134,7 +138,7 @@ impl<'a> FatWalk<'a> {
         // Invalidate first: a failed read must not leave stale bytes looking valid.
         self.buf_entries = 0;
         read_exact(
-            self.volume,
+            &self.volume,
             &mut self.buf[..bytes as usize],
             self.fat_offset + start,
         )?;

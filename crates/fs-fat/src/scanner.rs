@@ -5,7 +5,8 @@
 //! stream walks it again. Each walk reads the FAT in batches of [`FAT_BATCH_BYTES`](crate::fat_table::FAT_BATCH_BYTES).
 
 use lifeboat_fs::{
-    read_exact, Extent, ExtentSource, FsError, FsInfo, MergedExtents, ReadAt, Scanner, UsedBlocks,
+    read_exact, Extent, ExtentSource, FsError, FsInfo, MergedExtents, ReadAt, Scanner,
+    SharedVolume, UsedBlocks,
 };
 
 use crate::boot_sector::{BootSector, FatType, BOOT_SECTOR_SIZE};
@@ -67,7 +68,7 @@ pub struct FatScanner;
 
 impl FatScanner {
     /// Like [`Scanner::open`], returning the concrete stream type.
-    pub fn open_fat<'a>(&self, volume: &'a dyn ReadAt) -> Result<FatUsedBlocks<'a>, FsError> {
+    pub fn open_fat<V: ReadAt>(&self, volume: V) -> Result<FatUsedBlocks<V>, FsError> {
         FatUsedBlocks::open(volume)
     }
 }
@@ -81,21 +82,21 @@ impl Scanner for FatScanner {
         read_boot_sector(volume).is_ok()
     }
 
-    fn open<'a>(&self, volume: &'a dyn ReadAt) -> Result<Box<dyn UsedBlocks + 'a>, FsError> {
+    fn open(&self, volume: SharedVolume) -> Result<Box<dyn UsedBlocks>, FsError> {
         Ok(Box::new(FatUsedBlocks::open(volume)?))
     }
 }
 
 /// The raw used extents of a FAT volume: the region before the data area, then the runs of
 /// used clusters of the active FAT.
-struct FatSource<'a> {
+struct FatSource<V> {
     bs: BootSector,
-    walk: FatWalk<'a>,
+    walk: FatWalk<V>,
     started: bool,
     used_clusters: u64,
 }
 
-impl ExtentSource for FatSource<'_> {
+impl<V: ReadAt> ExtentSource for FatSource<V> {
     fn next_raw(&mut self) -> Result<Option<Extent>, FsError> {
         if !self.started {
             self.started = true;
@@ -116,19 +117,20 @@ impl ExtentSource for FatSource<'_> {
 }
 
 /// The stream of used extents of a FAT volume.
-pub struct FatUsedBlocks<'a> {
+pub struct FatUsedBlocks<V> {
     info: FsInfo,
-    extents: MergedExtents<FatSource<'a>>,
+    extents: MergedExtents<FatSource<V>>,
 }
 
-impl<'a> FatUsedBlocks<'a> {
-    fn open(volume: &'a dyn ReadAt) -> Result<Self, FsError> {
-        let bs = read_boot_sector(volume)?;
+impl<V: ReadAt> FatUsedBlocks<V> {
+    fn open(volume: V) -> Result<Self, FsError> {
+        let bs = read_boot_sector(&volume)?;
+        let volume_len = volume.len();
         let corrupt = |e: FatError| e.into_fs(FS_NAME);
-        if bs.total_bytes() > volume.len() {
+        if bs.total_bytes() > volume_len {
             return Err(corrupt(FatError::TooLarge {
                 fs_bytes: bs.total_bytes(),
-                volume_bytes: volume.len(),
+                volume_bytes: volume_len,
             }));
         }
         let mut warnings = Vec::new();
@@ -139,7 +141,7 @@ impl<'a> FatUsedBlocks<'a> {
         }
         // Entry 1 of the FAT: on FAT16/32 its two top bits say "clean" and "no I/O error".
         let mut head = [0u8; 8];
-        read_exact(volume, &mut head, bs.fat_offset(bs.active_fat))?;
+        read_exact(&volume, &mut head, bs.fat_offset(bs.active_fat))?;
         let e1 = entry(&head, 1, bs.fat_type).unwrap_or(0);
         let (clean, no_error) = match bs.fat_type {
             FatType::Fat12 => (None, None),
@@ -155,7 +157,7 @@ impl<'a> FatUsedBlocks<'a> {
         let fsinfo = match bs.fsinfo_sector {
             Some(s) => {
                 let mut b = vec![0u8; bs.bytes_per_sector as usize];
-                read_exact(volume, &mut b, u64::from(s) * bs.sector_size())?;
+                read_exact(&volume, &mut b, u64::from(s) * bs.sector_size())?;
                 match FsInfoSector::parse(&b) {
                     Ok(f) => Some(f),
                     Err(e) => {
@@ -166,7 +168,7 @@ impl<'a> FatUsedBlocks<'a> {
             }
             None => None,
         };
-        let label = Self::read_label(volume, &bs)?.or_else(|| bs.label.clone());
+        let label = Self::read_label(&volume, &bs)?.or_else(|| bs.label.clone());
         let walk = FatWalk::new(volume, &bs, bs.active_fat);
         let mut extents = MergedExtents::new(FatSource {
             bs,
@@ -192,12 +194,12 @@ impl<'a> FatUsedBlocks<'a> {
             }
         }
         let bs = &src.bs;
-        if bs.total_bytes() < volume.len() {
+        if bs.total_bytes() < volume_len {
             warnings.push(format!(
                 "the filesystem ends at byte {}, {} bytes before the end of the volume; \
                  those bytes are not saved",
                 bs.total_bytes(),
-                volume.len() - bs.total_bytes()
+                volume_len - bs.total_bytes()
             ));
         }
         let info = FsInfo {
@@ -251,7 +253,7 @@ impl<'a> FatUsedBlocks<'a> {
     }
 }
 
-impl UsedBlocks for FatUsedBlocks<'_> {
+impl<V: ReadAt> UsedBlocks for FatUsedBlocks<V> {
     fn info(&self) -> &FsInfo {
         &self.info
     }

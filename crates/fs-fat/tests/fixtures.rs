@@ -136,11 +136,11 @@ fn a_copy_of_the_extents_alone_is_clean_and_holds_the_same_files() {
     let dir = tempfile::tempdir().unwrap();
     for name in FAT_FIXTURES.iter().chain(EXFAT_FIXTURES) {
         let img = fixture_file(name, dir.path());
-        let volume = open_file(&img);
+        let volume = std::sync::Arc::new(open_file(&img));
         let mut st = if name.starts_with("exfat") {
-            ExfatScanner.open(&volume).unwrap()
+            ExfatScanner.open(volume.clone()).unwrap()
         } else {
-            FatScanner.open(&volume).unwrap()
+            FatScanner.open(volume.clone()).unwrap()
         };
         let extents = drain_checked(&mut *st, volume.1);
         let copy = dir.path().join(format!("{name}.copy"));

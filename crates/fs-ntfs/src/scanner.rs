@@ -10,7 +10,8 @@
 use lifeboat_fs::bitmap::{count_set, next_run, test};
 use lifeboat_fs::bytes::{u16_at, u16s};
 use lifeboat_fs::{
-    read_exact, Extent, ExtentSource, FsError, FsInfo, MergedExtents, ReadAt, Scanner, UsedBlocks,
+    read_exact, Extent, ExtentSource, FsError, FsInfo, MergedExtents, ReadAt, Scanner,
+    SharedVolume, UsedBlocks,
 };
 
 use crate::boot_sector::{BootSector, BOOT_SECTOR_SIZE};
@@ -91,16 +92,16 @@ pub enum Stream {
 }
 
 /// An opened NTFS volume: boot sector plus the `$MFT` runs, able to read records and streams.
-pub struct Ntfs<'a> {
-    volume: &'a dyn ReadAt,
+pub struct Ntfs<V> {
+    volume: V,
     boot: BootSector,
     mft_runs: Vec<Run>,
 }
 
-impl<'a> Ntfs<'a> {
+impl<V: ReadAt> Ntfs<V> {
     /// Reads the boot sector and `$MFT` record 0.
-    pub fn open(volume: &'a dyn ReadAt) -> Result<Self, FsError> {
-        let boot = read_boot_sector(volume)?;
+    pub fn open(volume: V) -> Result<Self, FsError> {
+        let boot = read_boot_sector(&volume)?;
         if boot.total_bytes() > volume.len() {
             return Err(corrupt(format!(
                 "the filesystem ({} bytes including the backup boot sector) does not fit in \
@@ -111,7 +112,7 @@ impl<'a> Ntfs<'a> {
         }
         let rs = boot.record_size;
         let mut rec0 = vec![0u8; rs as usize];
-        read_exact(volume, &mut rec0, boot.mft_lcn * boot.cluster_size)?;
+        read_exact(&volume, &mut rec0, boot.mft_lcn * boot.cluster_size)?;
         apply_fixups(&mut rec0, b"FILE", "MFT record 0")?;
         let r = MftRecord::parse(&rec0, "MFT record 0")?;
         if !r.in_use() || r.base_record != 0 {
@@ -202,7 +203,7 @@ impl<'a> Ntfs<'a> {
             let n = ((run_end - pos) as usize).min(buf.len() - done);
             let piece = &mut buf[done..done + n];
             match r.lcn {
-                Some(l) => read_exact(self.volume, piece, l * cs + (pos - r.vcn * cs))?,
+                Some(l) => read_exact(&self.volume, piece, l * cs + (pos - r.vcn * cs))?,
                 None => piece.fill(0),
             }
             if pos + n as u64 > initialized {
@@ -443,7 +444,7 @@ pub struct VolumeInfo {
 }
 
 /// Reads `$Volume` (record 3).
-pub fn read_volume_info(ntfs: &Ntfs) -> Result<VolumeInfo, FsError> {
+pub fn read_volume_info(ntfs: &Ntfs<impl ReadAt>) -> Result<VolumeInfo, FsError> {
     let mut buf = Vec::new();
     ntfs.read_record(record::VOLUME, &mut buf)?;
     let r = MftRecord::parse(&buf, "MFT record 3 ($Volume)")?;
@@ -487,7 +488,7 @@ pub fn read_volume_info(ntfs: &Ntfs) -> Result<VolumeInfo, FsError> {
 /// true when they say the system is hibernated (`hibr`, any case), false when the file is
 /// absent or not a hibernation image. Only index records marked in use by the index's
 /// `$BITMAP` are read. Errors say the check could not be made.
-pub fn hibernated(ntfs: &Ntfs) -> Result<bool, FsError> {
+pub fn hibernated(ntfs: &Ntfs<impl ReadAt>) -> Result<bool, FsError> {
     let want = "hiberfil.sys";
     let root_what = "root directory";
     let mut names: Vec<NameEntry> = Vec::new();
@@ -557,7 +558,7 @@ pub struct NtfsScanner;
 
 impl NtfsScanner {
     /// Like [`Scanner::open`], returning the concrete stream type.
-    pub fn open_ntfs<'a>(&self, volume: &'a dyn ReadAt) -> Result<NtfsUsedBlocks<'a>, FsError> {
+    pub fn open_ntfs<V: ReadAt>(&self, volume: V) -> Result<NtfsUsedBlocks<V>, FsError> {
         NtfsUsedBlocks::open(volume)
     }
 }
@@ -571,14 +572,14 @@ impl Scanner for NtfsScanner {
         read_boot_sector(volume).is_ok_and(|b| b.total_bytes() <= volume.len())
     }
 
-    fn open<'a>(&self, volume: &'a dyn ReadAt) -> Result<Box<dyn UsedBlocks + 'a>, FsError> {
+    fn open(&self, volume: SharedVolume) -> Result<Box<dyn UsedBlocks>, FsError> {
         Ok(Box::new(NtfsUsedBlocks::open(volume)?))
     }
 }
 
 /// Reads the bitmap in chunks of at most [`BITMAP_CHUNK_BYTES`].
-struct BitmapReader<'a> {
-    ntfs: Ntfs<'a>,
+struct BitmapReader<V> {
+    ntfs: Ntfs<V>,
     runs: Vec<Run>,
     initialized: u64,
     /// Meaningful bits (the cluster count).
@@ -590,7 +591,15 @@ struct BitmapReader<'a> {
     buf_bits: u64,
 }
 
-impl BitmapReader<'_> {
+impl<V: ReadAt> BitmapReader<V> {
+    /// Drops the loaded chunk, so that a stream kept between two passes holds no part of
+    /// the bitmap.
+    fn release(&mut self) {
+        self.buf = Vec::new();
+        self.buf_bit = 0;
+        self.buf_bits = 0;
+    }
+
     /// Makes bit `bit` available; returns the chunk and the bit offset of its start.
     fn load(&mut self, bit: u64) -> Result<(), FsError> {
         if bit >= self.buf_bit && bit < self.buf_bit + self.buf_bits {
@@ -611,9 +620,9 @@ impl BitmapReader<'_> {
 
 /// The raw used extents of an NTFS volume: the runs of `$Bitmap`, then the backup boot
 /// sector locations.
-struct NtfsSource<'a> {
+struct NtfsSource<V> {
     boot: BootSector,
-    reader: BitmapReader<'a>,
+    reader: BitmapReader<V>,
     next_bit: u64,
     /// Backup boot sector locations, in increasing order.
     backups: Vec<Extent>,
@@ -621,7 +630,7 @@ struct NtfsSource<'a> {
     next_backup: usize,
 }
 
-impl ExtentSource for NtfsSource<'_> {
+impl<V: ReadAt> ExtentSource for NtfsSource<V> {
     fn next_raw(&mut self) -> Result<Option<Extent>, FsError> {
         let cs = self.boot.cluster_size;
         while self.next_bit < self.reader.nbits {
@@ -643,19 +652,21 @@ impl ExtentSource for NtfsSource<'_> {
     }
 
     fn rewind(&mut self) {
+        self.reader.release();
         self.next_bit = 0;
         self.next_backup = 0;
     }
 }
 
 /// The stream of used extents of an NTFS volume.
-pub struct NtfsUsedBlocks<'a> {
+pub struct NtfsUsedBlocks<V> {
     info: FsInfo,
-    extents: MergedExtents<NtfsSource<'a>>,
+    extents: MergedExtents<NtfsSource<V>>,
 }
 
-impl<'a> NtfsUsedBlocks<'a> {
-    fn open(volume: &'a dyn ReadAt) -> Result<Self, FsError> {
+impl<V: ReadAt> NtfsUsedBlocks<V> {
+    fn open(volume: V) -> Result<Self, FsError> {
+        let volume_len = volume.len();
         let ntfs = Ntfs::open(volume)?;
         let boot = ntfs.boot().clone();
         let vol = read_volume_info(&ntfs)?;
@@ -711,7 +722,7 @@ impl<'a> NtfsUsedBlocks<'a> {
         }
         let bps = u64::from(boot.bytes_per_sector);
         let mut tail = vec![Extent::new(boot.backup_offset(), bps)];
-        let last = (volume.len() / bps - 1) * bps;
+        let last = (volume_len / bps - 1) * bps;
         if last > boot.backup_offset() {
             tail.push(Extent::new(last, bps));
         }
@@ -754,6 +765,7 @@ impl<'a> NtfsUsedBlocks<'a> {
             used += count_set(&r.buf, r.buf_bits);
             bit = r.buf_bit + r.buf_bits;
         }
+        reader.release();
         let info = FsInfo {
             fs_type: "ntfs".to_string(),
             label: vol.label,
@@ -794,7 +806,7 @@ impl<'a> NtfsUsedBlocks<'a> {
     }
 }
 
-impl UsedBlocks for NtfsUsedBlocks<'_> {
+impl<V: ReadAt> UsedBlocks for NtfsUsedBlocks<V> {
     fn info(&self) -> &FsInfo {
         &self.info
     }

@@ -300,7 +300,7 @@ fn load(name: &str) -> Vec<u8> {
 }
 
 fn open_err(v: &[u8]) -> FsError {
-    match NtfsScanner.open(&v) {
+    match NtfsScanner.open_ntfs(&v) {
         Ok(_) => panic!("damaged volume was accepted"),
         Err(e) => e,
     }

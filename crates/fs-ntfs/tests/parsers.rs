@@ -1,6 +1,6 @@
 //! Properties of the on-disk parsers: no panic on any bytes, and round trips.
 
-use lifeboat_fs::{ReadAt, Scanner};
+use lifeboat_fs::{ReadAt, Scanner, UsedBlocks};
 use lifeboat_fs_ntfs::mft_record::{apply_fixups, parse_attribute_list, protect, MftRecord};
 use lifeboat_fs_ntfs::runlist::{decode, encode, Run};
 use lifeboat_fs_ntfs::{BootSector, NtfsScanner};
@@ -104,7 +104,7 @@ proptest! {
         for (at, x) in flips {
             v[at] ^= x | 1;
         }
-        let opened = NtfsScanner.open(&v);
+        let opened = NtfsScanner.open_ntfs(&v);
         if let Ok(mut s) = opened {
             let used = s.info().used_bytes;
             let mut sum = 0;
@@ -135,7 +135,7 @@ fn volume() -> &'static [u8] {
 #[test]
 fn the_damage_test_volume_is_accepted_undamaged() {
     let v = volume();
-    let s = NtfsScanner.open(&v).unwrap();
+    let s = NtfsScanner.open_ntfs(&v).unwrap();
     assert!(s.info().used_bytes > 0);
     assert!(v.len() as u64 >= s.info().total_bytes);
     let mut b = [0u8; 8];

@@ -21,7 +21,7 @@ use crate::fs_header::{self, FsHeader, Version, FS_HEADER_OFFSET};
 use crate::lvm::{self, LogicalVolume, LvmHeader};
 use crate::resource::{self, ResourceHeader, HEADER_LEN};
 use lifeboat_fs::{
-    Extent, ExtentSource, FsError, FsInfo, MergedExtents, ReadAt, Scanner, UsedBlocks,
+    Extent, ExtentSource, FsError, FsInfo, MergedExtents, ReadAt, Scanner, SharedVolume, UsedBlocks,
 };
 
 /// Descriptor address of `.fdc.sf`.
@@ -694,8 +694,8 @@ impl Scanner for VmfsScanner {
     fn probe(&self, volume: &dyn ReadAt) -> bool {
         lvm::has_magic(volume)
     }
-    fn open<'a>(&self, volume: &'a dyn ReadAt) -> Result<Box<dyn UsedBlocks + 'a>, FsError> {
-        Ok(Box::new(VmfsUsedBlocks::open(volume)?))
+    fn open(&self, volume: SharedVolume) -> Result<Box<dyn UsedBlocks>, FsError> {
+        Ok(Box::new(VmfsUsedBlocks::open(&*volume)?))
     }
 }
 

@@ -308,7 +308,7 @@ impl ReadAt for Patched<'_> {
 }
 
 fn refused(vol: &dyn ReadAt) -> String {
-    match VmfsScanner.open(vol) {
+    match VmfsScanner.open_vmfs(vol) {
         Err(FsError::Corrupt { cause, .. }) => {
             assert!(cause.downcast_ref::<VmfsError>().is_some(), "{cause}");
             cause.to_string()

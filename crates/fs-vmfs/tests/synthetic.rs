@@ -148,7 +148,7 @@ proptest! {
         }
         if let Some(c) = cut { b.truncate(c.min(b.len())); }
         let vol: &[u8] = &b;
-        let opened = VmfsScanner.open(&vol);
+        let opened = VmfsScanner.open_vmfs(&vol);
         if let Ok(mut s) = opened {
             let mut last = 0u64;
             let mut sum = 0u64;

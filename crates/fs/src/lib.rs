@@ -8,7 +8,9 @@
 //! with the reason, and [`RawVolume`] streams the single extent that covers it.
 //!
 //! Volumes are read through [`ReadAt`] (positional reads, shareable between threads), which is
-//! implemented for files, byte slices and windows ([`Slice`]) of another volume.
+//! implemented for files, byte slices and windows ([`Slice`]) of another volume. A scanner
+//! opens a [`SharedVolume`] (a shared handle, not a borrow), so the stream it returns owns
+//! what it reads and can be kept, e.g. from planning a save to streaming it.
 //!
 //! What every scanner crate builds on: [`MergedExtents`] turns an [`ExtentSource`] (raw
 //! extents, in increasing order, not merged) into the merged, fused stream a [`UsedBlocks`]
@@ -32,6 +34,11 @@ pub use read_at::{ReadAt, ReadSeekAt, Slice};
 pub use summary::{tally, Tally};
 
 use std::io;
+use std::sync::Arc;
+
+/// A volume shared by handle: what [`Scanner::open`] takes, so that the stream it returns
+/// borrows nothing (e.g. `Arc::new(Slice::new(Arc::clone(&disk), start, len))`).
+pub type SharedVolume = Arc<dyn ReadAt>;
 
 /// Why a scanner refused a volume, in the scanner's own typed error (e.g. `ExtError` of
 /// `lifeboat-fs-ext`): a caller can `downcast_ref` it to learn which structure failed, where,
@@ -150,9 +157,10 @@ pub trait Scanner: Send + Sync {
     fn name(&self) -> &'static str;
     /// Cheap check of the signature: does this volume look like our filesystem?
     fn probe(&self, volume: &dyn ReadAt) -> bool;
-    /// Parses the filesystem's metadata and returns the stream of used extents.
-    /// Must fail (not guess) when any structure it relies on is not understood.
-    fn open<'a>(&self, volume: &'a dyn ReadAt) -> Result<Box<dyn UsedBlocks + 'a>, FsError>;
+    /// Parses the filesystem's metadata and returns the stream of used extents, which keeps
+    /// its share of `volume`. Must fail (not guess) when any structure it relies on is not
+    /// understood.
+    fn open(&self, volume: SharedVolume) -> Result<Box<dyn UsedBlocks>, FsError>;
 }
 
 /// The fallback: the whole volume is one used extent.

@@ -80,17 +80,20 @@ impl<T: ReadAt + ?Sized> ReadAt for std::sync::Arc<T> {
     }
 }
 
-/// A window `[offset, offset + len)` of another volume, e.g. one partition of a disk.
-#[derive(Clone, Copy)]
-pub struct Slice<'a> {
-    inner: &'a dyn ReadAt,
+/// A window `[offset, offset + len)` of another volume `R`, e.g. one partition of a disk.
+/// `R` is a borrow (`&Disk`) for a window used in place, or a shared handle
+/// (`Arc<Disk>`) for a window that owns its share of the volume and can outlive the caller's
+/// borrow, e.g. under a used-block stream kept from planning to streaming.
+#[derive(Debug, Clone, Copy)]
+pub struct Slice<R> {
+    inner: R,
     offset: u64,
     len: u64,
 }
 
-impl<'a> Slice<'a> {
+impl<R: ReadAt> Slice<R> {
     /// The window of `inner` starting at `offset`, `len` bytes long (clipped to `inner`).
-    pub fn new(inner: &'a dyn ReadAt, offset: u64, len: u64) -> Self {
+    pub fn new(inner: R, offset: u64, len: u64) -> Self {
         let avail = inner.len().saturating_sub(offset);
         Slice {
             inner,
@@ -104,7 +107,7 @@ impl<'a> Slice<'a> {
     }
 }
 
-impl ReadAt for Slice<'_> {
+impl<R: ReadAt> ReadAt for Slice<R> {
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
         check_bounds(self.len, offset, buf.len())?;
         self.inner.read_exact_at(buf, self.offset + offset)
@@ -160,6 +163,9 @@ mod tests {
         assert!(s.read_exact_at(&mut b, 16).is_err());
         let clipped = Slice::new(&data, 90, 50);
         assert_eq!(ReadAt::len(&clipped), 10);
+        let shared = Slice::new(std::sync::Arc::new(data.clone()), 10, 20);
+        shared.read_exact_at(&mut b, 15).unwrap();
+        assert_eq!(b, [25, 26, 27, 28, 29]);
     }
 
     #[test]

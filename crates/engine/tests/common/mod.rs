@@ -14,7 +14,7 @@ use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// One mebibyte.
 pub const MIB: u64 = 1 << 20;
@@ -166,7 +166,7 @@ pub fn layout(disk: &Path) -> Layout {
 /// `with_boot_regions`) and, per partition, each extent its filesystem uses (as lifeboat's
 /// scanner reports it). Returns the partition bytes compared.
 pub fn assert_used_bytes_equal(source: &Path, target: &Path, with_boot_regions: bool) -> u64 {
-    let a = Disk::open(source, OpenMode::Read).unwrap();
+    let a = Arc::new(Disk::open(source, OpenMode::Read).unwrap());
     let b = Disk::open(target, OpenMode::Read).unwrap();
     let l = read_layout(&a, 512).unwrap();
     let same = |offset: u64, len: u64, what: &str| {
@@ -182,8 +182,8 @@ pub fn assert_used_bytes_equal(source: &Path, target: &Path, with_boot_regions: 
     }
     let mut compared = 0;
     for p in &l.partitions {
-        let slice = Slice::new(&a, p.start, p.size);
-        let (mut stream, raw) = open_volume(&slice);
+        let slice = Slice::new(Arc::clone(&a), p.start, p.size);
+        let (mut stream, raw) = open_volume(Arc::new(slice));
         assert!(!raw, "partition {} was not recognised", p.number);
         while let Some(e) = stream.next_extent().unwrap() {
             same(

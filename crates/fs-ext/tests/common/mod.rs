@@ -171,9 +171,9 @@ pub fn drain_checked(stream: &mut dyn UsedBlocks, volume_len: u64) -> Vec<Extent
 pub fn scan(volume: &dyn ReadAt) -> Result<(FsInfo, Vec<Extent>), FsError> {
     let s = ExtScanner;
     assert!(s.probe(volume), "probe rejected the volume");
-    let mut st = s.open(volume)?;
+    let mut st = s.open_ext(volume)?;
     let info = st.info().clone();
-    let v = drain_checked(&mut *st, volume.len());
+    let v = drain_checked(&mut st, volume.len());
     Ok((info, v))
 }
 

@@ -3,7 +3,7 @@
 
 use lifeboat_fs::{
     bitmap, read_exact, Extent, ExtentSource, FsError, FsInfo, MergedExtents, ReadAt, Scanner,
-    UsedBlocks,
+    SharedVolume, UsedBlocks,
 };
 
 use super::boot::{verify_boot_region, ExfatBoot, BOOT_REGION_SECTORS, BOOT_SECTOR_SIZE};
@@ -40,7 +40,7 @@ pub struct ExfatScanner;
 
 impl ExfatScanner {
     /// Like [`Scanner::open`], returning the concrete stream type.
-    pub fn open_exfat<'a>(&self, volume: &'a dyn ReadAt) -> Result<ExfatUsedBlocks<'a>, FsError> {
+    pub fn open_exfat<V: ReadAt>(&self, volume: V) -> Result<ExfatUsedBlocks<V>, FsError> {
         ExfatUsedBlocks::open(volume)
     }
 }
@@ -54,15 +54,15 @@ impl Scanner for ExfatScanner {
         read_boot(volume).is_ok()
     }
 
-    fn open<'a>(&self, volume: &'a dyn ReadAt) -> Result<Box<dyn UsedBlocks + 'a>, FsError> {
+    fn open(&self, volume: SharedVolume) -> Result<Box<dyn UsedBlocks>, FsError> {
         Ok(Box::new(ExfatUsedBlocks::open(volume)?))
     }
 }
 
 /// The raw used extents of an exFAT volume: the boot regions, the FATs, then the runs of the
 /// allocation bitmap.
-struct ExfatSource<'a> {
-    volume: &'a dyn ReadAt,
+struct ExfatSource<V> {
+    volume: V,
     boot: ExfatBoot,
     /// Fragments `(first cluster, clusters)` of the active bitmap, cut to its needed length.
     bitmap_runs: Vec<(u32, u32)>,
@@ -80,28 +80,29 @@ struct ExfatSource<'a> {
 }
 
 /// The stream of used extents of an exFAT volume.
-pub struct ExfatUsedBlocks<'a> {
+pub struct ExfatUsedBlocks<V> {
     info: FsInfo,
-    extents: MergedExtents<ExfatSource<'a>>,
+    extents: MergedExtents<ExfatSource<V>>,
 }
 
-impl<'a> ExfatUsedBlocks<'a> {
-    fn open(volume: &'a dyn ReadAt) -> Result<Self, FsError> {
-        let first = read_boot(volume)?;
+impl<V: ReadAt> ExfatUsedBlocks<V> {
+    fn open(volume: V) -> Result<Self, FsError> {
+        let first = read_boot(&volume)?;
+        let volume_len = volume.len();
         let ss = first.sector_size();
         let region_bytes = (BOOT_REGION_SECTORS * ss) as usize;
         let total = first.total_bytes();
-        if total > volume.len() || 2 * region_bytes as u64 > volume.len() {
+        if total > volume_len || 2 * region_bytes as u64 > volume_len {
             return Err(err(FatError::TooLarge {
                 fs_bytes: total,
-                volume_bytes: volume.len(),
+                volume_bytes: volume_len,
             }));
         }
         let mut region = vec![0u8; region_bytes];
-        read_exact(volume, &mut region, 0)?;
+        read_exact(&volume, &mut region, 0)?;
         let boot = verify_boot_region(&region, ss as usize).map_err(err)?;
         let mut warnings = Vec::new();
-        read_exact(volume, &mut region, region_bytes as u64)?;
+        read_exact(&volume, &mut region, region_bytes as u64)?;
         match verify_boot_region(&region, ss as usize) {
             Ok(backup) => {
                 let mut a = backup.clone();
@@ -122,9 +123,9 @@ impl<'a> ExfatUsedBlocks<'a> {
         if boot.media_failure() {
             warnings.push("the volume records a media failure".to_string());
         }
-        let mut fat = FatReader::new(volume, &boot);
+        let mut fat = FatReader::new(&volume, &boot);
         let cs = boot.cluster_size();
-        let root = Self::walk_root(volume, &boot, &mut fat)?;
+        let root = Self::walk_root(&volume, &boot, &mut fat)?;
         let want_flag = boot.active_fat();
         let expected = usize::from(boot.num_fats);
         if root.bitmaps.len() != expected {
@@ -202,12 +203,12 @@ impl<'a> ExfatUsedBlocks<'a> {
         });
         let used_bytes = extents.count_bytes()?;
         let b = &extents.source().boot;
-        if b.total_bytes() < volume.len() {
+        if b.total_bytes() < volume_len {
             warnings.push(format!(
                 "the filesystem ends at byte {}, {} bytes before the end of the volume; \
                  those bytes are not saved",
                 b.total_bytes(),
-                volume.len() - b.total_bytes()
+                volume_len - b.total_bytes()
             ));
         }
         let info = FsInfo {
@@ -274,7 +275,7 @@ impl<'a> ExfatUsedBlocks<'a> {
     }
 }
 
-impl ExfatSource<'_> {
+impl<V: ReadAt> ExfatSource<V> {
     /// Loads the bitmap bytes starting at byte `at` (within one fragment, at most one batch).
     fn load(&mut self, at: u64) -> Result<(), FsError> {
         let cs = self.boot.cluster_size();
@@ -289,7 +290,7 @@ impl ExfatSource<'_> {
                 self.buf.resize(k as usize, 0);
                 self.buf_len = 0;
                 read_exact(
-                    self.volume,
+                    &self.volume,
                     &mut self.buf,
                     self.boot.cluster_offset(c) + within,
                 )?;
@@ -305,7 +306,7 @@ impl ExfatSource<'_> {
     }
 }
 
-impl ExtentSource for ExfatSource<'_> {
+impl<V: ReadAt> ExtentSource for ExfatSource<V> {
     fn next_raw(&mut self) -> Result<Option<Extent>, FsError> {
         let b = &self.boot;
         match self.heads {
@@ -343,7 +344,10 @@ impl ExtentSource for ExfatSource<'_> {
         Ok(None)
     }
 
+    /// Starts again from the boot regions and drops the bitmap buffer, so that a stream
+    /// kept between two passes holds no part of the bitmap.
     fn rewind(&mut self) {
+        self.buf = Vec::new();
         self.buf_len = 0;
         self.buf_first = 0;
         self.next_bit = 0;
@@ -352,7 +356,7 @@ impl ExtentSource for ExfatSource<'_> {
     }
 }
 
-impl UsedBlocks for ExfatUsedBlocks<'_> {
+impl<V: ReadAt> UsedBlocks for ExfatUsedBlocks<V> {
     fn info(&self) -> &FsInfo {
         &self.info
     }
