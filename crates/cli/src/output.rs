@@ -329,19 +329,21 @@ impl Ui {
     }
 }
 
-/// The error and its causes joined with ": ", leaving out a cause whose text the message
-/// already holds (errors that print their source would otherwise say it twice).
+/// The error and its causes joined with ": " (no error repeats its source in its own
+/// message), then what the operator can do: the advice the chain carries, and the hint for a
+/// repository error in the current language.
 pub fn error_message(e: &anyhow::Error) -> String {
     let mut msg = match e.downcast_ref::<EngineError>() {
         Some(EngineError::Cancelled(a)) => cancelled(*a),
         _ => e.to_string(),
     };
     for cause in e.chain().skip(1) {
-        let c = cause.to_string();
-        if !msg.contains(&c) {
-            msg.push_str(": ");
-            msg.push_str(&c);
-        }
+        msg.push_str(": ");
+        msg.push_str(&cause.to_string());
+    }
+    if let Some(advice) = lifeboat_engine::chain_hint(e.as_ref()) {
+        msg.push_str("; ");
+        msg.push_str(&advice);
     }
     if let Some(hint) = repo_hint(e) {
         msg.push_str(&hint);
@@ -708,4 +710,31 @@ pub fn disks(ui: &Ui) -> Result<()> {
         println!("{m}");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_cause_once_then_the_advice() {
+        let e = anyhow::Error::new(EngineError::SourceRead {
+            disk: "/dev/sdb".into(),
+            partition: Some(2),
+            offset: 4096,
+            source: std::io::Error::other("Input/output error"),
+        });
+        assert_eq!(
+            error_message(&e),
+            "reading /dev/sdb at byte 4096 (partition 2) failed: Input/output error"
+        );
+        let Err(e) = lifeboat_engine::open_source(Path::new("/nonexistent/lifeboat-disk")) else {
+            panic!("a missing disk opened");
+        };
+        assert_eq!(
+            error_message(&anyhow::Error::new(e).context("opening the source")),
+            "opening the source: cannot examine /nonexistent/lifeboat-disk: No such file or \
+             directory (os error 2); check that the path exists"
+        );
+    }
 }

@@ -1,5 +1,6 @@
-//! Errors of the engine. Every message says what failed, where (file, partition, offset) and
-//! what to do next.
+//! Errors of the engine. Every message says what failed and where (file, partition, offset).
+//! An error that wraps another does not repeat it in its message: a printer walks
+//! [`std::error::Error::source`] (see [`chain_text`](lifeboat_container::chain_text)) and then adds the advice of the chain ([`chain_hint`]).
 
 use lifeboat_blockdev::BlockDevError;
 use lifeboat_container::ContainerError;
@@ -13,7 +14,7 @@ pub enum EngineError {
     #[error(transparent)]
     Disk(#[from] BlockDevError),
     /// The partition table of a disk could not be read.
-    #[error("{disk}: {source}")]
+    #[error("{disk}")]
     Table {
         /// The disk.
         disk: String,
@@ -25,7 +26,7 @@ pub enum EngineError {
     #[error(transparent)]
     Repo(#[from] RepoError),
     /// The image container is damaged or could not be read or written.
-    #[error("image {image}, file {file} at byte {offset}: {source}")]
+    #[error("image {image}, file {file} at byte {offset}")]
     Image {
         /// Image location.
         image: String,
@@ -38,7 +39,7 @@ pub enum EngineError {
         source: ContainerError,
     },
     /// Writing the image failed (e.g. the repository filled up).
-    #[error("writing image {image} failed: {source}; check free space on the repository, then save again")]
+    #[error("writing image {image} failed")]
     ImageWrite {
         /// Image location.
         image: String,
@@ -48,14 +49,14 @@ pub enum EngineError {
     },
     /// Writing the image stream (`--repo -`, standard output) failed, e.g. because the
     /// receiving side closed the pipe.
-    #[error("writing the image stream failed: {source}; the receiving side holds an incomplete image, save again")]
+    #[error("writing the image stream failed")]
     StreamWrite {
         /// The container error.
         #[source]
         source: ContainerError,
     },
     /// Reading the source disk failed.
-    #[error("reading {disk} at byte {offset}{} failed: {source}", partition.map(|p| format!(" (partition {p})")).unwrap_or_default())]
+    #[error("reading {disk} at byte {offset}{} failed", partition.map(|p| format!(" (partition {p})")).unwrap_or_default())]
     SourceRead {
         /// Source disk.
         disk: String,
@@ -164,6 +165,22 @@ impl From<lifeboat_repo::ErrorClass> for ErrorClass {
 }
 
 impl EngineError {
+    /// What the operator can do, for the variants whose advice follows their source
+    /// (including a disk error, whose own [`BlockDevError::hint`] the transparent
+    /// [`EngineError::Disk`] passes on; see [`chain_hint`] for a whole chain).
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            EngineError::Disk(e) => e.hint(),
+            EngineError::ImageWrite { .. } => {
+                Some("check free space on the repository, then save again".into())
+            }
+            EngineError::StreamWrite { .. } => {
+                Some("the receiving side holds an incomplete image, save again".into())
+            }
+            _ => None,
+        }
+    }
+
     /// What kind of failure this is.
     pub fn class(&self) -> ErrorClass {
         match self {
@@ -179,6 +196,28 @@ impl EngineError {
             | EngineError::Mismatch(_) => ErrorClass::Failed,
         }
     }
+}
+
+/// What the operator can do about an error, from the errors of its chain that carry advice
+/// apart from their message (the engine's, the disks' and the partition tables'), joined
+/// with "; "; `None` when none does.
+pub fn chain_hint(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut hints: Vec<String> = Vec::new();
+    let mut next = Some(e);
+    while let Some(err) = next {
+        let h = if let Some(e) = err.downcast_ref::<EngineError>() {
+            e.hint()
+        } else if let Some(e) = err.downcast_ref::<BlockDevError>() {
+            e.hint()
+        } else if let Some(e) = err.downcast_ref::<PartError>() {
+            e.hint().map(str::to_string)
+        } else {
+            None
+        };
+        hints.extend(h);
+        next = err.source();
+    }
+    (!hints.is_empty()).then(|| hints.join("; "))
 }
 
 /// Result alias of this crate.

@@ -30,7 +30,7 @@ pub fn open_volume<'a>(volume: &'a dyn ReadAt) -> (Box<dyn UsedBlocks + 'a>, boo
                 Box::new(RawVolume::new(
                     volume.len(),
                     s.name(),
-                    &format!("{e}; copied whole"),
+                    &format!("{}; copied whole", crate::chain_text(&e)),
                 )),
                 true,
             ),

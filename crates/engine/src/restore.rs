@@ -201,13 +201,21 @@ pub fn plan_restore_stream<R: Read + Send + 'static>(
     };
     let (records, first_disk) = match r.next_record().map_err(nothing)? {
         Some(Record::DiskList { disks, json }) => {
-            let list = DiskRecord::list_from_json(&json, disks, 0)
-                .map_err(|e| unreadable(format!("its disk list is unreadable: {e}")))?;
+            let list = DiskRecord::list_from_json(&json, disks, 0).map_err(|e| {
+                unreadable(format!(
+                    "its disk list is unreadable: {}",
+                    crate::chain_text(&e)
+                ))
+            })?;
             (list, None)
         }
         Some(Record::Disk { index, json }) => {
-            let rec = DiskRecord::from_json(&json, 0)
-                .map_err(|e| unreadable(format!("its disk record {index} is unreadable: {e}")))?;
+            let rec = DiskRecord::from_json(&json, 0).map_err(|e| {
+                unreadable(format!(
+                    "its disk record {index} is unreadable: {}",
+                    crate::chain_text(&e)
+                ))
+            })?;
             if opts.disks.len() > 1 {
                 return Err(EngineError::Mismatch(format!(
                     "{} --disk given, but this stream does not list its disks at its start (it holds one disk, or was written by a lifeboat before image format 1.1); a stream without a disk list restores onto one disk only — save the stream into a repository and restore from there",
@@ -359,7 +367,8 @@ fn stream_damaged(e: ContainerError, written: bool) -> EngineError {
         .map(|p| format!(" at stream byte {p}"))
         .unwrap_or_default();
     EngineError::Damaged(format!(
-        "the image stream on standard input is damaged or cut off{at}: {e}{}",
+        "the image stream on standard input is damaged or cut off{at}: {}{}",
+        crate::chain_text(&e),
         if written { "" } else { "; nothing was written" }
     ))
 }
@@ -375,7 +384,10 @@ fn map_parts(
     parts: &[u32],
 ) -> std::result::Result<Vec<PartMap>, String> {
     let layout = read_layout(disk, disk.logical_sector_size()).map_err(|e| {
-        format!("its partition table cannot be read ({e}); create the partitions first or use restoredisk")
+        format!(
+            "its partition table cannot be read ({}); create the partitions first or use restoredisk",
+            crate::chain_text(&e)
+        )
     })?;
     let mut out = Vec::new();
     for n in parts {
@@ -617,7 +629,8 @@ impl WritePass<'_> {
                 Decoded::Disk { index, json } => {
                     let rec = DiskRecord::from_json(json, 0).map_err(|e| {
                         EngineError::Damaged(format!(
-                            "disk record {index} of the image is unreadable: {e}"
+                            "disk record {index} of the image is unreadable: {}",
+                            crate::chain_text(&e)
                         ))
                     })?;
                     let t = targets.get(index as usize).ok_or_else(|| {
@@ -654,7 +667,8 @@ impl WritePass<'_> {
                 Decoded::Manifest(json) => {
                     let mut m = Manifest::from_json(json, 0).map_err(|e| {
                         EngineError::Damaged(format!(
-                            "the manifest inside the image is unreadable: {e}"
+                            "the manifest inside the image is unreadable: {}",
+                            crate::chain_text(&e)
                         ))
                     })?;
                     manifest_len = json.len() as u64;

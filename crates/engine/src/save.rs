@@ -485,8 +485,9 @@ fn stream_disk<W: io::Write + Send + 'static>(
                             partition: Some(number),
                             offset: start,
                             source: io::Error::other(format!(
-                                "{} scanner failed while streaming: {e}",
-                                info.fs_type
+                                "{} scanner failed while streaming: {}",
+                                info.fs_type,
+                                crate::chain_text(&e)
                             )),
                         })
                     })?;
