@@ -3,13 +3,14 @@
 use std::io;
 use std::path::PathBuf;
 
-/// Everything that can go wrong with a disk. Each message names the device or file, the
-/// offset where one applies, and what the operator can do about it.
+/// Everything that can go wrong with a disk. Each message names the device or file and the
+/// offset where one applies; it does not repeat its source (see [`BlockDevError::hint`] for
+/// what the operator can do).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum BlockDevError {
     /// The path could not be examined.
-    #[error("cannot examine {path}: {source}; check that the path exists")]
+    #[error("cannot examine {path}")]
     Stat {
         /// The path given.
         path: PathBuf,
@@ -27,9 +28,7 @@ pub enum BlockDevError {
         path: PathBuf,
     },
     /// Opening failed.
-    #[error(
-        "cannot open {path} ({mode}): {source}; check that it exists and that you run as root"
-    )]
+    #[error("cannot open {path} ({mode})")]
     Open {
         /// The path given.
         path: PathBuf,
@@ -49,7 +48,7 @@ pub enum BlockDevError {
         path: PathBuf,
     },
     /// A block-device ioctl failed.
-    #[error("ioctl {op} on {path} failed: {source}; the device driver may not support it")]
+    #[error("ioctl {op} on {path} failed")]
     Ioctl {
         /// The device.
         path: PathBuf,
@@ -60,10 +59,7 @@ pub enum BlockDevError {
         source: io::Error,
     },
     /// A read failed.
-    #[error(
-        "read of {len} bytes at offset {offset} of {path} failed: {source}; the device may be \
-         failing or was removed, or the image file is truncated"
-    )]
+    #[error("read of {len} bytes at offset {offset} of {path} failed")]
     Read {
         /// The device or file.
         path: PathBuf,
@@ -76,10 +72,7 @@ pub enum BlockDevError {
         source: io::Error,
     },
     /// A write failed.
-    #[error(
-        "write of {len} bytes at offset {offset} of {path} failed: {source}; check that the \
-         device is writable, present and not failing"
-    )]
+    #[error("write of {len} bytes at offset {offset} of {path} failed")]
     Write {
         /// The device or file.
         path: PathBuf,
@@ -137,10 +130,7 @@ pub enum BlockDevError {
         align: u32,
     },
     /// fsync failed.
-    #[error(
-        "flushing {path} to stable storage failed: {source}; the data may not be on the disk, \
-         do not remove or power off the device and retry"
-    )]
+    #[error("flushing {path} to stable storage failed")]
     Sync {
         /// The device or file.
         path: PathBuf,
@@ -149,10 +139,7 @@ pub enum BlockDevError {
         source: io::Error,
     },
     /// The kernel refused to re-read a partition table.
-    #[error(
-        "the kernel refused to re-read the partition table of {path}: {source}; a partition \
-         is probably still in use: unmount it, or run `partx -u {path}` or reboot"
-    )]
+    #[error("the kernel refused to re-read the partition table of {path}")]
     Reread {
         /// The device.
         path: PathBuf,
@@ -161,7 +148,7 @@ pub enum BlockDevError {
         source: io::Error,
     },
     /// A sysfs or procfs file could not be read.
-    #[error("cannot read {path}: {source}; is /sys (and /proc) mounted?")]
+    #[error("cannot read {path}")]
     System {
         /// The file or directory.
         path: PathBuf,
@@ -182,6 +169,34 @@ pub enum BlockDevError {
         /// Why it was refused.
         reason: String,
     },
+}
+
+impl BlockDevError {
+    /// What the operator can do, for the variants that carry an underlying error: their
+    /// `Display` names what failed, the source says why (walk [`std::error::Error::source`]),
+    /// and this advice comes after both. The other variants say it in their message.
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            BlockDevError::Stat { .. } => "check that the path exists".into(),
+            BlockDevError::Open { .. } => "check that it exists and that you run as root".into(),
+            BlockDevError::Ioctl { .. } => "the device driver may not support it".into(),
+            BlockDevError::Read { .. } => {
+                "the device may be failing or was removed, or the image file is truncated".into()
+            }
+            BlockDevError::Write { .. } => {
+                "check that the device is writable, present and not failing".into()
+            }
+            BlockDevError::Sync { .. } => "the data may not be on the disk, do not remove or \
+                                          power off the device and retry"
+                .into(),
+            BlockDevError::Reread { path, .. } => format!(
+                "a partition is probably still in use: unmount it, or run `partx -u {}` or reboot",
+                path.display()
+            ),
+            BlockDevError::System { .. } => "is /sys (and /proc) mounted?".into(),
+            _ => return None,
+        })
+    }
 }
 
 /// Result with a [`BlockDevError`].

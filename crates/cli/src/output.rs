@@ -4,7 +4,9 @@
 
 use anyhow::{Context, Result};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use lifeboat_engine::{Aftermath, DiskInfo, DiskKind, EngineError, ErrorClass, Event};
+use lifeboat_engine::{
+    Aftermath, DiskInfo, DiskKind, EngineError, ErrorClass, Event, Mismatch, Refusal,
+};
 use rust_i18n::t;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -329,19 +331,23 @@ impl Ui {
     }
 }
 
-/// The error and its causes joined with ": ", leaving out a cause whose text the message
-/// already holds (errors that print their source would otherwise say it twice).
+/// The error and its causes joined with ": " (no error repeats its source in its own
+/// message), then what the operator can do: the advice the chain carries, and the hint for a
+/// repository error in the current language.
 pub fn error_message(e: &anyhow::Error) -> String {
     let mut msg = match e.downcast_ref::<EngineError>() {
         Some(EngineError::Cancelled(a)) => cancelled(*a),
+        Some(EngineError::Refused(r)) => t!("error.refused", reason = refusal(r)).into(),
+        Some(EngineError::Mismatch(m)) => mismatch(m),
         _ => e.to_string(),
     };
     for cause in e.chain().skip(1) {
-        let c = cause.to_string();
-        if !msg.contains(&c) {
-            msg.push_str(": ");
-            msg.push_str(&c);
-        }
+        msg.push_str(": ");
+        msg.push_str(&cause.to_string());
+    }
+    if let Some(advice) = lifeboat_engine::chain_hint(e.as_ref()) {
+        msg.push_str("; ");
+        msg.push_str(&advice);
     }
     if let Some(hint) = repo_hint(e) {
         msg.push_str(&hint);
@@ -357,6 +363,129 @@ fn cancelled(a: Aftermath) -> String {
         Aftermath::TargetInconsistent => t!("error.cancelled_target_inconsistent"),
         Aftermath::ImageIncomplete => t!("error.cancelled_image_incomplete"),
         Aftermath::StreamCutOff => t!("error.cancelled_stream_cut_off"),
+    }
+    .into()
+}
+
+/// A safety check's refusal and what to do about it, in the current language.
+fn refusal(r: &Refusal) -> String {
+    match r {
+        Refusal::SourceMounted { disk, uses } => t!(
+            "error.refused_source_mounted",
+            disk = disk.display(),
+            uses = uses.join("; ")
+        ),
+        Refusal::TargetInUse { disk, uses } => t!(
+            "error.refused_target_in_use",
+            disk = disk.display(),
+            uses = uses.join("; ")
+        ),
+        Refusal::HoldsRepository { disk, repo } => t!(
+            "error.refused_holds_repository",
+            disk = disk.display(),
+            repo = repo
+        ),
+        Refusal::HoldsStream { disk, file } => t!(
+            "error.refused_holds_stream",
+            disk = disk.display(),
+            file = file.display()
+        ),
+        Refusal::ImageFile { disk } => t!("error.refused_image_file", disk = disk.display()),
+        Refusal::StreamFile { disk } => t!("error.refused_stream_file", disk = disk.display()),
+        Refusal::GivenTwice { disk } => t!("error.refused_given_twice", disk = disk.display()),
+        Refusal::SectorSize {
+            disk,
+            target,
+            image,
+        } => t!(
+            "error.refused_sector_size",
+            disk = disk.display(),
+            target = target,
+            image = image
+        ),
+        Refusal::TooSmall { disk, size, needed } => t!(
+            "error.refused_too_small",
+            disk = disk.display(),
+            size = size,
+            needed = needed
+        ),
+        Refusal::UnreadableTable { disk, reason } => t!(
+            "error.refused_unreadable_table",
+            disk = disk.display(),
+            reason = reason
+        ),
+        Refusal::NoTable { disk, part } => {
+            t!("error.refused_no_table", disk = disk.display(), part = part)
+        }
+        Refusal::NoPartition { disk, part, needed } => t!(
+            "error.refused_no_partition",
+            disk = disk.display(),
+            part = part,
+            needed = needed
+        ),
+        Refusal::PartitionTooSmall {
+            disk,
+            part,
+            size,
+            needed,
+        } => t!(
+            "error.refused_partition_too_small",
+            disk = disk.display(),
+            part = part,
+            size = size,
+            needed = needed
+        ),
+        Refusal::NotInImage { disk, part } => {
+            t!(
+                "error.refused_not_in_image",
+                disk = disk.display(),
+                part = part
+            )
+        }
+        Refusal::NotSaved { disk, part } => {
+            t!(
+                "error.refused_not_saved",
+                disk = disk.display(),
+                part = part
+            )
+        }
+        Refusal::NoRandomness { reason } => t!("error.refused_no_randomness", reason = reason),
+        other => return other.to_string(),
+    }
+    .into()
+}
+
+/// How the image does not fit the request and what to do about it, in the current language.
+fn mismatch(m: &Mismatch) -> String {
+    match m {
+        Mismatch::PartsImage { image: Some(image) } => {
+            t!("error.mismatch_parts_image", image = image)
+        }
+        Mismatch::PartsImage { image: None } => t!("error.mismatch_parts_image_stream"),
+        Mismatch::TargetCount {
+            image: Some(image),
+            disks,
+            targets,
+        } => t!(
+            "error.mismatch_target_count",
+            image = image,
+            disks = disks,
+            targets = targets
+        ),
+        Mismatch::TargetCount {
+            image: None,
+            disks,
+            targets,
+        } => t!(
+            "error.mismatch_target_count_stream",
+            disks = disks,
+            targets = targets
+        ),
+        Mismatch::StreamWithoutDiskList { targets } => {
+            t!("error.mismatch_stream_without_disk_list", targets = targets)
+        }
+        Mismatch::NoSource => t!("error.mismatch_no_source"),
+        other => return other.to_string(),
     }
     .into()
 }
@@ -708,4 +837,31 @@ pub fn disks(ui: &Ui) -> Result<()> {
         println!("{m}");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_cause_once_then_the_advice() {
+        let e = anyhow::Error::new(EngineError::SourceRead {
+            disk: "/dev/sdb".into(),
+            partition: Some(2),
+            offset: 4096,
+            source: std::io::Error::other("Input/output error"),
+        });
+        assert_eq!(
+            error_message(&e),
+            "reading /dev/sdb at byte 4096 (partition 2) failed: Input/output error"
+        );
+        let Err(e) = lifeboat_engine::open_source(Path::new("/nonexistent/lifeboat-disk")) else {
+            panic!("a missing disk opened");
+        };
+        assert_eq!(
+            error_message(&anyhow::Error::new(e).context("opening the source")),
+            "opening the source: cannot examine /nonexistent/lifeboat-disk: No such file or \
+             directory (os error 2); check that the path exists"
+        );
+    }
 }

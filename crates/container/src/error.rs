@@ -3,11 +3,12 @@
 use std::io;
 
 /// An error reading or writing an image container. Positions are byte offsets in the logical
-/// container stream (the concatenation of all volumes).
+/// container stream (the concatenation of all volumes). A variant with a source does not
+/// repeat it in its message: walk [`std::error::Error::source`].
 #[derive(Debug, thiserror::Error)]
 pub enum ContainerError {
     /// The underlying reader or writer failed.
-    #[error("I/O error at container byte {pos}: {source}")]
+    #[error("I/O error at container byte {pos}")]
     Io {
         /// Position in the container stream.
         pos: u64,
@@ -64,7 +65,7 @@ pub enum ContainerError {
         detail: String,
     },
     /// The manifest or a disk record is not valid JSON of the expected shape.
-    #[error("invalid {what} JSON at container byte {pos}: {source}")]
+    #[error("invalid {what} JSON at container byte {pos}")]
     Json {
         /// Which record.
         what: &'static str,
@@ -75,7 +76,7 @@ pub enum ContainerError {
         source: serde_json::Error,
     },
     /// zstd could not compress or decompress a chunk.
-    #[error("zstd failed on chunk {chunk} at container byte {pos}: {source}")]
+    #[error("zstd failed on chunk {chunk} at container byte {pos}")]
     Codec {
         /// Chunk sequence number.
         chunk: u64,
@@ -86,7 +87,7 @@ pub enum ContainerError {
         source: io::Error,
     },
     /// Reading the source disk failed (reported by the caller's fill function).
-    #[error("reading the source at disk byte {offset} failed: {source}")]
+    #[error("reading the source at disk byte {offset} failed")]
     Source {
         /// Disk byte offset of the failed read.
         offset: u64,
@@ -116,6 +117,20 @@ impl ContainerError {
             _ => None,
         }
     }
+}
+
+/// The message of `e` followed by those of its sources, joined with ": " (how an error is
+/// embedded in a warning or in another error's text; the workspace's errors do not repeat
+/// their source in their own message).
+pub fn chain_text(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    text
 }
 
 /// Result alias of this crate.

@@ -40,7 +40,7 @@ mod reader;
 mod writer;
 
 pub use decode::{decode_parallel, decode_parallel_with, ChunkWorker, DecodeError, Decoded};
-pub use error::{ContainerError, Result};
+pub use error::{chain_text, ContainerError, Result};
 pub use format::{IndexEntry, Tail};
 pub use index::IndexedImage;
 pub use manifest::*;

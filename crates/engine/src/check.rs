@@ -116,7 +116,7 @@ fn check_source(
             match d {
                 Decoded::DiskList { disks, json } => {
                     let list = DiskRecord::list_from_json(json, disks, 0)
-                        .map_err(|e| mismatch(format!("disk list: {e}")))?;
+                        .map_err(|e| mismatch(format!("disk list: {}", crate::chain_text(&e))))?;
                     let same = list.len() == manifest.disks.len()
                         && list
                             .iter()
@@ -127,8 +127,9 @@ fn check_source(
                     }
                 }
                 Decoded::Disk { index, json } => {
-                    let rec = DiskRecord::from_json(json, 0)
-                        .map_err(|e| mismatch(format!("disk record {index}: {e}")))?;
+                    let rec = DiskRecord::from_json(json, 0).map_err(|e| {
+                        mismatch(format!("disk record {index}: {}", crate::chain_text(&e)))
+                    })?;
                     let m = manifest
                         .disks
                         .get(index as usize)
@@ -150,8 +151,9 @@ fn check_source(
                     progress.add(data.len() as u64);
                 }
                 Decoded::Manifest(json) => {
-                    let mut embedded = Manifest::from_json(json, 0)
-                        .map_err(|e| mismatch(format!("embedded manifest: {e}")))?;
+                    let mut embedded = Manifest::from_json(json, 0).map_err(|e| {
+                        mismatch(format!("embedded manifest: {}", crate::chain_text(&e)))
+                    })?;
                     embedded.files = manifest.files.clone();
                     if embedded != manifest {
                         return Err(mismatch(

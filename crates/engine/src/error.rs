@@ -1,10 +1,12 @@
-//! Errors of the engine. Every message says what failed, where (file, partition, offset) and
-//! what to do next.
+//! Errors of the engine. Every message says what failed and where (file, partition, offset).
+//! An error that wraps another does not repeat it in its message: a printer walks
+//! [`std::error::Error::source`] (see [`chain_text`](lifeboat_container::chain_text)) and then adds the advice of the chain ([`chain_hint`]).
 
 use lifeboat_blockdev::BlockDevError;
 use lifeboat_container::ContainerError;
 use lifeboat_parttable::PartError;
 use lifeboat_repo::RepoError;
+use std::path::PathBuf;
 
 /// Why an operation stopped.
 #[derive(Debug, thiserror::Error)]
@@ -13,7 +15,7 @@ pub enum EngineError {
     #[error(transparent)]
     Disk(#[from] BlockDevError),
     /// The partition table of a disk could not be read.
-    #[error("{disk}: {source}")]
+    #[error("{disk}")]
     Table {
         /// The disk.
         disk: String,
@@ -25,7 +27,7 @@ pub enum EngineError {
     #[error(transparent)]
     Repo(#[from] RepoError),
     /// The image container is damaged or could not be read or written.
-    #[error("image {image}, file {file} at byte {offset}: {source}")]
+    #[error("image {image}, file {file} at byte {offset}")]
     Image {
         /// Image location.
         image: String,
@@ -38,7 +40,7 @@ pub enum EngineError {
         source: ContainerError,
     },
     /// Writing the image failed (e.g. the repository filled up).
-    #[error("writing image {image} failed: {source}; check free space on the repository, then save again")]
+    #[error("writing image {image} failed")]
     ImageWrite {
         /// Image location.
         image: String,
@@ -48,14 +50,14 @@ pub enum EngineError {
     },
     /// Writing the image stream (`--repo -`, standard output) failed, e.g. because the
     /// receiving side closed the pipe.
-    #[error("writing the image stream failed: {source}; the receiving side holds an incomplete image, save again")]
+    #[error("writing the image stream failed")]
     StreamWrite {
         /// The container error.
         #[source]
         source: ContainerError,
     },
     /// Reading the source disk failed.
-    #[error("reading {disk} at byte {offset}{} failed: {source}", partition.map(|p| format!(" (partition {p})")).unwrap_or_default())]
+    #[error("reading {disk} at byte {offset}{} failed", partition.map(|p| format!(" (partition {p})")).unwrap_or_default())]
     SourceRead {
         /// Source disk.
         disk: String,
@@ -69,17 +71,224 @@ pub enum EngineError {
     },
     /// A safety check refused the operation; nothing was written.
     #[error("refused, nothing was written: {0}")]
-    Refused(String),
+    Refused(Refusal),
     /// The image is internally inconsistent (its parts disagree with each other or with
     /// manifest.json): damaged after it was written.
     #[error("{0}")]
     Damaged(String),
     /// The image does not fit the request (wrong number of disks, missing partition, …).
     #[error("{0}")]
-    Mismatch(String),
+    Mismatch(Mismatch),
     /// The operation was cancelled; what it left behind.
     #[error("cancelled{0}")]
     Cancelled(Aftermath),
+}
+
+/// Why a safety check refused an operation before anything was written, with the data a
+/// frontend needs to word it, and what to do next, in the operator's language. The `Display`
+/// is a plain English statement of the fact, without advice.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// A source disk holds a mounted filesystem (save).
+    #[error(
+        "{} is in use, an image of a mounted filesystem would be inconsistent: {}",
+        disk.display(),
+        uses.join("; ")
+    )]
+    SourceMounted {
+        /// The source disk.
+        disk: PathBuf,
+        /// What uses it (mount points), as `lifeboat_blockdev::Usage` words them.
+        uses: Vec<String>,
+    },
+    /// A target is mounted, an active swap, held by device-mapper/md or backs a loop device.
+    #[error("{}: {}", disk.display(), uses.join("; "))]
+    TargetInUse {
+        /// The target.
+        disk: PathBuf,
+        /// What uses it, as `lifeboat_blockdev::Usage` words them.
+        uses: Vec<String>,
+    },
+    /// A target holds the repository the image is read from.
+    #[error("{}: it holds the repository {repo}", disk.display())]
+    HoldsRepository {
+        /// The target.
+        disk: PathBuf,
+        /// The repository's location.
+        repo: String,
+    },
+    /// A target holds the file the image stream is read from.
+    #[error(
+        "{}: it holds {}, which the image stream is read from",
+        disk.display(),
+        file.display()
+    )]
+    HoldsStream {
+        /// The target.
+        disk: PathBuf,
+        /// The stream's file.
+        file: PathBuf,
+    },
+    /// A target is a file inside the image's own directory.
+    #[error("{}: it is a file of the image itself", disk.display())]
+    ImageFile {
+        /// The target.
+        disk: PathBuf,
+    },
+    /// A target is the file the image stream is read from.
+    #[error("{}: the image stream is read from it", disk.display())]
+    StreamFile {
+        /// The target.
+        disk: PathBuf,
+    },
+    /// The same target was given twice.
+    #[error("{}: given twice", disk.display())]
+    GivenTwice {
+        /// The target.
+        disk: PathBuf,
+    },
+    /// The target's logical sector size differs from that of the saved disk (partition
+    /// tables count sectors).
+    #[error(
+        "{}: its logical sectors are {target} bytes but the image was saved from a disk with \
+         {image}-byte sectors",
+        disk.display()
+    )]
+    SectorSize {
+        /// The target.
+        disk: PathBuf,
+        /// The target's logical sector size.
+        target: u32,
+        /// The saved disk's logical sector size.
+        image: u32,
+    },
+    /// The target is smaller than the saved disk (restoredisk).
+    #[error(
+        "{}: too small: it has {size} bytes, the image needs {needed} (the source disk's size)",
+        disk.display()
+    )]
+    TooSmall {
+        /// The target.
+        disk: PathBuf,
+        /// The target's size in bytes.
+        size: u64,
+        /// The saved disk's size in bytes.
+        needed: u64,
+    },
+    /// The target's partition table cannot be read (restoreparts).
+    #[error("{}: its partition table cannot be read ({reason})", disk.display())]
+    UnreadableTable {
+        /// The target.
+        disk: PathBuf,
+        /// The partition table's error, with its causes.
+        reason: String,
+    },
+    /// The target has no partition table, so no partition `part` (restoreparts).
+    #[error("{}: it has no partition table, so no partition {part}", disk.display())]
+    NoTable {
+        /// The target.
+        disk: PathBuf,
+        /// The partition asked for.
+        part: u32,
+    },
+    /// The target has no partition `part` (restoreparts).
+    #[error("{}: it has no partition {part}", disk.display())]
+    NoPartition {
+        /// The target.
+        disk: PathBuf,
+        /// The partition asked for.
+        part: u32,
+        /// The saved partition's size in bytes.
+        needed: u64,
+    },
+    /// The target's partition `part` is smaller than the saved one (restoreparts).
+    #[error(
+        "{}: its partition {part} has {size} bytes but the saved one has {needed}",
+        disk.display()
+    )]
+    PartitionTooSmall {
+        /// The target.
+        disk: PathBuf,
+        /// The partition.
+        part: u32,
+        /// Its size in bytes.
+        size: u64,
+        /// The saved partition's size in bytes.
+        needed: u64,
+    },
+    /// The image has no partition `part` (restoreparts).
+    #[error("{}: the image has no partition {part}", disk.display())]
+    NotInImage {
+        /// The target.
+        disk: PathBuf,
+        /// The partition asked for.
+        part: u32,
+    },
+    /// The image has partition `part` but did not save it (restoreparts).
+    #[error("{}: partition {part} was not saved in the image", disk.display())]
+    NotSaved {
+        /// The target.
+        disk: PathBuf,
+        /// The partition asked for.
+        part: u32,
+    },
+    /// The system gave no random numbers for the image id (save).
+    #[error("no random numbers for the image id: {reason}")]
+    NoRandomness {
+        /// The system's error.
+        reason: String,
+    },
+}
+
+/// How the image does not fit the request, with the data a frontend needs to word it (and
+/// what to do next) in the operator's language. The `Display` is a plain English statement.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Mismatch {
+    /// restoredisk of an image that holds only some partitions.
+    #[error("{} holds only some partitions", which_image(image))]
+    PartsImage {
+        /// The image's name; `None` for an image stream.
+        image: Option<String>,
+    },
+    /// The number of targets differs from the number of disks in the image.
+    #[error(
+        "{} holds {disks} disk(s) but {targets} target(s) were given",
+        which_image(image)
+    )]
+    TargetCount {
+        /// The image's name; `None` for an image stream.
+        image: Option<String>,
+        /// Disks in the image.
+        disks: usize,
+        /// Targets given.
+        targets: usize,
+    },
+    /// Several targets for a stream that does not list its disks at its start.
+    #[error(
+        "{targets} targets given, but this stream does not list its disks at its start (it \
+         holds one disk, or was written by a lifeboat before image format 1.1); a stream \
+         without a disk list restores onto one disk only"
+    )]
+    StreamWithoutDiskList {
+        /// Targets given.
+        targets: usize,
+    },
+    /// A save without a source disk.
+    #[error("no source disk given")]
+    NoSource,
+    /// Anything else, in English.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// "image NAME", or "the image in the stream".
+fn which_image(image: &Option<String>) -> String {
+    match image {
+        Some(name) => format!("image {name}"),
+        None => "the image in the stream".into(),
+    }
 }
 
 /// What a cancelled operation left behind, for the frontend to tell the operator (the
@@ -164,6 +373,22 @@ impl From<lifeboat_repo::ErrorClass> for ErrorClass {
 }
 
 impl EngineError {
+    /// What the operator can do, for the variants whose advice follows their source
+    /// (including a disk error, whose own [`BlockDevError::hint`] the transparent
+    /// [`EngineError::Disk`] passes on; see [`chain_hint`] for a whole chain).
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            EngineError::Disk(e) => e.hint(),
+            EngineError::ImageWrite { .. } => {
+                Some("check free space on the repository, then save again".into())
+            }
+            EngineError::StreamWrite { .. } => {
+                Some("the receiving side holds an incomplete image, save again".into())
+            }
+            _ => None,
+        }
+    }
+
     /// What kind of failure this is.
     pub fn class(&self) -> ErrorClass {
         match self {
@@ -181,6 +406,28 @@ impl EngineError {
     }
 }
 
+/// What the operator can do about an error, from the errors of its chain that carry advice
+/// apart from their message (the engine's, the disks' and the partition tables'), joined
+/// with "; "; `None` when none does.
+pub fn chain_hint(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut hints: Vec<String> = Vec::new();
+    let mut next = Some(e);
+    while let Some(err) = next {
+        let h = if let Some(e) = err.downcast_ref::<EngineError>() {
+            e.hint()
+        } else if let Some(e) = err.downcast_ref::<BlockDevError>() {
+            e.hint()
+        } else if let Some(e) = err.downcast_ref::<PartError>() {
+            e.hint().map(str::to_string)
+        } else {
+            None
+        };
+        hints.extend(h);
+        next = err.source();
+    }
+    (!hints.is_empty()).then(|| hints.join("; "))
+}
+
 /// Result alias of this crate.
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;
 
@@ -190,14 +437,16 @@ mod tests {
 
     #[test]
     fn classes_and_what_a_cancellation_left() {
-        let refused = EngineError::Refused("target too small".into());
+        let refused = EngineError::Refused(Refusal::GivenTwice {
+            disk: "/dev/sdb".into(),
+        });
         assert_eq!(refused.class(), ErrorClass::Refused);
         assert_eq!(
             EngineError::Damaged("x".into()).class(),
             ErrorClass::Damaged
         );
         assert_eq!(
-            EngineError::Mismatch("x".into()).class(),
+            EngineError::Mismatch(Mismatch::NoSource).class(),
             ErrorClass::Failed
         );
         let c = EngineError::Cancelled(Aftermath::ImageIncomplete);

@@ -29,7 +29,11 @@ pub fn open_volume(volume: SharedVolume) -> (Box<dyn UsedBlocks>, bool) {
         Detection::Scanner(s) => match s.open(volume) {
             Ok(u) => (u, false),
             Err(e) => (
-                Box::new(RawVolume::new(len, s.name(), &format!("{e}; copied whole"))),
+                Box::new(RawVolume::new(
+                    len,
+                    s.name(),
+                    &format!("{}; copied whole", crate::chain_text(&e)),
+                )),
                 true,
             ),
         },

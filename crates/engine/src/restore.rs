@@ -1,6 +1,6 @@
 //! restoredisk and restoreparts: safety checks first, then the verified write.
 
-use crate::error::{Aftermath, EngineError, Result};
+use crate::error::{Aftermath, EngineError, Mismatch, Refusal, Result};
 use crate::event::{Event, EventSink, Progress};
 use crate::image_error;
 use lifeboat_blockdev::{disks_holding_path, Disk, OpenMode};
@@ -131,21 +131,23 @@ const STREAM_IN: &str = "- (standard input)";
 /// Targets are opened exclusively so that nothing mounts them meanwhile.
 pub fn plan_restore(repo: &Repository, opts: &RestoreOptions) -> Result<RestorePlan> {
     let name = opts.image.as_ref().ok_or_else(|| {
-        EngineError::Mismatch("no image name given; say which image to restore".into())
+        EngineError::Mismatch(Mismatch::Other(
+            "no image name given; say which image to restore".into(),
+        ))
     })?;
     let source = repo.open_image(name)?;
     let m = source.manifest().clone();
     if opts.parts.is_empty() && m.kind == ImageKind::Parts {
-        return Err(EngineError::Mismatch(format!(
-            "image {name} holds only some partitions; use restoreparts"
-        )));
+        return Err(EngineError::Mismatch(Mismatch::PartsImage {
+            image: Some(name.to_string()),
+        }));
     }
     if opts.disks.len() != m.disks.len() {
-        return Err(EngineError::Mismatch(format!(
-            "image {name} holds {} disk(s) but {} --disk given; give one target per disk, in order",
-            m.disks.len(),
-            opts.disks.len()
-        )));
+        return Err(EngineError::Mismatch(Mismatch::TargetCount {
+            image: Some(name.to_string()),
+            disks: m.disks.len(),
+            targets: opts.disks.len(),
+        }));
     }
     let repo_disks = match repo.backend().local_root() {
         Some(root) => disks_holding_path(root)?,
@@ -155,12 +157,13 @@ pub fn plan_restore(repo: &Repository, opts: &RestoreOptions) -> Result<RestoreP
         .backend()
         .local_root()
         .and_then(|r| r.join(name.as_str()).canonicalize().ok());
+    let location = repo.location();
     let guard = Guard {
         disks: repo_disks,
-        holder: format!(
-            "it holds the repository {}; choose another target disk",
-            repo.location()
-        ),
+        holder: Some(Box::new(move |disk| Refusal::HoldsRepository {
+            disk,
+            repo: location.clone(),
+        })),
         path: image_dir,
         path_is_dir: true,
     };
@@ -201,18 +204,25 @@ pub fn plan_restore_stream<R: Read + Send + 'static>(
     };
     let (records, first_disk) = match r.next_record().map_err(nothing)? {
         Some(Record::DiskList { disks, json }) => {
-            let list = DiskRecord::list_from_json(&json, disks, 0)
-                .map_err(|e| unreadable(format!("its disk list is unreadable: {e}")))?;
+            let list = DiskRecord::list_from_json(&json, disks, 0).map_err(|e| {
+                unreadable(format!(
+                    "its disk list is unreadable: {}",
+                    crate::chain_text(&e)
+                ))
+            })?;
             (list, None)
         }
         Some(Record::Disk { index, json }) => {
-            let rec = DiskRecord::from_json(&json, 0)
-                .map_err(|e| unreadable(format!("its disk record {index} is unreadable: {e}")))?;
+            let rec = DiskRecord::from_json(&json, 0).map_err(|e| {
+                unreadable(format!(
+                    "its disk record {index} is unreadable: {}",
+                    crate::chain_text(&e)
+                ))
+            })?;
             if opts.disks.len() > 1 {
-                return Err(EngineError::Mismatch(format!(
-                    "{} --disk given, but this stream does not list its disks at its start (it holds one disk, or was written by a lifeboat before image format 1.1); a stream without a disk list restores onto one disk only — save the stream into a repository and restore from there",
-                    opts.disks.len()
-                )));
+                return Err(EngineError::Mismatch(Mismatch::StreamWithoutDiskList {
+                    targets: opts.disks.len(),
+                }));
             }
             (vec![rec], Some((index, json)))
         }
@@ -227,30 +237,28 @@ pub fn plan_restore_stream<R: Read + Send + 'static>(
             || (d.boot_regions.is_empty() && d.table.kind != "none")
     });
     if opts.parts.is_empty() && parts_image {
-        return Err(EngineError::Mismatch(
-            "the image in the stream holds only some partitions; use restoreparts".into(),
-        ));
+        return Err(EngineError::Mismatch(Mismatch::PartsImage { image: None }));
     }
     if opts.disks.len() != records.len() {
-        return Err(EngineError::Mismatch(format!(
-            "the image in the stream holds {} disk(s) but {} --disk given; give one target per disk, in order",
-            records.len(),
-            opts.disks.len()
-        )));
+        return Err(EngineError::Mismatch(Mismatch::TargetCount {
+            image: None,
+            disks: records.len(),
+            targets: opts.disks.len(),
+        }));
     }
     let guard = match stream_file {
         Some(f) => Guard {
             disks: disks_holding_path(f)?,
-            holder: format!(
-                "it holds {}, which the image stream is read from; choose another target disk",
-                f.display()
-            ),
+            holder: Some(Box::new(move |disk| Refusal::HoldsStream {
+                disk,
+                file: f.to_path_buf(),
+            })),
             path: f.canonicalize().ok(),
             path_is_dir: false,
         },
         None => Guard {
             disks: Vec::new(),
-            holder: String::new(),
+            holder: None,
             path: None,
             path_is_dir: false,
         },
@@ -267,10 +275,10 @@ pub fn plan_restore_stream<R: Read + Send + 'static>(
 }
 
 /// What a target must not be: a disk holding the image's origin, or the origin itself.
-struct Guard {
+struct Guard<'a> {
     disks: Vec<lifeboat_blockdev::DiskRef>,
-    /// Refusal message for a target among `disks`.
-    holder: String,
+    /// The refusal of a target among `disks`.
+    holder: Option<Box<dyn Fn(PathBuf) -> Refusal + 'a>>,
     /// The image directory (anything inside it is refused) or the stream's file.
     path: Option<PathBuf>,
     path_is_dir: bool,
@@ -281,59 +289,63 @@ struct Guard {
 fn plan_targets(
     records: &[DiskRecord],
     opts: &RestoreOptions,
-    guard: &Guard,
+    guard: &Guard<'_>,
 ) -> Result<Vec<Target>> {
     let mut targets: Vec<Target> = Vec::new();
     for (path, rec) in opts.disks.iter().zip(records) {
-        let refuse = |why: String| EngineError::Refused(format!("{}: {why}", path.display()));
+        let disk_path = || path.to_path_buf();
         let usage = lifeboat_blockdev::in_use(path)?;
         if !usage.is_empty() {
-            return Err(refuse(
-                usage
-                    .iter()
-                    .map(|u| u.to_string())
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            ));
+            return Err(EngineError::Refused(Refusal::TargetInUse {
+                disk: disk_path(),
+                uses: usage.iter().map(|u| u.to_string()).collect(),
+            }));
         }
         let mut disk = Disk::open(path, OpenMode::ReadWriteExclusive)?;
         if !disk.is_block_device() && disk.logical_sector_size() != rec.logical_sector_size {
             // An image file takes the sector size of the disk it will hold.
             disk = disk.with_logical_sector_size(rec.logical_sector_size)?;
         }
-        if disk.is_one_of(&guard.disks) {
-            return Err(refuse(guard.holder.clone()));
+        if let Some(holder) = &guard.holder {
+            if disk.is_one_of(&guard.disks) {
+                return Err(EngineError::Refused(holder(disk_path())));
+            }
         }
         if let (Some(origin), Ok(me)) = (&guard.path, path.canonicalize()) {
             if guard.path_is_dir && me.starts_with(origin) {
-                return Err(refuse("it is a file of the image itself".into()));
+                return Err(EngineError::Refused(Refusal::ImageFile {
+                    disk: disk_path(),
+                }));
             }
             if !guard.path_is_dir && &me == origin {
-                return Err(refuse("the image stream is read from it".into()));
+                return Err(EngineError::Refused(Refusal::StreamFile {
+                    disk: disk_path(),
+                }));
             }
         }
         if targets.iter().any(|t| t.disk.is_same_disk(&disk)) {
-            return Err(refuse("given twice".into()));
+            return Err(EngineError::Refused(Refusal::GivenTwice {
+                disk: disk_path(),
+            }));
         }
         if rec.table.kind != "none" && disk.logical_sector_size() != rec.logical_sector_size {
-            return Err(refuse(format!(
-                "its logical sectors are {} bytes but the image was saved from a disk with {}-byte sectors; partition tables count sectors, so use a target with {}-byte sectors",
-                disk.logical_sector_size(),
-                rec.logical_sector_size,
-                rec.logical_sector_size
-            )));
+            return Err(EngineError::Refused(Refusal::SectorSize {
+                disk: disk_path(),
+                target: disk.logical_sector_size(),
+                image: rec.logical_sector_size,
+            }));
         }
         let maps = if opts.parts.is_empty() {
             if disk.size() < rec.size {
-                return Err(refuse(format!(
-                    "too small: it has {} bytes, the image needs {} (the source disk's size); use a disk at least as large",
-                    disk.size(),
-                    rec.size
-                )));
+                return Err(EngineError::Refused(Refusal::TooSmall {
+                    disk: disk_path(),
+                    size: disk.size(),
+                    needed: rec.size,
+                }));
             }
             None
         } else {
-            Some(map_parts(&disk, rec, &opts.parts).map_err(refuse)?)
+            Some(map_parts(path, &disk, rec, &opts.parts).map_err(EngineError::Refused)?)
         };
         targets.push(Target {
             disk,
@@ -359,7 +371,8 @@ fn stream_damaged(e: ContainerError, written: bool) -> EngineError {
         .map(|p| format!(" at stream byte {p}"))
         .unwrap_or_default();
     EngineError::Damaged(format!(
-        "the image stream on standard input is damaged or cut off{at}: {e}{}",
+        "the image stream on standard input is damaged or cut off{at}: {}{}",
+        crate::chain_text(&e),
         if written { "" } else { "; nothing was written" }
     ))
 }
@@ -370,13 +383,17 @@ const STREAM_INCONSISTENT: &str =
 
 /// Matches the requested partitions of the image with the target's own partitions.
 fn map_parts(
+    path: &Path,
     disk: &Disk,
     rec: &DiskRecord,
     parts: &[u32],
-) -> std::result::Result<Vec<PartMap>, String> {
-    let layout = read_layout(disk, disk.logical_sector_size()).map_err(|e| {
-        format!("its partition table cannot be read ({e}); create the partitions first or use restoredisk")
-    })?;
+) -> std::result::Result<Vec<PartMap>, Refusal> {
+    let target = || path.to_path_buf();
+    let layout =
+        read_layout(disk, disk.logical_sector_size()).map_err(|e| Refusal::UnreadableTable {
+            disk: target(),
+            reason: crate::chain_text(&e),
+        })?;
     let mut out = Vec::new();
     for n in parts {
         let src = rec
@@ -384,31 +401,39 @@ fn map_parts(
             .partitions
             .iter()
             .find(|p| p.number == *n)
-            .ok_or_else(|| format!("the image has no partition {n}"))?;
+            .ok_or_else(|| Refusal::NotInImage {
+                disk: target(),
+                part: *n,
+            })?;
         if !src.saved {
-            return Err(format!("partition {n} was not saved in the image"));
+            return Err(Refusal::NotSaved {
+                disk: target(),
+                part: *n,
+            });
         }
         let (dst_start, dst_size) = if layout.kind == TableKind::None {
             if *n != 0 {
-                return Err(format!(
-                    "it has no partition table, so no partition {n}; create the partitions first or use restoredisk"
-                ));
+                return Err(Refusal::NoTable {
+                    disk: target(),
+                    part: *n,
+                });
             }
             (0, disk.size())
         } else {
-            let p = layout.partition(*n).ok_or_else(|| {
-                format!(
-                    "it has no partition {n}; create it (at least {} bytes) first",
-                    src.size
-                )
+            let p = layout.partition(*n).ok_or_else(|| Refusal::NoPartition {
+                disk: target(),
+                part: *n,
+                needed: src.size,
             })?;
             (p.start, p.size)
         };
         if dst_size < src.size {
-            return Err(format!(
-                "its partition {n} has {dst_size} bytes but the saved one has {}; enlarge it first",
-                src.size
-            ));
+            return Err(Refusal::PartitionTooSmall {
+                disk: target(),
+                part: *n,
+                size: dst_size,
+                needed: src.size,
+            });
         }
         out.push(PartMap {
             number: *n,
@@ -617,7 +642,8 @@ impl WritePass<'_> {
                 Decoded::Disk { index, json } => {
                     let rec = DiskRecord::from_json(json, 0).map_err(|e| {
                         EngineError::Damaged(format!(
-                            "disk record {index} of the image is unreadable: {e}"
+                            "disk record {index} of the image is unreadable: {}",
+                            crate::chain_text(&e)
                         ))
                     })?;
                     let t = targets.get(index as usize).ok_or_else(|| {
@@ -654,7 +680,8 @@ impl WritePass<'_> {
                 Decoded::Manifest(json) => {
                     let mut m = Manifest::from_json(json, 0).map_err(|e| {
                         EngineError::Damaged(format!(
-                            "the manifest inside the image is unreadable: {e}"
+                            "the manifest inside the image is unreadable: {}",
+                            crate::chain_text(&e)
                         ))
                     })?;
                     manifest_len = json.len() as u64;
@@ -682,10 +709,10 @@ impl WritePass<'_> {
                             if let Some(want) =
                                 self.opts.image.as_ref().filter(|n| n.as_str() != m.image)
                             {
-                                return Err(EngineError::Mismatch(format!(
+                                return Err(EngineError::Mismatch(Mismatch::Other(format!(
                                     "the stream holds image {}, not {want}; the target disk(s) now hold image {}",
                                     m.image, m.image
-                                )));
+                                ))));
                             }
                         }
                     }

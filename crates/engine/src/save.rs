@@ -91,7 +91,7 @@ pub fn plan_save(opts: &SaveOptions) -> Result<SavePlan> {
         "saveparts"
     };
     if opts.disks.is_empty() {
-        return Err(EngineError::Mismatch("no --disk given".into()));
+        return Err(EngineError::Mismatch(crate::Mismatch::NoSource));
     }
     let mut disks = Vec::new();
     for path in &opts.disks {
@@ -103,17 +103,16 @@ pub fn plan_save(opts: &SaveOptions) -> Result<SavePlan> {
             .map(|u| u.to_string())
             .collect();
         if !busy.is_empty() {
-            return Err(EngineError::Refused(format!(
-                "{} is in use, an image of a mounted filesystem would be inconsistent: {}",
-                path.display(),
-                busy.join("; ")
-            )));
+            return Err(EngineError::Refused(crate::Refusal::SourceMounted {
+                disk: path.clone(),
+                uses: busy,
+            }));
         }
         if disks.iter().any(|d: &Arc<Disk>| d.is_same_disk(&disk)) {
-            return Err(EngineError::Mismatch(format!(
+            return Err(EngineError::Mismatch(crate::Mismatch::Other(format!(
                 "{} is given twice",
                 path.display()
-            )));
+            ))));
         }
         disks.push(Arc::new(disk));
     }
@@ -127,7 +126,7 @@ pub fn plan_save(opts: &SaveOptions) -> Result<SavePlan> {
         let rec = describe_layout(&disk, &layout, &volumes, i as u32, saved);
         for n in &opts.parts {
             if !rec.table.partitions.iter().any(|p| p.number == *n) {
-                return Err(EngineError::Mismatch(format!(
+                return Err(EngineError::Mismatch(crate::Mismatch::Other(format!(
                     "{} has no partition {n} (it has: {})",
                     disk.path().display(),
                     rec.table
@@ -136,7 +135,7 @@ pub fn plan_save(opts: &SaveOptions) -> Result<SavePlan> {
                         .map(|p| p.number.to_string())
                         .collect::<Vec<_>>()
                         .join(", ")
-                )));
+                ))));
             }
         }
         for p in &rec.table.partitions {
@@ -327,7 +326,9 @@ impl SavePlan {
         let created_unix = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let mut image_id = [0u8; 16];
         getrandom::fill(&mut image_id).map_err(|e| {
-            EngineError::Refused(format!("no random numbers for the image id: {e}"))
+            EngineError::Refused(crate::Refusal::NoRandomness {
+                reason: e.to_string(),
+            })
         })?;
         let wopts = WriterOptions {
             chunk_size: self.opts.chunk_size,
@@ -489,8 +490,9 @@ fn stream_disk<W: io::Write + Send + 'static>(
                             partition: Some(number),
                             offset: start,
                             source: io::Error::other(format!(
-                                "{} scanner failed while streaming: {e}",
-                                info.fs_type
+                                "{} scanner failed while streaming: {}",
+                                info.fs_type,
+                                crate::chain_text(&e)
                             )),
                         })
                     })?;

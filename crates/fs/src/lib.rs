@@ -52,7 +52,7 @@ pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
 #[derive(Debug, thiserror::Error)]
 pub enum FsError {
     /// Reading the volume failed.
-    #[error("read error at byte {offset} of the volume: {source}")]
+    #[error("read error at byte {offset} of the volume")]
     Io {
         /// Byte offset (relative to the volume start) of the failed read.
         offset: u64,

@@ -17,10 +17,7 @@ pub enum PartError {
         sector_size: u32,
     },
     /// Reading the disk failed.
-    #[error(
-        "cannot read the {what} at byte {offset} of the disk: {source}; check that the disk is \
-         readable and the image file complete"
-    )]
+    #[error("cannot read the {what} at byte {offset} of the disk")]
     Read {
         /// Which structure was being read.
         what: String,
@@ -31,10 +28,7 @@ pub enum PartError {
         source: io::Error,
     },
     /// Writing the disk failed.
-    #[error(
-        "cannot write the {what} at byte {offset} of the disk: {source}; check that the target \
-         is writable and not failing"
-    )]
+    #[error("cannot write the {what} at byte {offset} of the disk")]
     Write {
         /// Which structure was being written.
         what: String,
@@ -79,4 +73,18 @@ pub enum PartError {
         /// Smallest size that works.
         needed: u64,
     },
+}
+
+impl PartError {
+    /// What the operator can do, for the variants that carry an underlying error (their
+    /// `Display` does not repeat the source nor this advice; the others say it themselves).
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            PartError::Read { .. } => {
+                Some("check that the disk is readable and the image file complete")
+            }
+            PartError::Write { .. } => Some("check that the target is writable and not failing"),
+            _ => None,
+        }
+    }
 }

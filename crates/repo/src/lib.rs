@@ -76,7 +76,7 @@ impl fmt::Display for IncompleteReason {
 #[derive(Debug, thiserror::Error)]
 pub enum RepoError {
     /// An I/O error on a named file.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         /// The file or directory, as the operator would name it.
         path: String,

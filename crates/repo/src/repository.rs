@@ -2,7 +2,7 @@
 
 use crate::backend::{Backend, BackendRead, BackendWrite};
 use crate::{FileKind, ImageName, IncompleteReason, LocalBackend, RepoError, Result};
-use lifeboat_container::{FileRecord, Manifest};
+use lifeboat_container::{chain_text, FileRecord, Manifest};
 use lifeboat_fs::ReadAt;
 use std::io::{self, Read, Write};
 use std::sync::Arc;
@@ -89,7 +89,7 @@ impl Repository {
                     Err(RepoError::Incomplete { reason, .. }) => {
                         ImageStatus::Incomplete(reason.to_string())
                     }
-                    Err(e) => ImageStatus::Incomplete(e.to_string()),
+                    Err(e) => ImageStatus::Incomplete(chain_text(&e)),
                 },
             };
             out.push(ImageEntry {
@@ -120,7 +120,7 @@ impl Repository {
         }
         let b = self.backend.get(name, FileKind::Manifest, MAX_MANIFEST)?;
         let m = Manifest::from_json(&b, 0)
-            .map_err(|e| self.damaged(name, format!("manifest.json: {e}")))?;
+            .map_err(|e| self.damaged(name, format!("manifest.json: {}", chain_text(&e))))?;
         if m.image != name.as_str() {
             return Err(self.damaged(name, format!("manifest.json names image {:?}", m.image)));
         }

@@ -79,7 +79,10 @@ impl Console<'_> {
         let disks = match lifeboat_engine::list_disks() {
             Ok(d) => d,
             Err(e) => {
-                self.warn(&t!("disks.list_failed", error = e.to_string()));
+                self.warn(&t!(
+                    "disks.list_failed",
+                    error = lifeboat_engine::chain_text(&e)
+                ));
                 Vec::new()
             }
         };

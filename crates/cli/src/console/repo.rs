@@ -327,7 +327,7 @@ impl Console<'_> {
             }
             Err(e) => {
                 // The message may hold the address: never show a password.
-                let mut msg = e.to_string();
+                let mut msg = lifeboat_engine::chain_text(&e);
                 if !f.password.is_empty() {
                     msg = msg
                         .replace(&encode(&f.password), "***")
