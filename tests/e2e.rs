@@ -905,6 +905,7 @@ fn save_until_mid_way(
 }
 
 #[test]
+#[allow(unsafe_code)] // kill(2) with SIGINT: std::process::Child::kill sends only SIGKILL
 fn killed_save_leaves_an_incomplete_image_that_is_refused_and_deletable() {
     if !need(MBR_TOOLS) {
         return;

@@ -177,7 +177,9 @@ shift 3
 "$mount" -t proc proc "$r/proc"
 "$mount" -t sysfs sysfs "$r/sys"
 exec "$chroot" "$r" /lifeboat "$@""#;
-        let mut c = tool("unshare");
+        // Not `tool()`: that sets standard input to /dev/null, which would override the
+        // pseudo-terminal the console test gives the command.
+        let mut c = Command::new(find_tool("unshare").expect("unshare"));
         c.env_clear()
             .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
             .envs(env.iter().copied())
@@ -193,6 +195,7 @@ exec "$chroot" "$r" /lifeboat "$@""#;
     /// Runs `lifeboat ARGS` inside the chroot (stdin from /dev/null), expecting success.
     fn run_ok(&self, args: &[&str]) -> String {
         let mut c = self.command(args, &[("LANG", "C.UTF-8")]);
+        c.stdin(Stdio::null());
         run_ok(&mut c)
     }
 

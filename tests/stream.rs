@@ -384,6 +384,7 @@ fn damaged_and_truncated_streams_stop_with_a_clear_error() {
 }
 
 /// A pseudo-terminal pair (controller, terminal side).
+#[allow(unsafe_code)] // openpty: the standard library has no pseudo-terminals
 fn pty() -> (OwnedFd, OwnedFd) {
     let (mut controller, mut terminal) = (0, 0);
     // SAFETY: openpty writes two new file descriptors into the given integers; the other

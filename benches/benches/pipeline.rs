@@ -7,6 +7,9 @@
 //!
 //!     cargo bench -p lifeboat-benches --bench pipeline
 //!     BENCH_MIB=256 cargo bench -p lifeboat-benches --bench pipeline -- write
+// criterion_group! generates a public function without documentation.
+#![allow(missing_docs)]
+
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use lifeboat_container::{decode_parallel, Decoded, ImageWriter, StreamReader, WriterOptions};
 use lifeboat_fs::Extent;

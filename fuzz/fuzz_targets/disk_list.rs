@@ -23,6 +23,10 @@ fuzz_target!(|data: &[u8]| {
         let back = DiskRecord::list_from_json(&again, u32::from(disks), 0)
             .expect("a serialised disk list parses again");
         assert_eq!(list, back, "disk list does not round-trip");
-        assert_eq!(again, DiskRecord::list_to_json(&back), "serialisation is not stable");
+        assert_eq!(
+            again,
+            DiskRecord::list_to_json(&back),
+            "serialisation is not stable"
+        );
     }
 });

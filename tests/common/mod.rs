@@ -64,6 +64,7 @@ pub fn require_tool(name: &str) -> bool {
 }
 
 /// True when running as root; otherwise skips loudly (or panics when `CI=true`).
+#[allow(unsafe_code)] // a libc call the standard library does not offer
 pub fn require_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     (unsafe { libc::geteuid() } == 0) || unavailable("this test needs root")
@@ -122,6 +123,7 @@ pub fn sh<S: AsRef<OsStr>>(name: &str, args: &[S]) -> String {
 }
 
 /// `sync(2)`.
+#[allow(unsafe_code)] // a libc call the standard library does not offer
 pub fn sync() {
     // SAFETY: no preconditions.
     unsafe { libc::sync() };
@@ -1630,6 +1632,7 @@ pub fn tempdir(tag: &str) -> tempfile::TempDir {
 /// Runs `c` (stdout discarded, stderr kept in `scratch/stderr.txt`) and waits for it with
 /// wait4(2); returns (exit code or minus the signal, peak RSS in KiB, stderr).
 #[allow(clippy::zombie_processes)] // reaped by wait4 below, which also gives the rusage
+#[allow(unsafe_code)] // a libc call the standard library does not offer
 pub fn run_peak_rss(mut c: Command, scratch: &Path) -> (i32, u64, String) {
     let err_path = scratch.join("stderr.txt");
     let err = File::create(&err_path).unwrap();

@@ -126,6 +126,7 @@ pub struct CountingReads<'a> {
 }
 
 impl<'a> CountingReads<'a> {
+    /// Counts the reads made through it of `inner`.
     pub fn new(inner: &'a dyn ReadAt) -> Self {
         CountingReads {
             inner,
