@@ -60,32 +60,7 @@ fn can_run(test: &str, tools: &[&str], root: bool) -> bool {
 
 fn run_with_input(tool: &str, args: &[&str], input: Option<&str>) -> String {
     let exe = find_tool(tool).unwrap_or_else(|| PathBuf::from(tool));
-    let mut cmd = Command::new(&exe);
-    cmd.args(args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .stdin(if input.is_some() {
-            std::process::Stdio::piped()
-        } else {
-            std::process::Stdio::null()
-        });
-    let mut child = cmd.spawn().unwrap();
-    if let Some(text) = input {
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(text.as_bytes())
-            .unwrap();
-    }
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{tool} {args:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    lifeboat_testkit::run_checked(Command::new(&exe).args(args), input)
 }
 
 fn run(tool: &str, args: &[&str]) -> String {

@@ -8,6 +8,8 @@
 //!   (all-zero 64 KiB blocks become holes) or into memory.
 //! - [`drain_checked`]: read a used-extent stream to its end, asserting the stream contract.
 //! - [`CountingReads`]: a volume that counts the reads made of it (few, large reads).
+//! - [`run_checked`]: run a fixture-making tool, feeding its standard input, and insist that
+//!   it succeeds.
 //!
 //! ```no_run
 //! let tmp = std::env::temp_dir().join("fixture.img");
@@ -156,4 +158,29 @@ impl ReadAt for CountingReads<'_> {
     fn len(&self) -> u64 {
         self.inner.len()
     }
+}
+
+/// Runs `cmd` (its standard input is `stdin`, or empty), panics with the command and its
+/// output unless it succeeds, and returns its standard output.
+pub fn run_checked(cmd: &mut std::process::Command, stdin: Option<&str>) -> String {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    // Dropping the pipe after writing closes the tool's standard input.
+    let mut pipe = child.stdin.take().expect("piped standard input");
+    pipe.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
+    drop(pipe);
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }

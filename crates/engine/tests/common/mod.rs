@@ -9,11 +9,11 @@ use lifeboat_blockdev::{Disk, OpenMode};
 use lifeboat_engine::{open_volume, Event};
 use lifeboat_fs::{ReadAt, Slice};
 use lifeboat_parttable::{read_layout, Layout};
+use lifeboat_testkit::run_checked;
 use std::fs::{self, OpenOptions};
-use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 /// One mebibyte.
@@ -63,31 +63,6 @@ pub fn tools() -> Option<()> {
     Some(())
 }
 
-fn run(cmd: &mut Command, stdin: Option<&str>) -> String {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    if let Some(text) = stdin {
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(text.as_bytes())
-            .unwrap();
-    }
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// Writes a partition table onto the file `disk`: partitions given as (start, size) in MiB.
 pub fn partition(disk: &Path, label: Label, parts: &[(u64, u64)]) {
     let (name, type_code) = match label {
@@ -102,7 +77,7 @@ pub fn partition(disk: &Path, label: Label, parts: &[(u64, u64)]) {
             size * MIB / 512
         );
     }
-    run(
+    run_checked(
         Command::new("sfdisk")
             .args(["--no-reread", "--no-tell-kernel", "-q"])
             .arg(disk),
@@ -122,7 +97,7 @@ fn ext4(dir: &Path, size_mib: u64, seed: u64) -> PathBuf {
     )
     .unwrap();
     let img = dir.join(format!("fs-{seed}.img"));
-    run(
+    run_checked(
         Command::new("mke2fs")
             .args(["-q", "-F", "-t", "ext4", "-d"])
             .arg(&tree)
@@ -206,7 +181,7 @@ pub fn assert_fsck_clean(disk: &Path, number: u32) {
     ReadAt::read_exact_at(&d, &mut bytes, p.start).unwrap();
     let copy = disk.with_extension(format!("part{number}"));
     fs::write(&copy, bytes).unwrap();
-    run(Command::new("e2fsck").arg("-fn").arg(&copy), None);
+    run_checked(Command::new("e2fsck").arg("-fn").arg(&copy), None);
     fs::remove_file(copy).unwrap();
 }
 
