@@ -202,6 +202,7 @@ pub fn lookup_secret(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lifeboat_container::chain_text;
     use std::io::Write;
     use std::os::unix::fs::PermissionsExt;
 
@@ -229,17 +230,6 @@ mod tests {
         assert_eq!(f.get(&spec("sftp://fs/x"), "password"), None);
     }
 
-    /// The error and its sources, as an operator reads them.
-    fn chain(e: &RepoError) -> String {
-        let mut text = e.to_string();
-        let mut next = std::error::Error::source(e);
-        while let Some(cause) = next {
-            text = format!("{text}: {cause}");
-            next = cause.source();
-        }
-        text
-    }
-
     #[test]
     fn malformed_files_are_refused_with_the_line() {
         for t in [
@@ -248,7 +238,7 @@ mod tests {
             "[not an address]\n",
             "[smb://u:p@h]\n",
         ] {
-            let e = chain(&CredentialsFile::parse(Path::new("c"), t).unwrap_err());
+            let e = chain_text(&CredentialsFile::parse(Path::new("c"), t).unwrap_err());
             assert!(e.contains("line 1") || e.contains("line 2"), "{t:?}: {e}");
         }
     }
@@ -260,7 +250,7 @@ mod tests {
         let mut f = std::fs::File::create(&p).unwrap();
         writeln!(f, "[sftp://h]\npassword = x").unwrap();
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let e = chain(&CredentialsFile::load(&p).unwrap_err());
+        let e = chain_text(&CredentialsFile::load(&p).unwrap_err());
         assert!(e.contains("chmod 600"), "{e}");
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
         let c = CredentialsFile::load(&p).unwrap();
