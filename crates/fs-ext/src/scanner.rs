@@ -557,6 +557,7 @@ impl<V: ReadAt> ExtUsedBlocks<V> {
             used_bytes,
             files: None,
             warnings,
+            ..FsInfo::default()
         };
         extents.rewind();
         Ok(ExtUsedBlocks { info, extents })

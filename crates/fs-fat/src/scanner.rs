@@ -217,6 +217,7 @@ impl<V: ReadAt> FatUsedBlocks<V> {
             used_bytes,
             files: None,
             warnings,
+            ..FsInfo::default()
         };
         extents.rewind();
         Ok(FatUsedBlocks { info, extents })

@@ -775,6 +775,7 @@ impl<V: ReadAt> NtfsUsedBlocks<V> {
             used_bytes: used * boot.cluster_size + tail.iter().map(|e| e.len).sum::<u64>(),
             files: None,
             warnings,
+            ..FsInfo::default()
         };
         let extents = MergedExtents::new(NtfsSource {
             boot,

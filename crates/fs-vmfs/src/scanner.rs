@@ -752,6 +752,7 @@ impl VmfsUsedBlocks {
             used_bytes,
             files: Some(s.files),
             warnings: Vec::new(),
+            ..FsInfo::default()
         };
         Ok(VmfsUsedBlocks {
             info,

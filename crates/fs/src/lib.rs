@@ -32,6 +32,7 @@ pub use extent::{Extent, ExtentMerger};
 pub use merged::{ExtentSource, MergedExtents};
 pub use read_at::{ReadAt, ReadSeekAt, Slice};
 pub use summary::{tally, Tally};
+pub mod swap;
 
 use std::io;
 use std::sync::Arc;
@@ -141,6 +142,29 @@ pub struct FsInfo {
     pub files: Option<u64>,
     /// Things the operator should know (dirty volume, stale counters, ...).
     pub warnings: Vec<String>,
+    /// For a volume manager's member (an LVM2 PV, an md RAID member): the logical volumes that
+    /// lie on it, each with what its own scanner learned. Empty for a filesystem.
+    pub volumes: Vec<InnerVolume>,
+    /// For a volume manager's member: bytes that belong to no logical volume and to no
+    /// metadata (LVM free extents), which are not stored.
+    pub unallocated_bytes: Option<u64>,
+}
+
+/// A logical volume inside a volume manager's member (see [`FsInfo::volumes`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct InnerVolume {
+    /// Its name, e.g. `vg_web01/root` or `md0`.
+    pub name: String,
+    /// How the manager maps it, e.g. `linear`, `striped`, `raid1`, `thin-pool`.
+    pub layout: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// True when it is copied whole (no scanner, or a layout not mapped); the reason is the
+    /// first of `info.warnings`.
+    pub raw: bool,
+    /// What the scanner of its content learned (its `used_bytes` count the whole logical
+    /// volume, wherever its parts lie).
+    pub info: FsInfo,
 }
 
 /// A stream of the used byte ranges of one volume, in increasing, non-overlapping order.
