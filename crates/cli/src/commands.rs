@@ -260,12 +260,49 @@ pub fn info(repo: &Repository, name: &ImageName, ui: &Ui) -> Result<()> {
             for n in &p.notes {
                 println!("               note: {n}");
             }
+            if p.saved {
+                print_volumes(&p.volumes, 15);
+            }
+            if let Some(u) = p.unallocated_bytes {
+                println!("               unallocated {} (not stored)", human(u));
+            }
         }
         for r in &d.boot_regions {
             println!("          + {} at {} ({})", human(r.len), r.offset, r.what);
         }
     }
     Ok(())
+}
+
+/// The logical volumes inside a volume manager's member, one line each (and theirs below).
+fn print_volumes(volumes: &[lifeboat_engine::VolumeRecord], indent: usize) {
+    for v in volumes {
+        println!(
+            "{:indent$}{} ({}, {}): {}, {}{}{}",
+            "",
+            v.name,
+            v.layout,
+            human(v.size),
+            v.filesystem,
+            if v.mode == "raw" {
+                "copied whole".to_string()
+            } else {
+                format!("{} used", human(v.used_bytes))
+            },
+            v.label
+                .as_ref()
+                .map(|l| format!(", label {l}"))
+                .unwrap_or_default(),
+            v.uuid
+                .as_ref()
+                .map(|u| format!(", uuid {u}"))
+                .unwrap_or_default(),
+        );
+        for n in &v.notes {
+            println!("{:indent$}  note: {n}", "");
+        }
+        print_volumes(&v.volumes, indent + 2);
+    }
 }
 
 pub fn delete(

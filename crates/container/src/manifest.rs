@@ -170,6 +170,45 @@ pub struct PartitionRecord {
     /// Number of files the filesystem holds, where its scanner counts them (VMFS).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub files: Option<u64>,
+    /// For a volume manager's member (`LVM2_member`, `linux_raid_member`): the logical
+    /// volumes that lie on it, each with what its scanner found.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<VolumeRecord>,
+    /// For a volume manager's member: bytes in no logical volume and no metadata (LVM free
+    /// extents), not stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unallocated_bytes: Option<u64>,
+}
+
+/// A logical volume inside a partition that is a volume manager's member.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VolumeRecord {
+    /// Its name, e.g. `vg_web01/root` or `md0`.
+    pub name: String,
+    /// How the manager maps it: `linear`, `striped`, `raid1`, or an unmapped layout
+    /// (`thin-pool`, `snapshot`, …).
+    pub layout: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Detected content (`xfs`, `swap`, `LVM2_member`, `unknown`, …).
+    pub filesystem: String,
+    /// `used-blocks` or `raw`.
+    pub mode: String,
+    /// Content label.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// Content UUID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uuid: Option<String>,
+    /// Bytes its content uses (of the whole logical volume).
+    pub used_bytes: u64,
+    /// Notes (why raw, …).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    /// Volumes inside it (LVM on md RAID).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<VolumeRecord>,
 }
 
 /// A stored area outside the partitions.

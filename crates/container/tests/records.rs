@@ -18,10 +18,15 @@ fn partition(disk_size: u64) -> impl Strategy<Value = PartitionRecord> {
         (
             proptest::collection::vec(text(), 0..3),
             proptest::option::of(any::<u64>()),
+            proptest::collection::vec(volume(), 0..3),
         ),
     )
         .prop_map(
-            move |((start, n, bootable, saved), (name, label, uuid, used), (notes, files))| {
+            move |(
+                (start, n, bootable, saved),
+                (name, label, uuid, used),
+                (notes, files, volumes),
+            )| {
                 PartitionRecord {
                     number: n % 130,
                     start,
@@ -41,9 +46,47 @@ fn partition(disk_size: u64) -> impl Strategy<Value = PartitionRecord> {
                     used_bytes: used,
                     notes,
                     files,
+                    unallocated_bytes: (!volumes.is_empty()).then_some(used / 2),
+                    volumes,
                 }
             },
         )
+}
+
+fn volume() -> impl Strategy<Value = VolumeRecord> {
+    (
+        text(),
+        any::<u64>(),
+        proptest::option::of(text()),
+        any::<bool>(),
+    )
+        .prop_map(|(name, size, label, raw)| VolumeRecord {
+            name: format!("vg/{name}"),
+            layout: "linear".into(),
+            size,
+            filesystem: "xfs".into(),
+            mode: if raw { "raw" } else { "used-blocks" }.into(),
+            label,
+            uuid: None,
+            used_bytes: size / 3,
+            notes: Vec::new(),
+            volumes: if raw {
+                Vec::new()
+            } else {
+                vec![VolumeRecord {
+                    name: "inner".into(),
+                    layout: "linear".into(),
+                    size: size / 2,
+                    filesystem: "ext4".into(),
+                    mode: "used-blocks".into(),
+                    label: None,
+                    uuid: None,
+                    used_bytes: 0,
+                    notes: vec!["n".into()],
+                    volumes: Vec::new(),
+                }]
+            },
+        })
 }
 
 fn disk(index: u32) -> impl Strategy<Value = DiskRecord> {

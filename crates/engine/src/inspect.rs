@@ -2,11 +2,18 @@
 
 use crate::error::{EngineError, Result};
 use lifeboat_blockdev::Disk;
-use lifeboat_container::{DiskRecord, Identity, PartitionRecord, RegionRecord, TableRecord};
-use lifeboat_fs::{detect, Detection, RawVolume, Scanner, SharedVolume, Slice, UsedBlocks};
+use lifeboat_container::{
+    DiskRecord, Identity, PartitionRecord, RegionRecord, TableRecord, VolumeRecord,
+};
+use lifeboat_fs::{
+    detect, Detection, FsError, FsInfo, InnerVolume, RawVolume, Scanner, SharedVolume, Slice,
+    UsedBlocks,
+};
 use lifeboat_parttable::{
     read_layout, sniff_sector_size, Layout, PartError, PartitionKind, TableKind,
 };
+use lifeboat_volume::{member_used, MemberLayout, Scan, VolumeManager};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// The filesystem scanners built in, in probing order.
@@ -17,25 +24,63 @@ pub fn scanners() -> &'static [&'static dyn Scanner] {
         &lifeboat_fs_fat::FatScanner,
         &lifeboat_fs_fat::ExfatScanner,
         &lifeboat_fs_vmfs::VmfsScanner,
+        &lifeboat_fs::swap::SwapScanner,
     ]
+}
+
+/// The engine's scan of a volume's content, for the volume layer: [`open_volume`], so a
+/// logical volume may itself hold a volume manager's member (LVM on md RAID).
+fn scan() -> Scan {
+    std::sync::Arc::new(open_volume)
+}
+
+/// The stream of a volume copied whole because `what` refused it.
+fn raw_because(len: u64, what: &str, e: &FsError) -> (Box<dyn UsedBlocks>, bool) {
+    (
+        Box::new(RawVolume::new(
+            len,
+            what,
+            &format!("{}; copied whole", crate::chain_text(e)),
+        )),
+        true,
+    )
+}
+
+/// The stream of a volume manager's member from its layout (or whole, when the layout
+/// cannot be followed).
+fn open_member(
+    manager: &dyn VolumeManager,
+    volume: SharedVolume,
+    layout: Result<MemberLayout, FsError>,
+) -> (Box<dyn UsedBlocks>, bool) {
+    let len = volume.len();
+    match layout.and_then(|l| member_used(&volume, l, scan())) {
+        Ok(u) => (Box::new(u), false),
+        Err(e) => raw_because(len, manager.name(), &e),
+    }
 }
 
 /// Opens the used-block stream of a volume: the first scanner that recognises it, or the
 /// whole volume raw when none does or the scanner refuses the metadata. The flag is true for
 /// raw. The stream keeps its share of `volume`, so it can be kept and streamed later.
+///
+/// A volume that belongs to a volume manager (an LVM2 PV, an md RAID member) is laid out on
+/// its own here (a volume group's other PVs are not known: their parts are copied whole); the
+/// members of the source disks are laid out together by [`open_volumes`].
 pub fn open_volume(volume: SharedVolume) -> (Box<dyn UsedBlocks>, bool) {
     let len = volume.len();
+    if let Some(m) = lifeboat_volume::detect(&*volume) {
+        let layout = m
+            .assemble(std::slice::from_ref(&volume))
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| Err(FsError::not_recognised(m.name(), "no layout")));
+        return open_member(m, volume, layout);
+    }
     match detect(&*volume, scanners()) {
         Detection::Scanner(s) => match s.open(volume) {
             Ok(u) => (u, false),
-            Err(e) => (
-                Box::new(RawVolume::new(
-                    len,
-                    s.name(),
-                    &format!("{}; copied whole", crate::chain_text(&e)),
-                )),
-                true,
-            ),
+            Err(e) => raw_because(len, s.name(), &e),
         },
         Detection::Raw { fs_type, reason } => {
             (Box::new(RawVolume::new(len, &fs_type, &reason)), true)
@@ -117,17 +162,97 @@ pub(crate) struct OpenedVolume {
     pub raw: bool,
 }
 
-/// Opens the used-block stream of every volume of `layout` (see [`volumes`]), each on a
-/// window of `disk` that shares the disk.
-pub(crate) fn open_volumes(disk: &Arc<Disk>, layout: &Layout) -> Vec<OpenedVolume> {
-    volumes(layout, disk.size())
-        .into_iter()
-        .map(|plan| {
-            let slice = Slice::new(Arc::clone(disk), plan.start, plan.size);
-            let (stream, raw) = open_volume(Arc::new(slice));
-            OpenedVolume { plan, stream, raw }
+/// Opens the used-block stream of every volume of every disk (see [`volumes`]), each on a
+/// window of its disk that shares the disk; one list per disk, in the order given.
+///
+/// The members of volume managers are laid out together first: the PVs of one volume group
+/// on any of the disks form one group, so a logical volume spread over several disks is
+/// scanned as one volume. Every other volume is opened by [`open_volume`].
+pub(crate) fn open_volumes(disks: &[(&Arc<Disk>, &Layout)]) -> Vec<Vec<OpenedVolume>> {
+    let mut slots: Vec<Vec<(VolumePlan, SharedVolume)>> = disks
+        .iter()
+        .map(|(disk, layout)| {
+            volumes(layout, disk.size())
+                .into_iter()
+                .map(|plan| {
+                    let slice: SharedVolume =
+                        Arc::new(Slice::new(Arc::clone(disk), plan.start, plan.size));
+                    (plan, slice)
+                })
+                .collect()
+        })
+        .collect();
+    // Group the members: (manager index, group key) → their (disk, volume) positions.
+    let mut groups: BTreeMap<(usize, String), Vec<(usize, usize)>> = BTreeMap::new();
+    let mut opened: BTreeMap<(usize, usize), (Box<dyn UsedBlocks>, bool)> = BTreeMap::new();
+    let managers = lifeboat_volume::managers();
+    for (d, list) in slots.iter().enumerate() {
+        for (v, (_, volume)) in list.iter().enumerate() {
+            let Some(mi) = managers.iter().position(|m| m.probe(&**volume)) else {
+                continue;
+            };
+            match managers[mi].group_key(&**volume) {
+                Ok(key) => groups.entry((mi, key)).or_default().push((d, v)),
+                Err(e) => {
+                    let r = raw_because(volume.len(), managers[mi].name(), &e);
+                    opened.insert((d, v), r);
+                }
+            }
+        }
+    }
+    for ((mi, _), members) in groups {
+        let m = managers[mi];
+        let vols: Vec<SharedVolume> = members
+            .iter()
+            .map(|(d, v)| Arc::clone(&slots[*d][*v].1))
+            .collect();
+        let mut layouts = m.assemble(&vols).into_iter();
+        for ((d, v), volume) in members.into_iter().zip(vols) {
+            let layout = layouts
+                .next()
+                .unwrap_or_else(|| Err(FsError::not_recognised(m.name(), "no layout")));
+            opened.insert((d, v), open_member(m, volume, layout));
+        }
+    }
+    slots
+        .iter_mut()
+        .enumerate()
+        .map(|(d, list)| {
+            list.drain(..)
+                .enumerate()
+                .map(|(v, (plan, volume))| {
+                    let (stream, raw) = opened
+                        .remove(&(d, v))
+                        .unwrap_or_else(|| open_volume(volume));
+                    OpenedVolume { plan, stream, raw }
+                })
+                .collect()
         })
         .collect()
+}
+
+/// The records of the logical volumes a scanner found inside a volume manager's member.
+fn volume_records(inner: &[InnerVolume]) -> Vec<VolumeRecord> {
+    inner
+        .iter()
+        .map(|v| VolumeRecord {
+            name: v.name.clone(),
+            layout: v.layout.clone(),
+            size: v.size,
+            filesystem: v.info.fs_type.clone(),
+            mode: if v.raw { "raw" } else { "used-blocks" }.into(),
+            label: v.info.label.clone(),
+            uuid: v.info.uuid.clone(),
+            used_bytes: v.info.used_bytes,
+            notes: v.info.warnings.clone(),
+            volumes: volume_records(&v.info.volumes),
+        })
+        .collect()
+}
+
+/// What a partition record says about a stream's content.
+fn content_fields(info: &FsInfo) -> (Vec<VolumeRecord>, Option<u64>) {
+    (volume_records(&info.volumes), info.unallocated_bytes)
 }
 
 /// Describes a disk as stored in an image: identity, geometry, table, every partition's
@@ -135,7 +260,7 @@ pub(crate) fn open_volumes(disk: &Arc<Disk>, layout: &Layout) -> Vec<OpenedVolum
 /// all).
 pub fn describe_disk(disk: &Arc<Disk>, index: u32, saved: Option<&[u32]>) -> Result<DiskRecord> {
     let layout = read_table(disk)?;
-    let opened = open_volumes(disk, &layout);
+    let opened = open_volumes(&[(disk, &layout)]).pop().unwrap_or_default();
     Ok(describe_layout(disk, &layout, &opened, index, saved))
 }
 
@@ -158,6 +283,7 @@ pub(crate) fn describe_layout(
     {
         let raw = *raw;
         let info = stream.info();
+        let (volumes, unallocated_bytes) = content_fields(info);
         let p = layout.partition(v.number);
         parts.push(PartitionRecord {
             number: v.number,
@@ -183,6 +309,8 @@ pub(crate) fn describe_layout(
             used_bytes: info.used_bytes,
             notes: info.warnings.clone(),
             files: info.files,
+            volumes,
+            unallocated_bytes,
         });
     }
     DiskRecord {

@@ -28,7 +28,7 @@ pub use check::{check, CheckReport};
 pub use error::{chain_hint, Aftermath, EngineError, ErrorClass, Mismatch, Refusal, Result};
 pub use event::{Event, EventSink};
 pub use inspect::{describe_disk, open_source, open_volume, read_table, scanners};
-pub use lifeboat_container::{chain_text, ImageKind, Manifest, PartitionRecord};
+pub use lifeboat_container::{chain_text, ImageKind, Manifest, PartitionRecord, VolumeRecord};
 pub use lifeboat_repo::{ImageName, ImageStatus, RepoError, Repository};
 pub use listing::{
     compare_stored, describe_source, disks_holding_path, filesystem_at, list_disks,

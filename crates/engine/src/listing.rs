@@ -8,11 +8,12 @@ use crate::image_error;
 use crate::inspect::{open_source, read_table};
 use lifeboat_blockdev::{Disk, OpenMode};
 use lifeboat_container::{Record, StreamReader};
-use lifeboat_fs::{identify_signature, Slice};
+use lifeboat_fs::{content_type, SharedVolume, Slice};
 use lifeboat_repo::{ImageName, Repository};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub use lifeboat_blockdev::{
     disks_holding_path, list_disks, mounted_filesystems, DiskIdentity, DiskInfo, DiskKind, DiskRef,
@@ -59,7 +60,7 @@ pub fn describe_source(path: &Path) -> Result<SourceSummary> {
 /// The partitions of a disk or image file, read as a save reads them, each with the
 /// filesystem signature in it.
 pub fn source_partitions(path: &Path) -> Result<Vec<SourcePartition>> {
-    let disk = open_source(path)?;
+    let disk = Arc::new(open_source(path)?);
     let layout = read_table(&disk)?;
     Ok(layout
         .partitions
@@ -77,12 +78,25 @@ pub fn source_partitions(path: &Path) -> Result<Vec<SourcePartition>> {
 /// The filesystem signature in `size` bytes at `start` of a disk (a partition of a listed
 /// disk), or `None` when there is none or the disk cannot be read.
 pub fn filesystem_at(path: &Path, start: u64, size: u64) -> Option<String> {
-    let disk = Disk::open(path, OpenMode::Read).ok()?;
+    let disk = Arc::new(Disk::open(path, OpenMode::Read).ok()?);
     signature(&disk, start, size)
 }
 
-fn signature(disk: &Disk, start: u64, size: u64) -> Option<String> {
-    identify_signature(&Slice::new(disk, start, size)).map(|s| s.name().to_string())
+/// What `size` bytes at `start` of `disk` hold, named as `blkid` names it; a volume manager's
+/// member with its group's name (`LVM2_member (vg_web01)`).
+fn signature(disk: &Arc<Disk>, start: u64, size: u64) -> Option<String> {
+    let volume: SharedVolume = Arc::new(Slice::new(Arc::clone(disk), start, size));
+    let kind = content_type(&*volume)?;
+    let group = lifeboat_volume::detect(&*volume).and_then(|m| {
+        m.assemble(std::slice::from_ref(&volume))
+            .pop()
+            .and_then(|l| l.ok())
+            .and_then(|l| l.label)
+    });
+    Some(match group {
+        Some(g) => format!("{kind} ({g})"),
+        None => kind,
+    })
 }
 
 /// The outcome of [`compare_stored`].

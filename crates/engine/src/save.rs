@@ -9,6 +9,7 @@ use lifeboat_container::{
     WriterOptions, MANIFEST_FORMAT, MANIFEST_VERSION,
 };
 use lifeboat_fs::Extent;
+use lifeboat_parttable::Layout;
 use lifeboat_repo::{ImageName, Repository};
 use std::io;
 use std::path::PathBuf;
@@ -120,9 +121,15 @@ pub fn plan_save(opts: &SaveOptions) -> Result<SavePlan> {
     let mut sources = Vec::new();
     let mut records = Vec::new();
     let mut warnings = Vec::new();
-    for (i, disk) in disks.into_iter().enumerate() {
-        let layout = read_table(&disk)?;
-        let mut volumes = open_volumes(&disk, &layout);
+    let layouts = disks
+        .iter()
+        .map(|d| read_table(d))
+        .collect::<Result<Vec<_>>>()?;
+    let pairs: Vec<(&Arc<Disk>, &Layout)> = disks.iter().zip(&layouts).collect();
+    let all_volumes = open_volumes(&pairs);
+    for (i, ((disk, layout), mut volumes)) in
+        disks.into_iter().zip(layouts).zip(all_volumes).enumerate()
+    {
         let rec = describe_layout(&disk, &layout, &volumes, i as u32, saved);
         for n in &opts.parts {
             if !rec.table.partitions.iter().any(|p| p.number == *n) {

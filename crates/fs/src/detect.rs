@@ -27,7 +27,8 @@ pub enum Signature {
     Luks,
     /// VMware VMFS volume (LVM magic 0xC001D00D at 1 MiB).
     Vmfs,
-    /// Linux MD RAID member (superblock 1.1/1.2 magic 0xa92b4efc).
+    /// Linux MD RAID member (superblock magic 0xa92b4efc: version 1.1 at byte 0, 1.2 at byte
+    /// 4096, 0.90 and 1.0 near the end).
     MdRaid,
     /// ISO 9660 (`CD001` at byte 32769).
     Iso9660,
@@ -45,10 +46,10 @@ impl Signature {
             Signature::Xfs => "xfs",
             Signature::Btrfs => "btrfs",
             Signature::Swap => "swap",
-            Signature::Lvm2 => "lvm2-pv",
-            Signature::Luks => "luks",
+            Signature::Lvm2 => "LVM2_member",
+            Signature::Luks => "crypto_LUKS",
             Signature::Vmfs => "vmfs",
-            Signature::MdRaid => "md-raid",
+            Signature::MdRaid => "linux_raid_member",
             Signature::Iso9660 => "iso9660",
         }
     }
@@ -63,8 +64,66 @@ fn at(volume: &dyn ReadAt, offset: u64, magic: &[u8]) -> bool {
     read(volume, offset, magic.len()).is_some_and(|b| b == magic)
 }
 
+/// Where an md RAID superblock lies on `volume`, if any: version 1.1 at byte 0, 1.2 at 4096,
+/// 1.0 at 8 KiB before the end (rounded down to 4 KiB), 0.90 at 64 KiB before the end
+/// (rounded down to 64 KiB). The superblocks at the end are looked for first: a member with
+/// one there holds the array's own content (maybe a filesystem) at its start.
+pub fn md_superblock_at(volume: &dyn ReadAt) -> Option<u64> {
+    let magic = 0xa92b_4efcu32.to_le_bytes();
+    let len = volume.len();
+    let mut candidates = Vec::with_capacity(4);
+    if len >= 128 * 1024 {
+        candidates.push((len & !0xFFFF) - 0x10000);
+    }
+    if len >= 12 * 1024 {
+        candidates.push((len - 8192) & !4095);
+    }
+    candidates.extend([0, 4096]);
+    candidates.into_iter().find(|o| {
+        // Version 1 superblocks say major version 1 right after the magic; 0.90 says 0.
+        read(volume, *o, 8).is_some_and(|b| {
+            b[0..4] == magic && (b[4..8] == 1u32.to_le_bytes() || b[4..8] == 0u32.to_le_bytes())
+        })
+    })
+}
+
+/// The content of a volume named as `blkid`/`lsblk -f` name it (`ext2`, `ext3`, `ext4`,
+/// `vfat`, `ntfs`, `exfat`, `xfs`, `swap`, `LVM2_member`, `linux_raid_member`,
+/// `crypto_LUKS`, `vmfs`, …), from signatures and the few superblock fields that tell the
+/// variants apart; `None` when nothing is recognised.
+pub fn content_type(volume: &dyn ReadAt) -> Option<String> {
+    let sig = identify_signature(volume)?;
+    Some(match sig {
+        Signature::Ext => ext_variant(volume).to_string(),
+        Signature::Fat => "vfat".to_string(),
+        other => other.name().to_string(),
+    })
+}
+
+/// ext2, ext3 or ext4 from the superblock's feature flags, as blkid tells them apart: a
+/// feature only ext4 has makes it ext4, a journal makes it ext3.
+fn ext_variant(volume: &dyn ReadAt) -> &'static str {
+    let Some(sb) = read(volume, 1024, 1024) else {
+        return "ext2";
+    };
+    let word = |o: usize| u32::from_le_bytes([sb[o], sb[o + 1], sb[o + 2], sb[o + 3]]);
+    let (compat, incompat, ro_compat) = (word(0x5C), word(0x60), word(0x64));
+    // Incompat: anything beyond filetype (0x2), recover (0x4), journal_dev (0x8), meta_bg
+    // (0x10); ro_compat: anything beyond sparse_super (0x1), large_file (0x2), btree_dir (0x4).
+    if incompat & !0x1E != 0 || ro_compat & !0x7 != 0 {
+        "ext4"
+    } else if compat & 0x4 != 0 {
+        "ext3"
+    } else {
+        "ext2"
+    }
+}
+
 /// Identifies a volume's content by signature only (no metadata is trusted).
 pub fn identify_signature(volume: &dyn ReadAt) -> Option<Signature> {
+    if md_superblock_at(volume).is_some_and(|o| o != 0 && o != 4096) {
+        return Some(Signature::MdRaid);
+    }
     let boot = read(volume, 0, 512);
     if let Some(b) = &boot {
         match &b[3..11] {
@@ -102,9 +161,7 @@ pub fn identify_signature(volume: &dyn ReadAt) -> Option<Signature> {
     if at(volume, 0x10_0000, &0xC001_D00Du32.to_le_bytes()) {
         return Some(Signature::Vmfs);
     }
-    if at(volume, 4096, &0xa92b_4efcu32.to_le_bytes())
-        || at(volume, 0, &0xa92b_4efcu32.to_le_bytes())
-    {
+    if md_superblock_at(volume).is_some() {
         return Some(Signature::MdRaid);
     }
     if at(volume, 32769, b"CD001") {

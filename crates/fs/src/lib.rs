@@ -27,7 +27,9 @@ mod merged;
 mod read_at;
 mod summary;
 
-pub use detect::{detect, identify_signature, Detection, Signature};
+pub use detect::{
+    content_type, detect, identify_signature, md_superblock_at, Detection, Signature,
+};
 pub use extent::{Extent, ExtentMerger};
 pub use merged::{ExtentSource, MergedExtents};
 pub use read_at::{ReadAt, ReadSeekAt, Slice};
