@@ -806,6 +806,29 @@ pub fn ext_listing(fs_image: &Path, scratch: &Path, what: &str) -> BTreeMap<Stri
 
 // ───────────────────────────── partition tables ─────────────────────────────
 
+/// Writes a partition table with `sfdisk` from `script` (its input format) onto a file.
+pub fn sfdisk(path: &Path, script: &str) {
+    let mut c = tool("sfdisk");
+    c.args(["-q", "--no-reread", "--no-tell-kernel", "--wipe", "never"])
+        .arg(path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(
+        o.status.success(),
+        "sfdisk failed on {script}\n{}",
+        describe(&c, &o)
+    );
+}
+
 /// One partition as sfdisk reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TablePart {
@@ -1157,25 +1180,7 @@ pub fn mbr_disk(dir: &Path, name: &str, size_mib: u64, seed: u64, specs: &[PartS
         };
         script += &format!(",{size},{ty}{}\n", if s.bootable { ",*" } else { "" });
     }
-    let mut c = tool("sfdisk");
-    c.args(["-q", "--no-reread", "--no-tell-kernel", "--wipe", "never"])
-        .arg(&path)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = c.spawn().unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(script.as_bytes())
-        .unwrap();
-    let o = child.wait_with_output().unwrap();
-    assert!(
-        o.status.success(),
-        "sfdisk failed on {script}\n{}",
-        describe(&c, &o)
-    );
+    sfdisk(&path, &script);
     let table = read_table(&path);
     assert_eq!(table.label, "dos");
     assert_eq!(
