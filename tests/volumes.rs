@@ -20,9 +20,24 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 const LVM_TOOLS: &[&str] = &[
-    "pvcreate", "vgcreate", "lvcreate", "lvextend", "lvs", "pvs", "vgs", "mkfs.xfs",
-    "xfs_repair", "xfs_db", "mkswap", "blkid", "mke2fs", "e2fsck", "debugfs", "sfdisk",
-    "losetup", "mount",
+    "pvcreate",
+    "vgcreate",
+    "lvcreate",
+    "lvextend",
+    "lvs",
+    "pvs",
+    "vgs",
+    "mkfs.xfs",
+    "xfs_repair",
+    "xfs_db",
+    "mkswap",
+    "blkid",
+    "mke2fs",
+    "e2fsck",
+    "debugfs",
+    "sfdisk",
+    "losetup",
+    "mount",
 ];
 
 /// LVM commands restricted to the given devices, activation off, quiet about inherited fds.
@@ -63,13 +78,27 @@ fn vg_map(devices: &[&LoopDev], vg: &str) -> VgMap {
     let extent = num(&lvm(
         devices,
         &[
-            "vgs", "--noheadings", "--units", "b", "--nosuffix", "-o", "vg_extent_size", vg,
+            "vgs",
+            "--noheadings",
+            "--units",
+            "b",
+            "--nosuffix",
+            "-o",
+            "vg_extent_size",
+            vg,
         ],
     ));
     let pe_start = lvm(
         devices,
         &[
-            "pvs", "--noheadings", "--units", "b", "--nosuffix", "--separator", ",", "-o",
+            "pvs",
+            "--noheadings",
+            "--units",
+            "b",
+            "--nosuffix",
+            "--separator",
+            ",",
+            "-o",
             "pv_name,pe_start",
         ],
     )
@@ -82,8 +111,17 @@ fn vg_map(devices: &[&LoopDev], vg: &str) -> VgMap {
     let segments = lvm(
         devices,
         &[
-            "lvs", "--segments", "--noheadings", "--units", "b", "--nosuffix", "--separator", ";",
-            "-o", "lv_name,seg_start,seg_size,seg_pe_ranges,stripe_size", vg,
+            "lvs",
+            "--segments",
+            "--noheadings",
+            "--units",
+            "b",
+            "--nosuffix",
+            "--separator",
+            ";",
+            "-o",
+            "lv_name,seg_start,seg_size,seg_pe_ranges,stripe_size",
+            vg,
         ],
     )
     .lines()
@@ -107,9 +145,22 @@ fn vg_map(devices: &[&LoopDev], vg: &str) -> VgMap {
         }
     })
     .collect();
-    let uuids = lvm(devices, &["vgs", "--noheadings", "-o", "vg_name,vg_uuid,pv_count,lv_count,vg_seqno", vg])
-        + &lvm(devices, &["lvs", "--noheadings", "-o", "lv_name,lv_uuid,lv_size", vg])
-        + &lvm(devices, &["pvs", "--noheadings", "-o", "pv_uuid,vg_name,pv_size"]);
+    let uuids = lvm(
+        devices,
+        &[
+            "vgs",
+            "--noheadings",
+            "-o",
+            "vg_name,vg_uuid,pv_count,lv_count,vg_seqno",
+            vg,
+        ],
+    ) + &lvm(
+        devices,
+        &["lvs", "--noheadings", "-o", "lv_name,lv_uuid,lv_size", vg],
+    ) + &lvm(
+        devices,
+        &["pvs", "--noheadings", "-o", "pv_uuid,vg_name,pv_size"],
+    );
     VgMap {
         extent,
         pe_start,
@@ -174,7 +225,11 @@ fn make_content(file: &Path, size: u64, content: Content, seed: u64, scratch: &P
     let tree = scratch.join(format!("tree-{seed}"));
     match content {
         Content::Xfs => {
-            run_ok(tool("mkfs.xfs").args(["-q", "-f", "-L", "xfsvol"]).arg(file));
+            run_ok(
+                tool("mkfs.xfs")
+                    .args(["-q", "-f", "-L", "xfsvol"])
+                    .arg(file),
+            );
             let mnt = scratch.join(format!("mnt-{seed}"));
             {
                 let lo = LoopDev::attach(file, None);
@@ -190,7 +245,12 @@ fn make_content(file: &Path, size: u64, content: Content, seed: u64, scratch: &P
         Content::Swap => {
             run_ok(
                 tool("mkswap")
-                    .args(["-L", "swapvol", "-U", "5a1e5a1e-0000-4000-8000-0000000000aa"])
+                    .args([
+                        "-L",
+                        "swapvol",
+                        "-U",
+                        "5a1e5a1e-0000-4000-8000-0000000000aa",
+                    ])
                     .arg(file),
             );
         }
@@ -208,7 +268,15 @@ struct Expect {
 }
 
 fn blkid(file: &Path) -> String {
-    let out = sh("blkid", &[OsStr::new("-p"), OsStr::new("-o"), OsStr::new("export"), file.as_os_str()]);
+    let out = sh(
+        "blkid",
+        &[
+            OsStr::new("-p"),
+            OsStr::new("-o"),
+            OsStr::new("export"),
+            file.as_os_str(),
+        ],
+    );
     out.lines()
         .filter(|l| !l.starts_with("DEVNAME="))
         .collect::<Vec<_>>()
@@ -320,7 +388,10 @@ fn build(dir: &Path, vg: &str, disks: &[DiskSpec], lvs: &[Lv], seed: u64) -> Bui
         let disk = dir.join(format!("src{i}.img"));
         sparse_file(&disk, d.size);
         let script = match d.boot {
-            Some((mib, _)) => format!("label: dos\nstart=2048, size={}, type=83\ntype=8e\n", mib * 2048),
+            Some((mib, _)) => format!(
+                "label: dos\nstart=2048, size={}, type=83\ntype=8e\n",
+                mib * 2048
+            ),
             None => "label: dos\nstart=2048, type=8e\n".to_string(),
         };
         sfdisk(&disk, &script);
@@ -353,7 +424,16 @@ fn build(dir: &Path, vg: &str, disks: &[DiskSpec], lvs: &[Lv], seed: u64) -> Bui
     for l in lvs {
         let size = format!("{}m", l.mib);
         let mut a = vec![
-            "lvcreate", "-q", "--driverloaded", "n", "-an", "-Zn", "-L", &size, "-n", l.name,
+            "lvcreate",
+            "-q",
+            "--driverloaded",
+            "n",
+            "-an",
+            "-Zn",
+            "-L",
+            &size,
+            "-n",
+            l.name,
         ];
         let stripes = l.stripes.to_string();
         if l.stripes > 1 {
@@ -365,7 +445,10 @@ fn build(dir: &Path, vg: &str, disks: &[DiskSpec], lvs: &[Lv], seed: u64) -> Bui
     for l in lvs.iter().filter(|l| l.extend_mib > 0) {
         let size = format!("+{}m", l.extend_mib);
         let name = format!("{vg}/{}", l.name);
-        lvm(&refs, &["lvextend", "-q", "--driverloaded", "n", "-L", &size, &name]);
+        lvm(
+            &refs,
+            &["lvextend", "-q", "--driverloaded", "n", "-L", &size, &name],
+        );
     }
     let map = vg_map(&refs, vg);
     drop(refs);
@@ -434,7 +517,10 @@ fn verify(b: &Built, targets: &[PathBuf], vg: &str, dir: &Path) {
         for (i, l) in loops.iter().enumerate() {
             again.uuids = again.uuids.replace(l.path(), &format!("disk{i}"));
         }
-        assert_eq!(again.uuids, b.map.uuids, "LVM reads another VG after the restore");
+        assert_eq!(
+            again.uuids, b.map.uuids,
+            "LVM reads another VG after the restore"
+        );
     }
     let pvs: Vec<(String, PathBuf, u64)> = pv_files
         .iter()
@@ -452,7 +538,11 @@ fn verify(b: &Built, targets: &[PathBuf], vg: &str, dir: &Path) {
         if let Some((start, size, content, want)) = boot {
             let f = dir.join("restored-boot.img");
             extract(t, *start, *size, &f);
-            assert_eq!(&expect_of(&f, *content, dir), want, "/boot after the restore");
+            assert_eq!(
+                &expect_of(&f, *content, dir),
+                want,
+                "/boot after the restore"
+            );
         }
     }
 }
@@ -626,7 +716,10 @@ fn a_pv_whose_vg_has_a_pv_outside_the_image_copies_those_lvs_whole() {
         dir.path(),
         "vg_half",
         &[disk_spec(300), disk_spec(300)],
-        &[lv("local", 100, Content::Ext4), lv("spanning", 400, Content::Ext4)],
+        &[
+            lv("local", 100, Content::Ext4),
+            lv("spanning", 400, Content::Ext4),
+        ],
         11,
     );
     let repo = dir.path().join("repo");
@@ -638,7 +731,10 @@ fn a_pv_whose_vg_has_a_pv_outside_the_image_copies_those_lvs_whole() {
     let spanning = volume(p, "vg_half/spanning");
     assert_eq!(spanning["mode"], "raw", "{p:#}");
     let notes = p["notes"].to_string();
-    assert!(notes.contains("not in this image") || notes.contains("missing"), "{p:#}");
+    assert!(
+        notes.contains("not in this image") || notes.contains("missing"),
+        "{p:#}"
+    );
     // Every byte of the spanning LV on this disk is restored.
     let t = dir.path().join("target.img");
     garbage_file(&t, dev_size(&b.disks[0]), 5);

@@ -4,8 +4,8 @@ use std::io;
 use std::path::PathBuf;
 
 /// Everything that can go wrong with a disk. Each message names the device or file and the
-/// offset where one applies; it does not repeat its source (see [`BlockDevError::hint`] for
-/// what the operator can do).
+/// offset where one applies; it does not repeat its source, nor advise (the engine's
+/// `Advice::of_disk` says what the operator can do).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum BlockDevError {
@@ -169,34 +169,6 @@ pub enum BlockDevError {
         /// Why it was refused.
         reason: String,
     },
-}
-
-impl BlockDevError {
-    /// What the operator can do, for the variants that carry an underlying error: their
-    /// `Display` names what failed, the source says why (walk [`std::error::Error::source`]),
-    /// and this advice comes after both. The other variants say it in their message.
-    pub fn hint(&self) -> Option<String> {
-        Some(match self {
-            BlockDevError::Stat { .. } => "check that the path exists".into(),
-            BlockDevError::Open { .. } => "check that it exists and that you run as root".into(),
-            BlockDevError::Ioctl { .. } => "the device driver may not support it".into(),
-            BlockDevError::Read { .. } => {
-                "the device may be failing or was removed, or the image file is truncated".into()
-            }
-            BlockDevError::Write { .. } => {
-                "check that the device is writable, present and not failing".into()
-            }
-            BlockDevError::Sync { .. } => "the data may not be on the disk, do not remove or \
-                                          power off the device and retry"
-                .into(),
-            BlockDevError::Reread { path, .. } => format!(
-                "a partition is probably still in use: unmount it, or run `partx -u {}` or reboot",
-                path.display()
-            ),
-            BlockDevError::System { .. } => "is /sys (and /proc) mounted?".into(),
-            _ => return None,
-        })
-    }
 }
 
 /// Result with a [`BlockDevError`].

@@ -192,6 +192,11 @@ fn collect(cmd: &Command, path: &str, top: bool, out: &mut Vec<String>) {
     }
 }
 
+/// Held by the unit tests that switch the (process-wide) language, so that they do not see
+/// each other's.
+#[cfg(test)]
+pub(crate) static LANG_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,6 +231,7 @@ mod tests {
 
     #[test]
     fn localized_help_renders() {
+        let _lang = LANG_LOCK.lock().unwrap_or_else(|p| p.into_inner());
         set(Lang::Ja);
         let ja = localize(<crate::Cli as clap::CommandFactory>::command())
             .render_long_help()

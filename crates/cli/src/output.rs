@@ -339,15 +339,21 @@ pub fn error_message(e: &anyhow::Error) -> String {
         Some(EngineError::Cancelled(a)) => cancelled(*a),
         Some(EngineError::Refused(r)) => t!("error.refused", reason = refusal(r)).into(),
         Some(EngineError::Mismatch(m)) => mismatch(m),
-        _ => e.to_string(),
+        _ => repo_error(e)
+            .and_then(repo_message)
+            .unwrap_or_else(|| e.to_string()),
     };
     for cause in e.chain().skip(1) {
         msg.push_str(": ");
         msg.push_str(&cause.to_string());
     }
-    if let Some(advice) = lifeboat_engine::chain_hint(e.as_ref()) {
+    let advice: Vec<String> = lifeboat_engine::chain_advice(e.as_ref())
+        .iter()
+        .map(advice)
+        .collect();
+    if !advice.is_empty() {
         msg.push_str("; ");
-        msg.push_str(&advice);
+        msg.push_str(&advice.join("; "));
     }
     if let Some(hint) = repo_hint(e) {
         msg.push_str(&hint);
@@ -490,13 +496,98 @@ fn mismatch(m: &Mismatch) -> String {
     .into()
 }
 
+/// The repository error an error is, directly or as the engine's.
+fn repo_error(e: &anyhow::Error) -> Option<&lifeboat_repo::RepoError> {
+    match e.downcast_ref::<EngineError>() {
+        Some(EngineError::Repo(r)) => Some(r),
+        _ => e.downcast_ref::<lifeboat_repo::RepoError>(),
+    }
+}
+
+/// A repository error's own message in the operator's language (`None`: its English
+/// `Display` is all there is, e.g. a file name before an I/O error).
+fn repo_message(r: &lifeboat_repo::RepoError) -> Option<String> {
+    use lifeboat_repo::{IncompleteReason, RepoError};
+    Some(
+        match r {
+            RepoError::InvalidName { name, reason } => {
+                t!(
+                    "error.repo_invalid_name",
+                    name = format!("{name:?}"),
+                    reason = reason
+                )
+            }
+            RepoError::Exists { name, repo } => {
+                t!("error.repo_exists", name = format!("{name:?}"), repo = repo)
+            }
+            RepoError::NotFound { name, repo } => {
+                t!(
+                    "error.repo_not_found",
+                    name = format!("{name:?}"),
+                    repo = repo
+                )
+            }
+            RepoError::Incomplete { name, repo, reason } => t!(
+                "error.repo_incomplete",
+                name = format!("{name:?}"),
+                repo = repo,
+                reason = match reason {
+                    IncompleteReason::Unfinished => t!("error.repo_unfinished").into_owned(),
+                    other => other.to_string(),
+                }
+            ),
+            RepoError::Foreign { name, repo, file } => t!(
+                "error.repo_foreign",
+                name = format!("{name:?}"),
+                repo = repo,
+                file = format!("{file:?}")
+            ),
+            RepoError::SplitSize { bytes, min } => {
+                t!("error.repo_split_size", bytes = bytes, min = min)
+            }
+            RepoError::NotBuiltIn {
+                spec,
+                scheme,
+                feature,
+            } => t!(
+                "error.repo_not_built_in",
+                spec = format!("{spec:?}"),
+                scheme = scheme,
+                feature = feature
+            ),
+            _ => return None,
+        }
+        .into_owned(),
+    )
+}
+
+/// One piece of advice in the operator's language.
+fn advice(a: &lifeboat_engine::Advice) -> String {
+    use lifeboat_engine::Advice;
+    match a {
+        Advice::CheckPathExists => t!("advice.check_path_exists"),
+        Advice::CheckExistsAndRoot => t!("advice.check_exists_and_root"),
+        Advice::DriverUnsupported => t!("advice.driver_unsupported"),
+        Advice::DeviceFailing => t!("advice.device_failing"),
+        Advice::CheckWritable => t!("advice.check_writable"),
+        Advice::NotFlushed => t!("advice.not_flushed"),
+        Advice::PartitionInUse { disk } => {
+            t!("advice.partition_in_use", disk = disk.display().to_string())
+        }
+        Advice::SysMissing => t!("advice.sys_missing"),
+        Advice::RepositorySpace => t!("advice.repository_space"),
+        Advice::StreamIncomplete => t!("advice.stream_incomplete"),
+        Advice::DiskReadable => t!("advice.disk_readable"),
+        Advice::TargetWritable => t!("advice.target_writable"),
+        other => return other.to_string(),
+    }
+    .into_owned()
+}
+
 /// What the operator can do about a repository error, in their language.
 fn repo_hint(e: &anyhow::Error) -> Option<String> {
     use lifeboat_repo::{IncompleteReason, RepoError};
-    let r = match e.downcast_ref::<lifeboat_engine::EngineError>() {
-        Some(lifeboat_engine::EngineError::Repo(r)) => r,
-        _ => e.downcast_ref::<RepoError>()?,
-    };
+    let r = repo_error(e)?;
     Some(match r {
         RepoError::Exists { .. } => t!("error.hint_exists").into_owned(),
         RepoError::NotFound { repo, .. } => t!("error.hint_not_found", repo = repo).into_owned(),
@@ -845,6 +936,10 @@ mod tests {
 
     #[test]
     fn each_cause_once_then_the_advice() {
+        let _lang = crate::i18n::LANG_LOCK
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        crate::i18n::set(crate::i18n::Lang::En);
         let e = anyhow::Error::new(EngineError::SourceRead {
             disk: "/dev/sdb".into(),
             partition: Some(2),
@@ -862,6 +957,28 @@ mod tests {
             error_message(&anyhow::Error::new(e).context("opening the source")),
             "opening the source: cannot examine /nonexistent/lifeboat-disk: No such file or \
              directory (os error 2); check that the path exists"
+        );
+    }
+
+    #[test]
+    fn advice_and_repository_errors_in_japanese() {
+        let _lang = crate::i18n::LANG_LOCK
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        crate::i18n::set(crate::i18n::Lang::Ja);
+        let Err(e) = lifeboat_engine::open_source(Path::new("/nonexistent/lifeboat-disk")) else {
+            panic!("a missing disk opened");
+        };
+        let ja = error_message(&anyhow::Error::new(e));
+        let nf = error_message(&anyhow::Error::new(lifeboat_repo::RepoError::NotFound {
+            name: "web01".into(),
+            repo: "/srv/r".into(),
+        }));
+        crate::i18n::set(crate::i18n::Lang::En);
+        assert!(ja.ends_with("; パスが存在するか確認してください"), "{ja}");
+        assert_eq!(
+            nf,
+            "/srv/r にイメージ \"web01\" はありません (lifeboat list --repo /srv/r で中身を確認できます)"
         );
     }
 }

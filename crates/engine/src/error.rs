@@ -1,6 +1,7 @@
 //! Errors of the engine. Every message says what failed and where (file, partition, offset).
 //! An error that wraps another does not repeat it in its message: a printer walks
-//! [`std::error::Error::source`] (see [`chain_text`](lifeboat_container::chain_text)) and then adds the advice of the chain ([`chain_hint`]).
+//! [`std::error::Error::source`] (see [`chain_text`](lifeboat_container::chain_text)) and then adds the advice of the chain ([`chain_advice`], as data the CLI words in the operator's
+//! language).
 
 use lifeboat_blockdev::BlockDevError;
 use lifeboat_container::ContainerError;
@@ -374,17 +375,13 @@ impl From<lifeboat_repo::ErrorClass> for ErrorClass {
 
 impl EngineError {
     /// What the operator can do, for the variants whose advice follows their source
-    /// (including a disk error, whose own [`BlockDevError::hint`] the transparent
-    /// [`EngineError::Disk`] passes on; see [`chain_hint`] for a whole chain).
-    pub fn hint(&self) -> Option<String> {
+    /// (including a disk error, whose advice the transparent [`EngineError::Disk`] passes
+    /// on; see [`chain_advice`] for a whole chain).
+    pub fn advice(&self) -> Option<Advice> {
         match self {
-            EngineError::Disk(e) => e.hint(),
-            EngineError::ImageWrite { .. } => {
-                Some("check free space on the repository, then save again".into())
-            }
-            EngineError::StreamWrite { .. } => {
-                Some("the receiving side holds an incomplete image, save again".into())
-            }
+            EngineError::Disk(e) => Advice::of_disk(e),
+            EngineError::ImageWrite { .. } => Some(Advice::RepositorySpace),
+            EngineError::StreamWrite { .. } => Some(Advice::StreamIncomplete),
             _ => None,
         }
     }
@@ -406,26 +403,130 @@ impl EngineError {
     }
 }
 
+/// What the operator can do, as data: the CLI words it in the operator's language; the
+/// `Display` text is English.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Advice {
+    /// The path could not be examined: check that it exists.
+    CheckPathExists,
+    /// Opening failed: check that it exists and that the program runs as root.
+    CheckExistsAndRoot,
+    /// An ioctl failed: the driver may not support it.
+    DriverUnsupported,
+    /// A read failed: the device may be failing or gone, or the image file truncated.
+    DeviceFailing,
+    /// A write failed: check that the device is writable, present and not failing.
+    CheckWritable,
+    /// A flush failed: the data may not be on the disk.
+    NotFlushed,
+    /// The kernel could not re-read the partition table of this disk.
+    PartitionInUse {
+        /// The disk.
+        disk: PathBuf,
+    },
+    /// /sys or /proc is missing.
+    SysMissing,
+    /// Writing the image failed: check free space on the repository.
+    RepositorySpace,
+    /// Writing the stream failed: the receiver holds an incomplete image.
+    StreamIncomplete,
+    /// Reading a partition table failed.
+    DiskReadable,
+    /// Writing a partition table failed.
+    TargetWritable,
+}
+
+impl Advice {
+    /// The advice that goes with a disk error, for the variants that carry an underlying
+    /// error (the others say what to do in their message).
+    pub fn of_disk(e: &BlockDevError) -> Option<Advice> {
+        Some(match e {
+            BlockDevError::Stat { .. } => Advice::CheckPathExists,
+            BlockDevError::Open { .. } => Advice::CheckExistsAndRoot,
+            BlockDevError::Ioctl { .. } => Advice::DriverUnsupported,
+            BlockDevError::Read { .. } => Advice::DeviceFailing,
+            BlockDevError::Write { .. } => Advice::CheckWritable,
+            BlockDevError::Sync { .. } => Advice::NotFlushed,
+            BlockDevError::Reread { path, .. } => Advice::PartitionInUse { disk: path.clone() },
+            BlockDevError::System { .. } => Advice::SysMissing,
+            _ => return None,
+        })
+    }
+
+    /// The advice that goes with a partition-table error.
+    pub fn of_table(e: &PartError) -> Option<Advice> {
+        match e {
+            PartError::Read { .. } => Some(Advice::DiskReadable),
+            PartError::Write { .. } => Some(Advice::TargetWritable),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Advice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Advice::CheckPathExists => f.write_str("check that the path exists"),
+            Advice::CheckExistsAndRoot => {
+                f.write_str("check that it exists and that you run as root")
+            }
+            Advice::DriverUnsupported => f.write_str("the device driver may not support it"),
+            Advice::DeviceFailing => f.write_str(
+                "the device may be failing or was removed, or the image file is truncated",
+            ),
+            Advice::CheckWritable => {
+                f.write_str("check that the device is writable, present and not failing")
+            }
+            Advice::NotFlushed => f.write_str(
+                "the data may not be on the disk, do not remove or power off the device and retry",
+            ),
+            Advice::PartitionInUse { disk } => write!(
+                f,
+                "a partition is probably still in use: unmount it, or run `partx -u {}` or reboot",
+                disk.display()
+            ),
+            Advice::SysMissing => f.write_str("is /sys (and /proc) mounted?"),
+            Advice::RepositorySpace => {
+                f.write_str("check free space on the repository, then save again")
+            }
+            Advice::StreamIncomplete => {
+                f.write_str("the receiving side holds an incomplete image, save again")
+            }
+            Advice::DiskReadable => {
+                f.write_str("check that the disk is readable and the image file complete")
+            }
+            Advice::TargetWritable => {
+                f.write_str("check that the target is writable and not failing")
+            }
+        }
+    }
+}
+
 /// What the operator can do about an error, from the errors of its chain that carry advice
-/// apart from their message (the engine's, the disks' and the partition tables'), joined
-/// with "; "; `None` when none does.
-pub fn chain_hint(e: &(dyn std::error::Error + 'static)) -> Option<String> {
-    let mut hints: Vec<String> = Vec::new();
+/// apart from their message (the engine's, the disks' and the partition tables'), outermost
+/// first.
+pub fn chain_advice(e: &(dyn std::error::Error + 'static)) -> Vec<Advice> {
+    let mut out = Vec::new();
     let mut next = Some(e);
     while let Some(err) = next {
-        let h = if let Some(e) = err.downcast_ref::<EngineError>() {
-            e.hint()
+        let a = if let Some(e) = err.downcast_ref::<EngineError>() {
+            e.advice()
         } else if let Some(e) = err.downcast_ref::<BlockDevError>() {
-            e.hint()
+            Advice::of_disk(e)
         } else if let Some(e) = err.downcast_ref::<PartError>() {
-            e.hint().map(str::to_string)
+            Advice::of_table(e)
         } else {
             None
         };
-        hints.extend(h);
+        if let Some(a) = a {
+            if !out.contains(&a) {
+                out.push(a);
+            }
+        }
         next = err.source();
     }
-    (!hints.is_empty()).then(|| hints.join("; "))
+    out
 }
 
 /// Result alias of this crate.

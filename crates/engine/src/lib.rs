@@ -25,7 +25,9 @@ mod restore;
 mod save;
 
 pub use check::{check, CheckReport};
-pub use error::{chain_hint, Aftermath, EngineError, ErrorClass, Mismatch, Refusal, Result};
+pub use error::{
+    chain_advice, Advice, Aftermath, EngineError, ErrorClass, Mismatch, Refusal, Result,
+};
 pub use event::{Event, EventSink};
 pub use inspect::{describe_disk, open_source, open_volume, read_table, scanners};
 pub use lifeboat_container::{chain_text, ImageKind, Manifest, PartitionRecord, VolumeRecord};

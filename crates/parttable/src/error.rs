@@ -74,17 +74,3 @@ pub enum PartError {
         needed: u64,
     },
 }
-
-impl PartError {
-    /// What the operator can do, for the variants that carry an underlying error (their
-    /// `Display` does not repeat the source nor this advice; the others say it themselves).
-    pub fn hint(&self) -> Option<&'static str> {
-        match self {
-            PartError::Read { .. } => {
-                Some("check that the disk is readable and the image file complete")
-            }
-            PartError::Write { .. } => Some("check that the target is writable and not failing"),
-            _ => None,
-        }
-    }
-}
