@@ -323,7 +323,14 @@ fn bad_crcs_magic_and_levels_are_refused() {
     let agf = agf_off(&img, 1);
     set_be32(&mut img, agf + 8, 2);
     fix(&mut img, agf, ss, 216);
-    assert!(matches!(cause(&open_err(&img)), XfsError::Agf { ag: 1, field: "seqno", .. }));
+    assert!(matches!(
+        cause(&open_err(&img)),
+        XfsError::Agf {
+            ag: 1,
+            field: "seqno",
+            ..
+        }
+    ));
 }
 
 #[test]
@@ -336,11 +343,21 @@ fn huge_geometry_in_a_corrupt_superblock_allocates_nothing() {
         set_be32(&mut img, 88, u32::MAX);
         fix(&mut img, 0, ss, 224);
         let e = open_err(&img);
-        assert!(matches!(cause(&e), XfsError::Superblock { field: "dblocks", .. }), "{e}");
+        assert!(
+            matches!(
+                cause(&e),
+                XfsError::Superblock {
+                    field: "dblocks",
+                    ..
+                }
+            ),
+            "{e}"
+        );
         // Consistent but enormous: 4 billion AGs of 1 TiB claim more than 2^64 bytes.
         let mut img = base.clone();
         set_be32(&mut img, 88, u32::MAX);
-        img[8..16].copy_from_slice(&(u64::from(u32::MAX) * u64::from(be32(&base, 84))).to_be_bytes());
+        img[8..16]
+            .copy_from_slice(&(u64::from(u32::MAX) * u64::from(be32(&base, 84))).to_be_bytes());
         fix(&mut img, 0, ss, 224);
         let e = open_err(&img);
         assert!(matches!(e, FsError::Corrupt { .. }), "{e}");
