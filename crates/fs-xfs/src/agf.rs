@@ -139,7 +139,7 @@ pub fn max_levels(sb: &Superblock) -> u32 {
     let bs = u64::from(sb.block_size);
     let min_leaf = ((bs - hdr) / 8 / 2).max(1);
     let min_node = ((bs - hdr) / 12 / 2).max(2);
-    let records = (u64::from(sb.agblocks) + 1) / 2;
+    let records = u64::from(sb.agblocks).div_ceil(2);
     let mut blocks = records.div_ceil(min_leaf);
     let mut levels = 1;
     while blocks > 1 {

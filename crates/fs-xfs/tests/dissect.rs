@@ -25,10 +25,12 @@ fn skip(why: &str) -> Option<PathBuf> {
 
 /// Downloads and unpacks the sdist; returns the directory of its test images.
 fn fetch(dir: &Path) -> Option<PathBuf> {
-    let Some(pip) = ["pip3", "pip"]
-        .into_iter()
-        .find(|p| Command::new(p).arg("--version").output().is_ok_and(|o| o.status.success()))
-    else {
+    let Some(pip) = ["pip3", "pip"].into_iter().find(|p| {
+        Command::new(p)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    }) else {
         return skip("pip is not installed");
     };
     let out = Command::new(pip)
@@ -45,7 +47,11 @@ fn fetch(dir: &Path) -> Option<PathBuf> {
     }
     let sdist = dir.join(format!("dissect_xfs-{VERSION}.tar.gz"));
     lifeboat_testkit::run_checked(
-        Command::new("tar").arg("xzf").arg(&sdist).arg("-C").arg(dir),
+        Command::new("tar")
+            .arg("xzf")
+            .arg(&sdist)
+            .arg("-C")
+            .arg(dir),
         None,
     );
     Some(dir.join(format!("dissect_xfs-{VERSION}/tests/_data")))
@@ -66,7 +72,12 @@ fn dissect_xfs_images_match_xfs_db() {
         }
     }
     images.sort();
-    assert!(images.len() >= 5, "only {} images in {}", images.len(), data.display());
+    assert!(
+        images.len() >= 5,
+        "only {} images in {}",
+        images.len(),
+        data.display()
+    );
     let mut compared = 0;
     for img in &images {
         let name = img.file_name().unwrap().to_string_lossy().into_owned();
@@ -76,7 +87,10 @@ fn dissect_xfs_images_match_xfs_db() {
         // Must not panic, whatever the image; these are all clean filesystems, so refusing
         // one is a failure too.
         let (info, extents) = scan(&volume).unwrap_or_else(|e| panic!("{name}: {e}"));
-        eprintln!("{name}: {} of {} bytes used", info.used_bytes, info.total_bytes);
+        eprintln!(
+            "{name}: {} of {} bytes used",
+            info.used_bytes, info.total_bytes
+        );
         let Some(text) = run_xfs_db(img) else {
             return;
         };

@@ -200,7 +200,7 @@ fn two_level_ag(img: &[u8]) -> (usize, usize, [(usize, u32); 2]) {
 }
 
 fn fix(img: &mut [u8], off: usize, len: usize, crc_at: usize) {
-    if &img[100..102] != [0, 0] && u16::from_be_bytes([img[100], img[101]]) & 0xf == 5 {
+    if u16::from_be_bytes([img[100], img[101]]) & 0xf == 5 {
         set_xfs_crc(&mut img[off..off + len], crc_at);
     }
 }
