@@ -309,11 +309,13 @@ if "static_save" in secs:
     print(f"restore: static / glibc build time      = {r6:.2f}  (informational)")
 PY
 
-# ───────────────────────────── NTFS and FAT32 ─────────────────────────────
-# The same data on an NTFS and on a FAT32 partition (filled from the ext4 partition mounted
+# ───────────────────────────── NTFS, FAT32 and XFS ─────────────────────────────
+# The same data on an NTFS, a FAT32 and an XFS v5 partition (filled from the ext4 partition mounted
 # read-only: NTFS through the ntfs-3g FUSE driver, FAT32 with mcopy): lifeboat savedisk /
-# restoredisk against partclone.ntfs / partclone.fat32 | zstd -T0 -3 and back. Restores are
-# checked with ntfsfix -n / fsck.fat -n. Skipped with SKIP_NTFS=1 / SKIP_FAT=1.
+# restoredisk against partclone.ntfs / partclone.fat32 / partclone.xfs | zstd -T0 -3 and back.
+# Restores are checked with ntfsfix -n / fsck.fat -n / xfs_repair -n. Skipped with
+# SKIP_NTFS=1 / SKIP_FAT=1 / SKIP_XFS=1 (XFS: mkfs.xfs, xfs_db, xfs_repair from xfsprogs, and
+# partclone.xfs).
 # Needs mkntfs, ntfs-3g, ntfsfix, ntfsinfo (ntfs-3g), mkfs.vfat, fsck.fat (dosfstools), mcopy
 # (mtools), partclone.ntfs and partclone.fat32 (partclone).
 
@@ -333,6 +335,14 @@ m = re.search(r"(\d+) bytes per cluster", t)
 u = re.search(r"(\d+)/(\d+) clusters", t)
 print(int(u.group(1)) * int(m.group(1)))'
 }
+used_xfs() {
+    xfs_db -r -c 'sb 0' -c 'print dblocks blocksize' -c 'freesp -s' "$1" 2>/dev/null | python3 -c '
+import sys, re
+t = sys.stdin.read()
+f = lambda k: int(re.search(k + r" = (\d+)", t).group(1))
+free = int(re.search(r"total free blocks (\d+)", t).group(1))
+print((f("dblocks") - free) * f("blocksize"))'
+}
 fill_ntfs() { # DEV MOUNTED_SOURCE_TREE
     mkntfs -Q -F -q -c 4096 -L bench -p 2048 -H 255 -S 63 "$1" 2>/dev/null
     mkdir -p "$work/fs-mnt"
@@ -344,6 +354,14 @@ fill_ntfs() { # DEV MOUNTED_SOURCE_TREE
 fill_fat() { # DEV MOUNTED_SOURCE_TREE
     mkfs.vfat -F 32 -n BENCH -h 2048 "$1" >"$work/mkfs-fat.log" 2>&1 || die "mkfs.vfat failed: see $work/mkfs-fat.log"
     (cd "$2" && MTOOLS_SKIP_CHECK=1 mcopy -s -Q -i "$1" ./* ::/)
+}
+fill_xfs() { # DEV MOUNTED_SOURCE_TREE
+    mkfs.xfs -q -f -L bench "$1"
+    mkdir -p "$work/fs-mnt"
+    mount "$1" "$work/fs-mnt"
+    cp -r "$2/." "$work/fs-mnt/"
+    rm -rf "$work/fs-mnt/lost+found"
+    umount "$work/fs-mnt"
 }
 
 # compare_fs TAG MBR_TYPE FILL USED CHECKER PARTCLONE
@@ -425,4 +443,10 @@ if [ "${SKIP_FAT:-0}" != 1 ]; then
         command -v "$t" >/dev/null || die "missing $t (apt-get install dosfstools mtools partclone)"
     done
     compare_fs fat32 c fill_fat used_fat fsck.fat partclone.fat32
+fi
+if [ "${SKIP_XFS:-0}" != 1 ]; then
+    for t in mkfs.xfs xfs_db xfs_repair partclone.xfs mount umount; do
+        command -v "$t" >/dev/null || die "missing $t (apt-get install xfsprogs partclone)"
+    done
+    compare_fs xfs 83 fill_xfs used_xfs xfs_repair partclone.xfs
 fi

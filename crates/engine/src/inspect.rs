@@ -20,6 +20,7 @@ use std::sync::Arc;
 pub fn scanners() -> &'static [&'static dyn Scanner] {
     &[
         &lifeboat_fs_ext::ExtScanner,
+        &lifeboat_fs_xfs::XfsScanner,
         &lifeboat_fs_ntfs::NtfsScanner,
         &lifeboat_fs_fat::FatScanner,
         &lifeboat_fs_fat::ExfatScanner,
