@@ -126,6 +126,14 @@ fn read_pv(volume: &dyn ReadAt) -> Result<PvInfo, FsError> {
     })
 }
 
+/// The newest volume group metadata on this PV alone (of its metadata areas, the valid copy
+/// with the highest seqno), and its PV UUID; `None` for a PV in no volume group.
+pub fn pv_metadata(volume: &dyn ReadAt) -> Result<(String, Option<VolumeGroup>), FsError> {
+    let pv = read_pv(volume)?;
+    let vg = newest(pv.copies.iter()).cloned();
+    Ok((pv.uuid, vg))
+}
+
 /// The copy with the highest seqno (the first of equals).
 fn newest<'a>(copies: impl Iterator<Item = &'a VolumeGroup>) -> Option<&'a VolumeGroup> {
     copies.fold(None, |best: Option<&VolumeGroup>, c| match best {
