@@ -231,8 +231,9 @@ impl Superblock {
             feature_map: 0,
             data_offset: 0,
             data_size: offset / 512,
-            // 0.90 bitmaps lie right after the superblock, inside the reserved 64 KiB.
-            bitmap_offset: None,
+            // A 0.90 bitmap (state bit 8) lies right after the superblock, inside the
+            // reserved 64 KiB.
+            bitmap_offset: (w(33)? & (1 << 8) != 0).then_some(8),
             recovery_offset: None,
             bad_block_log: None,
             dev_number: w(992)?,
@@ -480,7 +481,11 @@ pub mod testgen {
             w[14] = u(2);
             w[15] = u(3);
             w[32] = 1_700_000_100;
-            w[33] = 1; // clean
+            w[33] = 1 | if self.bitmap_chunk.is_some() {
+                1 << 8
+            } else {
+                0
+            }; // clean, bitmap
             w[34] = self.raid_disks;
             w[35] = self.raid_disks;
             w[39] = 42;
