@@ -17,6 +17,8 @@
 pub mod label;
 pub mod mda;
 pub mod metadata;
+#[cfg(test)]
+mod model_tests;
 pub mod pv_header;
 
 use crate::{Area, Content, LogicalVolume, MappedVolume, MemberLayout, VolumeManager};
