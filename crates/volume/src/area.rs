@@ -59,7 +59,7 @@ impl Area {
             Some(r) if self.chunk > 0 => r,
             _ => return false,
         };
-        self.lv_len % row == 0
+        self.lv_len.is_multiple_of(row)
     }
 
     /// Bytes of the area on the member.

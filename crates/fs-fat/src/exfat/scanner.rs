@@ -220,6 +220,7 @@ impl<V: ReadAt> ExfatUsedBlocks<V> {
             used_bytes,
             files: None,
             warnings,
+            ..FsInfo::default()
         };
         extents.rewind();
         Ok(ExfatUsedBlocks { info, extents })

@@ -20,6 +20,8 @@ pub mod metadata;
 #[cfg(test)]
 mod model_tests;
 pub mod pv_header;
+#[doc(hidden)]
+pub mod testgen;
 
 use crate::{Area, Content, LogicalVolume, MappedVolume, MemberLayout, VolumeManager};
 use lifeboat_fs::{bytes::OutOfBounds, Extent, FsError, ReadAt, SharedVolume};
@@ -165,13 +167,29 @@ fn merge(mut v: Vec<Extent>) -> Vec<Extent> {
     out
 }
 
-/// What is kept of a PV whose data area starts at byte `data_start`.
-fn kept_of(h: &PvHeader, data_start: u64) -> Vec<Extent> {
+/// What is kept of a PV of `len` bytes whose data area starts at byte `data_start`: an area
+/// that leaves the PV is an error.
+fn kept_of(h: &PvHeader, data_start: u64, len: u64) -> Result<Vec<Extent>, FsError> {
     let mut kept = vec![Extent::new(0, data_start)];
     for a in h.metadata_areas.iter().chain(&h.bootloader_areas) {
         kept.push(Extent::new(a.offset, a.size));
     }
-    merge(kept)
+    for e in &kept {
+        if e.offset.checked_add(e.len).is_none_or(|end| end > len) {
+            return Err(FsError::corrupt(
+                "lvm2",
+                LvmError::PvHeader(format!(
+                    "an area of {} bytes at byte {} leaves the PV of {len} bytes",
+                    e.len, e.offset
+                )),
+            ));
+        }
+    }
+    Ok(merge(kept))
+}
+
+fn total(v: impl Iterator<Item = u64>) -> u64 {
+    v.fold(0u64, u64::saturating_add)
 }
 
 /// One logical volume as planned across the members of the group.
@@ -315,8 +333,8 @@ fn orphan(member: &SharedVolume, p: PvInfo) -> Result<MemberLayout, FsError> {
         .first()
         .map(|d| d.offset)
         .ok_or_else(|| corrupt(format!("PV {} lists no data area", p.uuid)))?;
-    let kept = kept_of(&p.header, data_start);
-    let kept_bytes: u64 = kept.iter().map(|e| e.len).sum();
+    let kept = kept_of(&p.header, data_start, member.len())?;
+    let kept_bytes = total(kept.iter().map(|e| e.len));
     let mut warnings = p.warnings;
     warnings.push(format!("PV {} belongs to no volume group", p.uuid));
     Ok(MemberLayout {
@@ -380,7 +398,7 @@ fn lay_out_vg(
                 .pe_start
                 .checked_mul(512)
                 .ok_or_else(|| corrupt("pe_start overflows"))?;
-            let kept = kept_of(&p.header, data_start);
+            let kept = kept_of(&p.header, data_start, member.len())?;
             let mut volumes = Vec::new();
             let mut areas = Vec::new();
             for plan in &plans {
@@ -404,8 +422,8 @@ fn lay_out_vg(
                     content: plan.content.clone(),
                 });
             }
-            let used: u64 = kept.iter().map(|e| e.len).sum::<u64>()
-                + areas.iter().map(|a| a.member_len()).sum::<u64>();
+            let used = total(kept.iter().map(|e| e.len))
+                .saturating_add(total(areas.iter().map(|a| a.member_len())));
             let mut warnings = p.warnings.clone();
             if let Some(own) = newest(p.copies.iter()) {
                 if own.seqno < vg.seqno {

@@ -2,7 +2,6 @@
 //! laid out and driven through [`crate::member_used`] with a fake scanner, against a
 //! brute-force model of where each logical byte lies.
 
-use super::label::{lvm_crc, CRC_INITIAL, LABEL_ID, LABEL_TYPE};
 use super::Lvm2;
 use crate::{member_used, Content, Scan, VolumeManager};
 use lifeboat_fs::{Extent, FsError, FsInfo, ReadAt, SharedVolume, UsedBlocks};
@@ -16,24 +15,8 @@ const PE_START: u64 = 24; // sectors: label, then a metadata area at 4096 of 819
 const PE_COUNT: u64 = 16;
 const DEV: u64 = PE_START * UNIT + PE_COUNT * EXT + 1024;
 
-/// A PV image: label in sector 1, PV header, one metadata area at 4096 holding `text`.
-pub(super) fn pv_image(uuid: &str, dev_len: u64, text: &str) -> Vec<u8> {
-    let mut img = vec![0u8; dev_len as usize];
-    let s = &mut img[512..1024];
-    s[..8].copy_from_slice(LABEL_ID);
-    s[8] = 1;
-    s[20] = 32;
-    s[24..32].copy_from_slice(LABEL_TYPE);
-    s[32..64].copy_from_slice(uuid.as_bytes());
-    s[64..72].copy_from_slice(&dev_len.to_le_bytes());
-    s[72..80].copy_from_slice(&(PE_START * UNIT).to_le_bytes());
-    s[104..112].copy_from_slice(&4096u64.to_le_bytes());
-    s[112..120].copy_from_slice(&8192u64.to_le_bytes());
-    let crc = lvm_crc(CRC_INITIAL, &s[20..512]);
-    s[16..20].copy_from_slice(&crc.to_le_bytes());
-    let mda = super::mda::build(4096, 8192, 512 + 700, text.as_bytes());
-    img[4096..4096 + 8192].copy_from_slice(&mda);
-    img
+fn pv_image(uuid: &str, dev_len: u64, text: &str) -> Vec<u8> {
+    super::testgen::pv_image(uuid, dev_len, PE_START, text)
 }
 
 fn uuid(i: usize) -> String {
@@ -151,7 +134,10 @@ fn tag_scan() -> Scan {
     })
 }
 
-fn plan() -> impl Strategy<Value = (usize, Vec<Vec<(u64, usize, u64, u64)>>, Vec<u8>, u64)> {
+/// Per segment: extents per stripe, stripes, stripe size (power of 2 sectors), first PV.
+type Shape = Vec<Vec<(u64, usize, u64, u64)>>;
+
+fn plan() -> impl Strategy<Value = (usize, Shape, Vec<u8>, u64)> {
     // (pvs, per LV: segments (extents per stripe, stripes, stripe size pow, first pv),
     //  allocation order keys, used-unit seed)
     (1usize..4).prop_flat_map(|npv| {

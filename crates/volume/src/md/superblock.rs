@@ -349,6 +349,9 @@ impl Superblock {
 pub mod testgen {
     use super::*;
 
+    /// A generated member's superblock offset and bytes, and its bitmap's if any.
+    pub type Built = (u64, Vec<u8>, Option<(u64, Vec<u8>)>);
+
     /// What to put in a generated superblock.
     #[derive(Debug, Clone)]
     pub struct Spec {
@@ -392,7 +395,7 @@ pub mod testgen {
         }
 
         /// The superblock's offset and bytes, and the bitmap's offset and bytes if any.
-        pub fn build(&self) -> (u64, Vec<u8>, Option<(u64, Vec<u8>)>) {
+        pub fn build(&self) -> Built {
             let sb_off = self.version.offset(self.dev_len).expect("member too small");
             if self.version == Version::V0_90 {
                 return self.build_0_90(sb_off);
@@ -459,7 +462,7 @@ pub mod testgen {
             (sb_off, b, bitmap)
         }
 
-        fn build_0_90(&self, sb_off: u64) -> (u64, Vec<u8>, Option<(u64, Vec<u8>)>) {
+        fn build_0_90(&self, sb_off: u64) -> Built {
             let mut w = vec![0u32; SB_BYTES / 4];
             let u = |k: usize| u32::from_le_bytes(self.uuid[k * 4..k * 4 + 4].try_into().unwrap());
             w[0] = MD_MAGIC;
