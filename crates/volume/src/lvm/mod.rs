@@ -325,8 +325,21 @@ fn assemble_group(
     out
 }
 
-/// A PV in no volume group: its label and metadata areas are kept, the rest is unused.
+/// The PV header extension flag of a PV that belongs to a volume group.
+const PV_EXT_USED: u32 = 1;
+
+/// A PV in no volume group: its label and metadata areas are kept, the rest is unused. A PV
+/// whose VG cannot be known from the members given (it has no metadata area, or its header
+/// says it is used by a VG) is refused, so that it is copied whole: its extents may hold
+/// logical volumes.
 fn orphan(member: &SharedVolume, p: PvInfo) -> Result<MemberLayout, FsError> {
+    if p.header.metadata_areas.is_empty() || p.header.ext_flags & PV_EXT_USED != 0 {
+        return Err(corrupt(format!(
+            "PV {} belongs to a volume group whose metadata is on none of the PVs given              (it has {} metadata areas): copied whole",
+            p.uuid,
+            p.header.metadata_areas.len()
+        )));
+    }
     let data_start = p
         .header
         .data_areas

@@ -258,3 +258,28 @@ fn a_pv_missing_from_the_group_makes_its_volumes_raw() {
         l.warnings
     );
 }
+
+#[test]
+fn a_pv_whose_vg_is_unknown_is_copied_whole_and_a_true_orphan_is_not() {
+    // No metadata in the area (an orphan): label and area kept, the rest unallocated.
+    let mut img = pv_image(&uuid(0), DEV, "");
+    let mda = super::mda::build(4096, 8192, 512, b"");
+    img[4096..4096 + 8192].copy_from_slice(&mda);
+    // Clear the committed location: the area holds no metadata.
+    img[4096 + 40..4096 + 64].fill(0);
+    let crc = super::label::lvm_crc(super::label::CRC_INITIAL, &img[4096 + 4..4096 + 512]);
+    img[4096..4100].copy_from_slice(&crc.to_le_bytes());
+    let orphan: SharedVolume = Arc::new(img.clone());
+    let l = Lvm2.assemble(&[orphan]).remove(0).unwrap();
+    assert!(l.volumes.is_empty());
+    assert_eq!(l.kept, vec![Extent::new(0, PE_START * UNIT)]);
+    // The same PV flagged as used by a VG (PV header extension, flag 1): refused.
+    let s = &mut img[512..1024];
+    s[136..140].copy_from_slice(&2u32.to_le_bytes());
+    s[140..144].copy_from_slice(&1u32.to_le_bytes());
+    let crc = super::label::lvm_crc(super::label::CRC_INITIAL, &s[20..512]);
+    s[16..20].copy_from_slice(&crc.to_le_bytes());
+    let used: SharedVolume = Arc::new(img);
+    let e = Lvm2.assemble(&[used]).remove(0).unwrap_err();
+    assert!(e.to_string().contains("copied whole"), "{e}");
+}
