@@ -32,7 +32,7 @@ tools=(mke2fs mkfs.ext4 e2fsck debugfs dumpe2fs sfdisk sgdisk losetup blockdev m
     ntfscp ntfscat ntfs-3g ntfsinfo ntfscluster ntfsls setfattr getfattr debugvmfs debugvmfs6
     vmfs-fuse vmfs6-fuse stdbuf smbd smbpasswd smbclient ganesha.nfsd rpcbind rpcinfo nfs-ls
     nfs-cp udp-sender udp-receiver sshd ssh-keygen sftp curl musl-gcc file strip unshare chroot
-    pvcreate vgcreate lvcreate lvs pvs vgchange mkfs.xfs xfs_db xfs_repair mdadm partclone.xfs mkswap blkid)
+    pvcreate vgcreate lvcreate lvextend lvremove lvs pvs vgs vgchange vgcfgbackup vgcfgrestore mkfs.xfs xfs_db xfs_repair mdadm partclone.xfs mkswap blkid)
 # tar and gunzip unpack the dissect.xfs test images (fetched with pip).
 tools+=(tar gunzip)
 musl_target=x86_64-unknown-linux-musl

@@ -61,6 +61,8 @@
 
 mod area;
 mod compose;
+pub mod lvm;
+pub mod md;
 mod view;
 
 pub use area::Area;
@@ -149,7 +151,7 @@ pub trait VolumeManager: Send + Sync {
 /// The volume managers built in, in probing order (md first: a RAID member with its
 /// superblock at the end holds the array's content, maybe an LVM label, at its start).
 pub fn managers() -> &'static [&'static dyn VolumeManager] {
-    &[]
+    &[&md::Md, &lvm::Lvm2]
 }
 
 /// The first manager whose probe accepts `volume`.
