@@ -591,7 +591,7 @@ fn save_restore_verify(tag: &str, vg: &str, disks: &[DiskSpec], lvs: &[Lv]) -> V
         })
         .collect();
     let tr: Vec<&Path> = targets.iter().map(|p| p.as_path()).collect();
-    restoredisk(&repo, "img", &tr, &["--yes"]).ok();
+    restoredisk(&repo, "img", &tr, &[]).ok();
     verify(&b, &targets, vg, dir.path());
     m
 }
@@ -738,7 +738,7 @@ fn a_pv_whose_vg_has_a_pv_outside_the_image_copies_those_lvs_whole() {
     // Every byte of the spanning LV on this disk is restored.
     let t = dir.path().join("target.img");
     garbage_file(&t, dev_size(&b.disks[0]), 5);
-    restoredisk(&repo, "img", &[&t], &["--yes"]).ok();
+    restoredisk(&repo, "img", &[&t], &[]).ok();
     let (start, _) = b.pv_part[0];
     for (lv_off, dev, pv_off, len) in b.map.runs("spanning") {
         let _ = lv_off;
