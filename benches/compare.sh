@@ -315,7 +315,9 @@ PY
 # restoredisk against partclone.ntfs / partclone.fat32 / partclone.xfs | zstd -T0 -3 and back.
 # Restores are checked with ntfsfix -n / fsck.fat -n / xfs_repair -n. Skipped with
 # SKIP_NTFS=1 / SKIP_FAT=1 / SKIP_XFS=1 (XFS: mkfs.xfs, xfs_db, xfs_repair from xfsprogs, and
-# partclone.xfs).
+# partclone.xfs). Then the same XFS inside an LVM2 LV (an `8e` partition holding a PV, a VG
+# and one LV; partclone.xfs run on the LV, which it reads by offset), skipped with
+# SKIP_XFS_LVM=1.
 # Needs mkntfs, ntfs-3g, ntfsfix, ntfsinfo (ntfs-3g), mkfs.vfat, fsck.fat (dosfstools), mcopy
 # (mtools), partclone.ntfs and partclone.fat32 (partclone).
 
@@ -364,9 +366,13 @@ fill_xfs() { # DEV MOUNTED_SOURCE_TREE
     umount "$work/fs-mnt"
 }
 
-# compare_fs TAG MBR_TYPE FILL USED CHECKER PARTCLONE
+# compare_fs TAG MBR_TYPE FILL USED CHECKER PARTCLONE [lvm]
+# With `lvm`, the partition is an LVM2 PV (VG bench_vg) holding one linear LV over all its
+# extents, and the filesystem is made in that LV (reached by its offset: no device-mapper
+# needed); partclone, which does not read LVM, is run on the LV.
 compare_fs() {
-    local tag=$1 ptype=$2 fill=$3 usedf=$4 checker=$5 pc=$6 fdisk fpart_rw
+    local tag=$1 ptype=$2 fill=$3 usedf=$4 checker=$5 pc=$6 lvm=${7:-} fdisk fpart_rw
+    local fs_off=$part_off fs_bytes=$part_bytes
     echo
     echo "== making the $tag disk: ${DISK_GIB} GiB, MBR, one $tag partition"
     fdisk=$work/$tag-disk.img
@@ -375,17 +381,36 @@ compare_fs() {
     python3 -c "import random,sys; sys.stdout.buffer.write(random.Random(1).randbytes(440))" |
         dd of="$fdisk" conv=notrunc status=none
     attach fpart_rw "$fdisk" -o "$part_off" --sizelimit "$part_bytes"
+    if [ "$lvm" = lvm ]; then
+        local pe_start extent first
+        LVM_SUPPRESS_FD_WARNINGS=1 pvcreate -q --devices "$fpart_rw" "$fpart_rw"
+        LVM_SUPPRESS_FD_WARNINGS=1 vgcreate -q --devices "$fpart_rw" bench_vg "$fpart_rw"
+        LVM_SUPPRESS_FD_WARNINGS=1 lvcreate -q --devices "$fpart_rw" --driverloaded n -an -Zn \
+            -l 100%FREE -n data bench_vg
+        pe_start=$(LVM_SUPPRESS_FD_WARNINGS=1 pvs --devices "$fpart_rw" --noheadings --units b \
+            --nosuffix -o pe_start | tr -d ' ')
+        extent=$(LVM_SUPPRESS_FD_WARNINGS=1 vgs --devices "$fpart_rw" --noheadings --units b \
+            --nosuffix -o vg_extent_size bench_vg | tr -d ' ')
+        first=$(LVM_SUPPRESS_FD_WARNINGS=1 lvs --devices "$fpart_rw" --noheadings --segments \
+            -o seg_pe_ranges bench_vg/data | sed 's/.*://; s/-.*//' | tr -d ' ')
+        fs_bytes=$(LVM_SUPPRESS_FD_WARNINGS=1 lvs --devices "$fpart_rw" --noheadings --units b \
+            --nosuffix -o lv_size bench_vg/data | tr -d ' ')
+        fs_off=$((part_off + pe_start + first * extent))
+        losetup -d "$fpart_rw"
+        attach fpart_rw "$fdisk" -o "$fs_off" --sizelimit "$fs_bytes"
+        echo "   LVM2 PV with LV bench_vg/data at byte $fs_off ($((fs_bytes / 1048576)) MiB)"
+    fi
     mkdir -p "$work/ext-mnt"
     mount -o ro,noload "$src_part" "$work/ext-mnt"
     "$fill" "$fpart_rw" "$work/ext-mnt"
     umount "$work/ext-mnt"
     losetup -d "$fpart_rw"
     attach FSRC_DISK "$fdisk" -r
-    attach FSRC_PART "$fdisk" -r -o "$part_off" --sizelimit "$part_bytes"
+    attach FSRC_PART "$fdisk" -r -o "$fs_off" --sizelimit "$fs_bytes"
     $checker -n "$FSRC_PART" >/dev/null 2>&1 || die "the $tag volume is not clean"
     local used
     used=$("$usedf" "$FSRC_PART")
-    echo "   $tag used: $((used / 1048576)) MiB of $((part_bytes / 1048576)) MiB"
+    echo "   $tag used: $((used / 1048576)) MiB of $((fs_bytes / 1048576)) MiB"
     export FSRC_DISK FSRC_PART PC=$pc TAG=$tag
     mkdir -p "$work/$tag-repo"
     run "${tag}_lifeboat_save" '$T "$LB" savedisk --repo "$W/$TAG-repo" --image bench --disk "$FSRC_DISK" >"$W/$TAG-lb-save.log" 2>&1'
@@ -394,13 +419,13 @@ compare_fs() {
     truncate -s "$disk_bytes" "$t1" "$t2"
     sfdisk -q -d "$fdisk" | sfdisk -q "$t2"
     attach FTGT_DISK "$t1"
-    attach FTGT_PART "$t2" -o "$part_off" --sizelimit "$part_bytes"
+    attach FTGT_PART "$t2" -o "$fs_off" --sizelimit "$fs_bytes"
     export FTGT_DISK FTGT_PART
     run "${tag}_lifeboat_restore" '$T "$LB" restoredisk --repo "$W/$TAG-repo" --image bench --disk "$FTGT_DISK" --yes >"$W/$TAG-lb-restore.log" 2>&1'
     run "${tag}_partclone_restore" '$T zstd -q -dc "$W/$TAG-pc.zst" | $T $PC -r -q -L "$W/$TAG-pc-restore.log" -s - -o "$FTGT_PART" >/dev/null 2>&1'
     echo "== checking the restored $tag volumes ($checker -n)"
     local chk
-    attach chk "$t1" -r -o "$part_off" --sizelimit "$part_bytes"
+    attach chk "$t1" -r -o "$fs_off" --sizelimit "$fs_bytes"
     $checker -n "$chk" >"$work/$tag-fix1.log" 2>&1 && echo "   lifeboat restore: clean" ||
         { echo "   lifeboat restore: $checker FAILED"; tail -5 "$work/$tag-fix1.log"; }
     $checker -n "$FTGT_PART" >"$work/$tag-fix2.log" 2>&1 && echo "   partclone restore: clean" ||
@@ -449,4 +474,10 @@ if [ "${SKIP_XFS:-0}" != 1 ]; then
         command -v "$t" >/dev/null || die "missing $t (apt-get install xfsprogs partclone)"
     done
     compare_fs xfs 83 fill_xfs used_xfs xfs_repair partclone.xfs
+fi
+if [ "${SKIP_XFS_LVM:-0}" != 1 ]; then
+    for t in mkfs.xfs xfs_db xfs_repair partclone.xfs pvcreate vgcreate lvcreate lvs pvs vgs; do
+        command -v "$t" >/dev/null || die "missing $t (apt-get install xfsprogs lvm2 partclone)"
+    done
+    compare_fs xfs_lvm 8e fill_xfs used_xfs xfs_repair partclone.xfs lvm
 fi
