@@ -211,6 +211,50 @@ pub fn detect<'s>(volume: &dyn ReadAt, scanners: &'s [&'s dyn Scanner]) -> Detec
 mod tests {
     use super::*;
 
+    fn ext(compat: u32, incompat: u32, ro_compat: u32) -> Vec<u8> {
+        let mut v = vec![0u8; 4096];
+        v[1080..1082].copy_from_slice(&[0x53, 0xEF]);
+        v[1024 + 0x5C..1024 + 0x60].copy_from_slice(&compat.to_le_bytes());
+        v[1024 + 0x60..1024 + 0x64].copy_from_slice(&incompat.to_le_bytes());
+        v[1024 + 0x64..1024 + 0x68].copy_from_slice(&ro_compat.to_le_bytes());
+        v
+    }
+
+    #[test]
+    fn ext_variants_and_blkid_names() {
+        assert_eq!(content_type(&ext(0, 0x2, 0x3)).as_deref(), Some("ext2"));
+        assert_eq!(content_type(&ext(0x4, 0x2, 0x3)).as_deref(), Some("ext3"));
+        // extents + flex_bg, metadata_csum
+        assert_eq!(content_type(&ext(0x4, 0x2C2, 0x400)).as_deref(), Some("ext4"));
+        assert_eq!(content_type(&ext(0x4, 0x2, 0x3 | 0x8)).as_deref(), Some("ext4"));
+        let mut lvm = vec![0u8; 4096];
+        lvm[512..520].copy_from_slice(b"LABELONE");
+        assert_eq!(content_type(&lvm).as_deref(), Some("LVM2_member"));
+    }
+
+    #[test]
+    fn md_superblocks_at_the_end_win_over_what_the_member_holds() {
+        let magic = 0xa92b_4efcu32.to_le_bytes();
+        // A 1.0 member whose array holds an LVM PV: the label shows at the member's start.
+        let len = 1 << 20;
+        let mut v = ext(0x4, 0x2, 0x3);
+        v.resize(len, 0);
+        let sb = (len as u64 - 8192) & !4095;
+        v[sb as usize..sb as usize + 4].copy_from_slice(&magic);
+        v[sb as usize + 4..sb as usize + 8].copy_from_slice(&1u32.to_le_bytes());
+        assert_eq!(md_superblock_at(&v), Some(sb));
+        assert_eq!(identify_signature(&v), Some(Signature::MdRaid));
+        // 0.90: 64 KiB before the end rounded down to 64 KiB; major version 0.
+        let mut w = vec![0u8; len + 1000];
+        let sb = ((len as u64 + 1000) & !0xFFFF) - 0x10000;
+        w[sb as usize..sb as usize + 4].copy_from_slice(&magic);
+        assert_eq!(md_superblock_at(&w), Some(sb));
+        assert_eq!(content_type(&w).as_deref(), Some("linux_raid_member"));
+        // A magic with another major version is not a superblock.
+        w[sb as usize + 4] = 7;
+        assert_eq!(md_superblock_at(&w), None);
+    }
+
     #[test]
     fn recognises_signatures_and_never_panics_on_short_volumes() {
         let mut v = vec![0u8; 70_000];
