@@ -225,18 +225,18 @@ pub fn info(repo: &Repository, name: &ImageName, ui: &Ui) -> Result<()> {
             println!("          note: {w}");
         }
         println!(
-            "          {:>4} {:>12} {:>10} {:<22} {:<8} {:>7} {:<12} {:>10}",
+            "          {:>4} {:>12} {:>10} {:<22} {:<12} {:>7} {:<12} {:>10}",
             "PART", "START", "SIZE", "TYPE", "FS", "CLUSTER", "MODE", "USED"
         );
         for p in &d.table.partitions {
             println!(
-                "          {:>4} {:>12} {:>10} {:<22} {:<8} {:>7} {:<12} {:>10}{}",
+                "          {:>4} {:>12} {:>10} {:<22} {:<12} {:>7} {:<12} {:>10}{}",
                 p.number,
                 p.start,
                 human(p.size),
                 truncate(&p.type_name, 22),
                 p.filesystem,
-                if p.saved && p.mode != "raw" {
+                if p.saved && p.mode != "raw" && p.volumes.is_empty() {
                     human(u64::from(p.block_size))
                 } else {
                     "-".into()
