@@ -225,8 +225,14 @@ mod tests {
         assert_eq!(content_type(&ext(0, 0x2, 0x3)).as_deref(), Some("ext2"));
         assert_eq!(content_type(&ext(0x4, 0x2, 0x3)).as_deref(), Some("ext3"));
         // extents + flex_bg, metadata_csum
-        assert_eq!(content_type(&ext(0x4, 0x2C2, 0x400)).as_deref(), Some("ext4"));
-        assert_eq!(content_type(&ext(0x4, 0x2, 0x3 | 0x8)).as_deref(), Some("ext4"));
+        assert_eq!(
+            content_type(&ext(0x4, 0x2C2, 0x400)).as_deref(),
+            Some("ext4")
+        );
+        assert_eq!(
+            content_type(&ext(0x4, 0x2, 0x3 | 0x8)).as_deref(),
+            Some("ext4")
+        );
         let mut lvm = vec![0u8; 4096];
         lvm[512..520].copy_from_slice(b"LABELONE");
         assert_eq!(content_type(&lvm).as_deref(), Some("LVM2_member"));
