@@ -114,6 +114,33 @@ pub fn check(
     Ok(())
 }
 
+pub fn extract(
+    repo: &RepoArg,
+    image: &ImageArg,
+    disk: u32,
+    part: Option<u32>,
+    out: &std::path::Path,
+    ui: &Ui,
+) -> Result<()> {
+    let repo = repo.open()?;
+    let name = image.name()?;
+    let reader = lifeboat_engine::ImageReader::open(&repo, &name)?;
+    let x = reader.extract(disk, part, out)?;
+    let what = match part {
+        Some(p) => t!("cmd.extract_part", disk = disk, part = p),
+        None => t!("cmd.extract_disk", disk = disk),
+    };
+    ui.say(&t!(
+        "cmd.extract_ok",
+        what = what,
+        image = name,
+        out = out.display(),
+        size = human(x.size),
+        data = human(x.data_bytes)
+    ));
+    Ok(())
+}
+
 pub fn list(repo: &Repository, ui: &Ui) -> Result<()> {
     let entries = repo.list()?;
     if ui.json() {

@@ -73,6 +73,13 @@ fn run(cli: Cli, ui: &Ui, cancel: &AtomicBool) -> Result<()> {
             image,
             tuning,
         } => commands::check(&repo, &image, &tuning, ui, cancel),
+        Command::Extract {
+            repo,
+            image,
+            disk,
+            part,
+            out,
+        } => commands::extract(&repo, &image, disk, part, &out, ui),
         Command::Delete {
             repo,
             image,

@@ -5,9 +5,10 @@ use crate::format::*;
 use crate::reader::EncodedChunk;
 use lifeboat_fs::ReadAt;
 
-/// A complete container opened for random access (a file or any other [`ReadAt`]).
-pub struct IndexedImage<'a> {
-    src: &'a dyn ReadAt,
+/// A complete container opened for random access (a file or any other [`ReadAt`], owned or
+/// borrowed: `IndexedImage::open(&bytes)` or `IndexedImage::open(source)`).
+pub struct IndexedImage<R: ReadAt> {
+    src: R,
     header: FileHeader,
     tail: Tail,
     directory: Vec<DirEntry>,
@@ -59,10 +60,10 @@ fn record(
     Ok((rh, body))
 }
 
-impl<'a> IndexedImage<'a> {
+impl<R: ReadAt> IndexedImage<R> {
     /// Opens a complete container: reads the header, the tail and the index directory.
-    pub fn open(src: &'a dyn ReadAt) -> Result<Self> {
-        let header = FileHeader::decode(&read(src, 0, FILE_HEADER_LEN, "file header")?)?;
+    pub fn open(src: R) -> Result<Self> {
+        let header = FileHeader::decode(&read(&src, 0, FILE_HEADER_LEN, "file header")?)?;
         let len = src.len();
         if len < (FILE_HEADER_LEN + TAIL_LEN) as u64 {
             return Err(ContainerError::Truncated {
@@ -71,7 +72,7 @@ impl<'a> IndexedImage<'a> {
             });
         }
         let tpos = len - TAIL_LEN as u64;
-        let tail = Tail::decode(&read(src, tpos, TAIL_LEN, "tail")?, tpos)?;
+        let tail = Tail::decode(&read(&src, tpos, TAIL_LEN, "tail")?, tpos)?;
         if tail.image_id != header.image_id
             || tail.directory_pos >= tpos
             || tail.manifest_pos >= tpos
@@ -83,7 +84,7 @@ impl<'a> IndexedImage<'a> {
             });
         }
         let (rh, body) = record(
-            src,
+            &src,
             tail.directory_pos,
             tag::DIRECTORY,
             "index directory",
@@ -103,6 +104,11 @@ impl<'a> IndexedImage<'a> {
         })
     }
 
+    /// What the container is read from.
+    pub fn source(&self) -> &R {
+        &self.src
+    }
+
     /// The file header.
     pub fn header(&self) -> &FileHeader {
         &self.header
@@ -116,7 +122,7 @@ impl<'a> IndexedImage<'a> {
     /// The manifest JSON stored in the container.
     pub fn manifest(&self) -> Result<Vec<u8>> {
         let (_, body) = record(
-            self.src,
+            &self.src,
             self.tail.manifest_pos,
             tag::MANIFEST,
             "manifest",
@@ -133,7 +139,7 @@ impl<'a> IndexedImage<'a> {
             .get(i)
             .ok_or_else(|| ContainerError::Usage(format!("no index segment {i}")))?;
         let (rh, body) = record(
-            self.src,
+            &self.src,
             d.pos,
             tag::INDEX,
             "index segment",
@@ -176,6 +182,25 @@ impl<'a> IndexedImage<'a> {
         Ok((e.disk == disk && offset < e.end).then_some(e))
     }
 
+    /// The first chunk of disk `disk` that holds a byte at or after `offset` (its `end` is
+    /// beyond `offset`; its `first` may lie after `offset`), if any.
+    pub fn find_from(&self, disk: u32, offset: u64) -> Result<Option<IndexEntry>> {
+        let key = (disk, offset);
+        let mut i = self
+            .directory
+            .partition_point(|d| (d.first_disk, d.first_offset) <= key)
+            .saturating_sub(1);
+        while i < self.directory.len() {
+            let seg = self.segment(i)?;
+            let j = seg.partition_point(|e| (e.disk, e.end) <= key);
+            if let Some(e) = seg.get(j) {
+                return Ok((e.disk == disk).then_some(*e));
+            }
+            i += 1;
+        }
+        Ok(None)
+    }
+
     /// Reads and verifies the chunk record an index entry points to.
     pub fn read_chunk(&self, e: &IndexEntry) -> Result<EncodedChunk> {
         if (e.record_len as usize) < CHUNK_HEADER_LEN {
@@ -188,7 +213,7 @@ impl<'a> IndexedImage<'a> {
                 ),
             });
         }
-        let rec = read(self.src, e.pos, e.record_len as usize, "chunk")?;
+        let rec = read(&self.src, e.pos, e.record_len as usize, "chunk")?;
         if rec[0..4] != tag::CHUNK {
             return Err(ContainerError::BadMagic {
                 pos: e.pos,

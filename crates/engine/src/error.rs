@@ -49,6 +49,17 @@ pub enum EngineError {
         #[source]
         source: ContainerError,
     },
+    /// Writing a file of the operator's (an extracted disk or partition) failed.
+    #[error("writing {path} at byte {offset} failed")]
+    FileWrite {
+        /// The file.
+        path: String,
+        /// Where in the file.
+        offset: u64,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
     /// Writing the image stream (`--repo -`, standard output) failed, e.g. because the
     /// receiving side closed the pipe.
     #[error("writing the image stream failed")]
@@ -397,6 +408,7 @@ impl EngineError {
             | EngineError::Table { .. }
             | EngineError::ImageWrite { .. }
             | EngineError::StreamWrite { .. }
+            | EngineError::FileWrite { .. }
             | EngineError::SourceRead { .. }
             | EngineError::Mismatch(_) => ErrorClass::Failed,
         }

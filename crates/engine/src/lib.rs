@@ -21,6 +21,7 @@ mod error;
 mod event;
 mod inspect;
 mod listing;
+mod reader;
 mod restore;
 mod save;
 
@@ -37,6 +38,7 @@ pub use listing::{
     mounted_filesystems, source_partitions, Comparison, DiskIdentity, DiskInfo, DiskKind, DiskRef,
     MountedFilesystem, PartitionInfo, SourcePartition, SourceSummary,
 };
+pub use reader::{Extracted, ImageReader, CACHE_CHUNKS};
 pub use restore::{
     plan_restore, plan_restore_stream, RestoreOptions, RestorePlan, RestoreReport, Target,
 };

@@ -101,6 +101,23 @@ pub enum Command {
         #[command(flatten)]
         tuning: Tuning,
     },
+    /// Write one saved disk, or one of its partitions, into a new sparse file (nothing is
+    /// restored; the file holds the bytes as saved, zeros where nothing was stored).
+    Extract {
+        #[command(flatten)]
+        repo: RepoArg,
+        #[command(flatten)]
+        image: ImageArg,
+        /// The disk of the image (0 = the first), as `lifeboat info` numbers them.
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        disk: u32,
+        /// Only this partition of the disk (as in /dev/sdb2 → 2); without it, the whole disk.
+        #[arg(long, value_name = "N")]
+        part: Option<u32>,
+        /// The file to write; it must not exist yet.
+        #[arg(long, value_name = "FILE")]
+        out: std::path::PathBuf,
+    },
     /// Delete an image, or every incomplete image (left by saves that did not finish).
     Delete {
         #[command(flatten)]

@@ -1,0 +1,249 @@
+//! Reading an image at random: any byte of any saved disk, without restoring it.
+//!
+//! [`ImageReader`] opens a complete image of a repository through its trailing index and
+//! serves `read_at(disk, offset, buf)`: it finds the chunks that hold the range, decompresses
+//! only those (each checked by its CRCs), and keeps the last few decoded chunks in a small
+//! cache ([`CACHE_CHUNKS`] chunks, at most `CACHE_CHUNKS × chunk size` bytes: 32 MiB with the
+//! default 4 MiB chunks), so memory does not grow with the image. Bytes the image did not
+//! store (blocks no filesystem used) read as zeros. [`ImageReader::extract`] writes one disk
+//! or partition as a sparse file.
+
+use crate::error::{EngineError, Result};
+use crate::image_error;
+use lifeboat_container::{DiskRecord, IndexEntry, IndexedImage, Manifest};
+use lifeboat_fs::Extent;
+use lifeboat_repo::{ImageName, ImageSource, Repository};
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+/// Decoded chunks kept by an [`ImageReader`].
+pub const CACHE_CHUNKS: usize = 8;
+
+/// A decoded chunk: where its bytes go and the bytes.
+struct Decoded {
+    extents: Vec<Extent>,
+    data: Vec<u8>,
+}
+
+/// An image opened for random reads of its disks.
+pub struct ImageReader {
+    name: ImageName,
+    manifest: Manifest,
+    index: IndexedImage<ImageSource>,
+    /// Most recently used last; keyed by the chunk's position in the image.
+    cache: Mutex<Vec<(u64, Arc<Decoded>)>>,
+}
+
+impl std::fmt::Debug for ImageReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImageReader")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What [`ImageReader::extract`] wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Extracted {
+    /// Size of the file written (the disk's or partition's size).
+    pub size: u64,
+    /// Bytes of data written (the rest of the file is holes).
+    pub data_bytes: u64,
+}
+
+impl ImageReader {
+    /// Opens image `name` of `repo` (it must be complete) for random reads.
+    pub fn open(repo: &Repository, name: &ImageName) -> Result<ImageReader> {
+        let source = repo.open_image(name)?;
+        let manifest = source.manifest().clone();
+        let index = match IndexedImage::open(source) {
+            Ok(i) => i,
+            Err(e) => {
+                let source = repo.open_image(name)?;
+                return Err(image_error(&source, e));
+            }
+        };
+        Ok(ImageReader {
+            name: name.clone(),
+            manifest,
+            index,
+            cache: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The image's manifest (its disks, partitions, what was saved).
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// The saved disks, in order.
+    pub fn disks(&self) -> &[DiskRecord] {
+        &self.manifest.disks
+    }
+
+    fn disk(&self, disk: u32) -> Result<&DiskRecord> {
+        self.manifest.disks.get(disk as usize).ok_or_else(|| {
+            EngineError::Mismatch(crate::Mismatch::Other(format!(
+                "image {} has {} disk(s); there is no disk {disk}",
+                self.name,
+                self.manifest.disks.len()
+            )))
+        })
+    }
+
+    fn damaged(&self, e: lifeboat_container::ContainerError) -> EngineError {
+        image_error(self.index.source(), e)
+    }
+
+    /// The decoded chunk an index entry points to, from the cache or the image.
+    fn chunk(&self, e: &IndexEntry) -> Result<Arc<Decoded>> {
+        {
+            let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(i) = cache.iter().position(|(pos, _)| *pos == e.pos) {
+                let hit = cache.remove(i);
+                let d = Arc::clone(&hit.1);
+                cache.push(hit);
+                return Ok(d);
+            }
+        }
+        let c = self.index.read_chunk(e).map_err(|x| self.damaged(x))?;
+        let mut data = Vec::new();
+        c.decode_into(&mut data).map_err(|x| self.damaged(x))?;
+        let d = Arc::new(Decoded {
+            extents: c.extents,
+            data,
+        });
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= CACHE_CHUNKS {
+            cache.remove(0);
+        }
+        cache.push((e.pos, Arc::clone(&d)));
+        Ok(d)
+    }
+
+    /// Calls `each(offset, bytes)` for every stored run of disk `disk` within
+    /// `[start, start + len)`, in increasing order.
+    fn stored_runs(
+        &self,
+        disk: u32,
+        start: u64,
+        len: u64,
+        mut each: impl FnMut(u64, &[u8]) -> Result<()>,
+    ) -> Result<()> {
+        let end = start.saturating_add(len);
+        let mut pos = start;
+        while pos < end {
+            let Some(e) = self
+                .index
+                .find_from(disk, pos)
+                .map_err(|x| self.damaged(x))?
+            else {
+                break;
+            };
+            if e.first >= end {
+                break;
+            }
+            let c = self.chunk(&e)?;
+            let mut at = 0usize;
+            for x in &c.extents {
+                let n = x.len as usize;
+                let lo = x.offset.max(pos);
+                let hi = x.end().min(end);
+                if lo < hi {
+                    let s = at + (lo - x.offset) as usize;
+                    each(lo, &c.data[s..s + (hi - lo) as usize])?;
+                }
+                at += n;
+            }
+            // Go on after this chunk (an empty or malformed chunk still moves forward).
+            pos = e.end.max(pos + 1);
+        }
+        Ok(())
+    }
+
+    /// Fills `buf` with the bytes of disk `disk` from `offset` as they were saved; bytes
+    /// that were not stored read as zeros. Reading past the disk's end is an error.
+    pub fn read_at(&self, disk: u32, offset: u64, buf: &mut [u8]) -> Result<()> {
+        let size = self.disk(disk)?.size;
+        if offset
+            .checked_add(buf.len() as u64)
+            .is_none_or(|e| e > size)
+        {
+            return Err(EngineError::Mismatch(crate::Mismatch::Other(format!(
+                "read of {} bytes at {offset} is beyond disk {disk} of image {} ({size} bytes)",
+                buf.len(),
+                self.name
+            ))));
+        }
+        buf.fill(0);
+        self.stored_runs(disk, offset, buf.len() as u64, |at, bytes| {
+            let s = (at - offset) as usize;
+            buf[s..s + bytes.len()].copy_from_slice(bytes);
+            Ok(())
+        })
+    }
+
+    /// Byte range (start, size) of partition `part` of disk `disk` (`None`: the whole disk).
+    pub fn range(&self, disk: u32, part: Option<u32>) -> Result<(u64, u64)> {
+        let d = self.disk(disk)?;
+        match part {
+            None => Ok((0, d.size)),
+            Some(n) => d
+                .table
+                .partitions
+                .iter()
+                .find(|p| p.number == n)
+                .map(|p| (p.start, p.size))
+                .ok_or_else(|| {
+                    EngineError::Mismatch(crate::Mismatch::Other(format!(
+                        "disk {disk} of image {} has no partition {n} (it has: {})",
+                        self.name,
+                        d.table
+                            .partitions
+                            .iter()
+                            .map(|p| p.number.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )))
+                }),
+        }
+    }
+
+    /// Writes disk `disk` (or its partition `part`) into a new sparse file `out`: the stored
+    /// bytes at their offsets, holes elsewhere (which read as zeros). Refuses an existing
+    /// `out`, so it never overwrites a file or a device.
+    pub fn extract(&self, disk: u32, part: Option<u32>, out: &Path) -> Result<Extracted> {
+        let (start, size) = self.range(disk, part)?;
+        let write_err = |offset: u64, source: std::io::Error| EngineError::FileWrite {
+            path: out.display().to_string(),
+            offset,
+            source,
+        };
+        let f = File::options()
+            .write(true)
+            .create_new(true)
+            .open(out)
+            .map_err(|e| {
+                if e.kind() == std::io::ErrorKind::AlreadyExists {
+                    EngineError::Mismatch(crate::Mismatch::Other(format!(
+                        "{} exists already; extract writes a new file only",
+                        out.display()
+                    )))
+                } else {
+                    write_err(0, e)
+                }
+            })?;
+        let mut data_bytes = 0u64;
+        self.stored_runs(disk, start, size, |at, bytes| {
+            f.write_all_at(bytes, at - start)
+                .map_err(|e| write_err(at - start, e))?;
+            data_bytes += bytes.len() as u64;
+            Ok(())
+        })?;
+        f.set_len(size).map_err(|e| write_err(size, e))?;
+        f.sync_all().map_err(|e| write_err(size, e))?;
+        Ok(Extracted { size, data_bytes })
+    }
+}
