@@ -14,6 +14,8 @@ mod exit;
 mod flags;
 mod i18n;
 mod interact;
+#[cfg(feature = "mount")]
+mod mount;
 mod output;
 mod stream;
 
@@ -80,6 +82,8 @@ fn run(cli: Cli, ui: &Ui, cancel: &AtomicBool) -> Result<()> {
             part,
             out,
         } => commands::extract(&repo, &image, disk, part, &out, ui),
+        #[cfg(feature = "mount")]
+        Command::Mount { repo, image, dir } => mount::mount(&repo, &image, &dir, ui, cancel),
         Command::Delete {
             repo,
             image,

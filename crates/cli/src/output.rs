@@ -95,7 +95,7 @@ impl Ui {
         self.json
     }
 
-    fn print_json(&self, v: &serde_json::Value) {
+    pub fn print_json(&self, v: &serde_json::Value) {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{v}");
         let _ = out.flush();

@@ -118,6 +118,18 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         out: std::path::PathBuf,
     },
+    /// Show an image as read-only files (disk0, disk0p1, …) at a directory, until Ctrl-C or
+    /// umount; mount what you need from them (e.g. mount -o loop,ro DIR/disk0p2 /mnt/c).
+    #[cfg(feature = "mount")]
+    Mount {
+        #[command(flatten)]
+        repo: RepoArg,
+        #[command(flatten)]
+        image: ImageArg,
+        /// The directory to show the image at (an existing, empty directory).
+        #[arg(value_name = "DIR")]
+        dir: std::path::PathBuf,
+    },
     /// Delete an image, or every incomplete image (left by saves that did not finish).
     Delete {
         #[command(flatten)]
