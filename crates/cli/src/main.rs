@@ -15,6 +15,7 @@ mod flags;
 mod i18n;
 mod interact;
 mod output;
+mod plan_text;
 mod stream;
 
 rust_i18n::i18n!("locales", fallback = "en");
