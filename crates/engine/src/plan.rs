@@ -383,19 +383,25 @@ pub(crate) fn whole_disk(
                 .filter(|&i| proportional_candidate(&parts[i].filesystem))
                 .collect();
             let weight: u128 = cands.iter().map(|&i| u128::from(parts[i].size)).sum();
-            if weight == 0 {
-                if let Some(i) = parts.iter().position(|p| p.start + p.size == last_end) {
-                    growth[i] = free;
+            let shares: Option<Vec<u128>> = cands
+                .iter()
+                .map(|&i| (u128::from(free) * u128::from(parts[i].size)).checked_div(weight))
+                .collect();
+            match shares.filter(|s| !s.is_empty()) {
+                None => {
+                    if let Some(i) = parts.iter().position(|p| p.start + p.size == last_end) {
+                        growth[i] = free;
+                    }
                 }
-            } else {
-                for &i in &cands {
-                    let share = u128::from(free) * u128::from(parts[i].size) / weight;
-                    growth[i] = (share as u64) / MIB * MIB;
-                }
-                // What rounding left goes to the last candidate.
-                let used: u64 = growth.iter().sum();
-                if let Some(&i) = cands.last() {
-                    growth[i] += (free - used) / MIB * MIB;
+                Some(shares) => {
+                    for (&i, share) in cands.iter().zip(shares) {
+                        growth[i] = (share as u64) / MIB * MIB;
+                    }
+                    // What rounding left goes to the last candidate.
+                    let used: u64 = growth.iter().sum();
+                    if let Some(&i) = cands.last() {
+                        growth[i] += (free - used) / MIB * MIB;
+                    }
                 }
             }
         }

@@ -61,7 +61,7 @@ fn put_entry(sector: &mut [u8], at: usize, boot: u8, sys: u8, start: u64, sector
 
 /// Sectors of a byte range, refusing what an MBR entry cannot hold (32-bit LBAs).
 fn mbr_lba(v: u64, ss: u64, what: &str) -> Result<u64, PartError> {
-    if v % ss != 0 || v / ss > u64::from(u32::MAX) {
+    if !v.is_multiple_of(ss) || v / ss > u64::from(u32::MAX) {
         return Err(PartError::Corrupt {
             what: "new MBR".to_string(),
             offset: 0,
@@ -205,7 +205,12 @@ pub fn rewrite_gpt<D: Read + Write + Seek>(
     let count = entries.len() / 128;
     for p in places {
         let i = p.number as usize;
-        if i == 0 || i > count || p.start % ss != 0 || p.size % ss != 0 || p.size == 0 {
+        if i == 0
+            || i > count
+            || !p.start.is_multiple_of(ss)
+            || !p.size.is_multiple_of(ss)
+            || p.size == 0
+        {
             return Err(PartError::Corrupt {
                 what: "new GPT".to_string(),
                 offset: ss,
