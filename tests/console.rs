@@ -568,7 +568,7 @@ fn json_events_of_save_restore_and_failures() {
     assert_eq!(last["event"], "error", "{ev:?}");
     assert_eq!(last["kind"], "refused");
     assert!(
-        last["message"].as_str().unwrap().contains("too small"),
+        last["message"].as_str().unwrap().contains("does not fit"),
         "{last}"
     );
     let r = lifeboat(&["--json", "check", "--repo", s(&repo), "--image", "nope"]);

@@ -169,11 +169,11 @@ fn two_disks_mbr_and_gpt_stream_with_a_disk_list() {
     assert_eq!(u16::from_le_bytes([head[10], head[11]]), 1, "minor version");
     assert_eq!(&head[64..68], b"DLST");
 
-    // A second target too small: refused before anything is written, also on the first.
+    // A second target too small for its partitions: refused before anything is written, also on the first.
     let ta = d.join("ta.img");
     let tb = d.join("tb.img");
     garbage_file(&ta, a.size, 3201);
-    garbage_file(&tb, b.size - MIB, 3202);
+    garbage_file(&tb, b.size / 4, 3202);
     let before = (sha_all(&ta), sha_all(&tb));
     let tgts = [ta.as_path(), tb.as_path()];
     let r = restore_from_file(
@@ -181,7 +181,7 @@ fn two_disks_mbr_and_gpt_stream_with_a_disk_list() {
         &stream,
     );
     assert_eq!(r.0, 3, "too small second target must be refused:\n{}", r.1);
-    assert!(r.1.contains("too small"), "{}", r.1);
+    assert!(r.1.contains("does not fit"), "{}", r.1);
     assert_eq!(
         (sha_all(&ta), sha_all(&tb)),
         before,
@@ -362,16 +362,16 @@ fn damaged_and_truncated_streams_stop_with_a_clear_error() {
     assert!(r.1.contains("nothing was written"), "{}", r.1);
     assert_eq!(sha_all(&target), before);
 
-    // A target too small: refused before any write.
+    // A target too small for the partitions: refused before any write.
     let small = d.join("small.img");
-    garbage_file(&small, fx.size - MIB, 3604);
+    garbage_file(&small, fx.size / 4, 3604);
     let before = sha_all(&small);
     let r = restore_from_file(
         &["restoredisk", "--repo", "-", "--yes", "--disk", s(&small)],
         &stream,
     );
     assert_eq!(r.0, 3, "{}", r.1);
-    assert!(r.1.contains("too small"), "{}", r.1);
+    assert!(r.1.contains("does not fit"), "{}", r.1);
     assert_eq!(sha_all(&small), before, "a refused restore wrote");
 
     // The intact stream restores.

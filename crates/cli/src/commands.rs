@@ -67,6 +67,11 @@ pub fn restore(a: RestoreArgs, parts: Vec<u32>, ui: &Ui, cancel: &AtomicBool) ->
     let repo = a.repo.open()?;
     let opts = a.options(parts)?;
     let name = opts.image.clone().context("--image is required")?;
+    if opts.dry_run {
+        let plan = lifeboat_engine::plan_restore(&repo, &opts)?;
+        ui.event(plan.plan_event());
+        return Ok(());
+    }
     confirm::require_terminal(a.yes, std::io::stdin().is_terminal(), false)?;
     let plan = lifeboat_engine::plan_restore(&repo, &opts)?;
     if !a.yes {

@@ -42,16 +42,21 @@ pub fn require_terminal(yes: bool, have_terminal: bool, stream: bool) -> Result<
 }
 
 /// The second question for one target: really overwrite this disk (model, serial, size)?
+/// A size or model different from the source's is said first.
 pub fn overwrite_question(target: &Target) -> String {
     let id = target.disk.identity();
-    t!(
+    let notes: String = crate::plan_text::differences(target.plan())
+        .into_iter()
+        .map(|l| l + "\n")
+        .collect();
+    let question = t!(
         "summary.confirm2",
         disk = target.disk.path().display(),
         model = id.model.as_deref().unwrap_or("?"),
         serial = id.serial.as_deref().or(id.wwn.as_deref()).unwrap_or("?"),
         size = human(target.disk.size())
-    )
-    .into()
+    );
+    notes + &question
 }
 
 /// Asks `first` (after the caller showed what will happen), then [`overwrite_question`] for
@@ -82,6 +87,9 @@ pub fn confirm_restore(
     eprintln!("{intro}");
     for t in plan.targets() {
         eprintln!("  {}", t.describe());
+        for l in crate::plan_text::lines(t.plan()) {
+            eprintln!("  {l}");
+        }
     }
     eprintln!("{}", t!("summary.lost"));
     if ask_restore(plan, &t!("cmd.continue"), ask)? {

@@ -17,6 +17,7 @@ mod interact;
 #[cfg(feature = "mount")]
 mod mount;
 mod output;
+mod plan_text;
 mod stream;
 
 rust_i18n::i18n!("locales", fallback = "en");

@@ -246,6 +246,29 @@ impl Ui {
             Event::Warning { message } => {
                 self.line(&bars, t!("progress.warning", message = message).into())
             }
+            Event::Plan { dry_run, disks, .. } => {
+                // A restore's own plan was shown with its confirmation.
+                if dry_run {
+                    let mut out = std::io::stdout().lock();
+                    for d in &disks {
+                        for l in crate::plan_text::lines(d) {
+                            let _ = writeln!(out, "{l}");
+                        }
+                    }
+                    let _ = writeln!(out, "{}", t!("plan.dry_run_done"));
+                }
+            }
+            Event::FsGrow {
+                partition,
+                tool,
+                ok,
+                ..
+            } => {
+                if !self.quiet {
+                    let key = if ok { "plan.grew" } else { "plan.grow_failed" };
+                    self.line(&bars, t!(key, n = partition, tool = tool).into())
+                }
+            }
             Event::Error { message, .. } => {
                 self.line(&bars, t!("error.prefix", message = message).into())
             }
@@ -415,6 +438,29 @@ fn refusal(r: &Refusal) -> String {
             size = size,
             needed = needed
         ),
+        Refusal::PartitionDoesNotFit {
+            disk,
+            part,
+            end,
+            usable,
+            shortfall,
+            lvm_pv,
+        } => {
+            let base = t!(
+                "error.refused_does_not_fit",
+                disk = disk.display(),
+                part = part,
+                end = end,
+                usable = usable,
+                shortfall = shortfall,
+                human = human(*shortfall)
+            );
+            if *lvm_pv {
+                format!("{base}{}", t!("error.refused_pv_shrink", part = part)).into()
+            } else {
+                base
+            }
+        }
         Refusal::UnreadableTable { disk, reason } => t!(
             "error.refused_unreadable_table",
             disk = disk.display(),

@@ -67,11 +67,17 @@ pub fn restore(a: RestoreArgs, parts: Vec<u32>, ui: &Ui, cancel: &AtomicBool) ->
         )
         .into());
     }
-    confirm::require_terminal(a.yes, have_tty(), true)?;
     let opts = a.stream_options(parts)?;
+    if !opts.dry_run {
+        confirm::require_terminal(a.yes, have_tty(), true)?;
+    }
     let origin = stdin_file();
     let reader = BufReader::with_capacity(1 << 20, stdin);
     let plan = lifeboat_engine::plan_restore_stream(reader, origin.as_deref(), &opts)?;
+    if opts.dry_run {
+        ui.event(plan.plan_event());
+        return Ok(());
+    }
     if !a.yes {
         let intro = t!("cmd.restore_intro_stream", image = plan.describe_image());
         confirm::confirm_restore(&plan, &intro, &mut |q| Ok(ask_tty(q) == Some(true)))?;

@@ -188,6 +188,27 @@ pub enum Refusal {
         /// The saved disk's size in bytes.
         needed: u64,
     },
+    /// A partition of the image does not fit a smaller target (restoredisk).
+    #[error(
+        "{}: partition {part} does not fit: it ends at byte {end}, but the target's usable \
+         space ends at {usable}; {shortfall} bytes short{}",
+        disk.display(),
+        if *lvm_pv { " (shrinking an LVM physical volume is not supported yet)" } else { "" }
+    )]
+    PartitionDoesNotFit {
+        /// The target.
+        disk: PathBuf,
+        /// The partition.
+        part: u32,
+        /// Where it ends on the source (bytes).
+        end: u64,
+        /// Where the target's usable space ends (before a GPT backup).
+        usable: u64,
+        /// `end - usable`.
+        shortfall: u64,
+        /// The partition is an LVM physical volume.
+        lvm_pv: bool,
+    },
     /// The target's partition table cannot be read (restoreparts).
     #[error("{}: its partition table cannot be read ({reason})", disk.display())]
     UnreadableTable {

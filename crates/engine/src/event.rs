@@ -54,6 +54,32 @@ pub enum Event {
         /// Bytes moved for it.
         bytes: u64,
     },
+    /// What a restore will do to each target (before any write; alone with `--dry-run`).
+    Plan {
+        /// Image name (`-` for a stream without one).
+        image: String,
+        /// True for `--dry-run`: nothing is written.
+        dry_run: bool,
+        /// One plan per target disk.
+        disks: Vec<crate::plan::DiskPlan>,
+    },
+    /// A filesystem tool grew a grown partition's content (or failed to).
+    FsGrow {
+        /// Disk index in the image.
+        disk: u32,
+        /// Partition number.
+        partition: u32,
+        /// Its filesystem.
+        filesystem: String,
+        /// The tool (`resize2fs`, …).
+        tool: String,
+        /// Whether every command succeeded.
+        ok: bool,
+        /// The command lines run.
+        commands: Vec<String>,
+        /// Their output.
+        output: String,
+    },
     /// Something the operator should know; the operation goes on.
     Warning {
         /// The message.

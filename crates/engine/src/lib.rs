@@ -19,8 +19,10 @@
 mod check;
 mod error;
 mod event;
+mod grow;
 mod inspect;
 mod listing;
+mod plan;
 mod reader;
 mod restore;
 mod save;
@@ -38,6 +40,7 @@ pub use listing::{
     mounted_filesystems, source_partitions, Comparison, DiskIdentity, DiskInfo, DiskKind, DiskRef,
     MountedFilesystem, PartitionInfo, SourcePartition, SourceSummary,
 };
+pub use plan::{DiskPlan, FsGrow, Grow, IdentityPlan, PartPlan, RegionPlan, Span};
 pub use reader::{Extracted, ImageReader, CACHE_CHUNKS};
 pub use restore::{
     plan_restore, plan_restore_stream, RestoreOptions, RestorePlan, RestoreReport, Target,

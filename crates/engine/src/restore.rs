@@ -3,13 +3,14 @@
 use crate::error::{Aftermath, EngineError, Mismatch, Refusal, Result};
 use crate::event::{Event, EventSink, Progress};
 use crate::image_error;
+use crate::plan::{self, DiskPlan, Grow, Seg, TableChange};
 use lifeboat_blockdev::{disks_holding_path, Disk, OpenMode};
 use lifeboat_container::format::Codec;
 use lifeboat_container::{
     decode_parallel_with, ContainerError, DecodeError, Decoded, DiskRecord, EncodedChunk,
     ImageKind, Manifest, Record, StreamReader,
 };
-use lifeboat_parttable::{read_layout, relocate_gpt, TableKind};
+use lifeboat_parttable::{read_layout, relocate_gpt, rewrite_gpt, rewrite_mbr, TableKind};
 use lifeboat_repo::{ImageName, ImageSource, Repository};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -33,6 +34,13 @@ pub struct RestoreOptions {
     pub precheck: bool,
     /// Decompression threads.
     pub threads: usize,
+    /// How partitions use a larger target (restoredisk).
+    pub grow: Grow,
+    /// Plan only: targets are opened read-only and [`RestorePlan::execute`] is not to be
+    /// called; [`RestorePlan::plan_event`] tells what a restore would do.
+    pub dry_run: bool,
+    /// Restore only this disk of a multi-disk image (onto the one target given).
+    pub from_disk: Option<u32>,
 }
 
 impl RestoreOptions {
@@ -51,6 +59,9 @@ impl RestoreOptions {
             parts: Vec::new(),
             precheck: true,
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            grow: Grow::None,
+            dry_run: false,
+            from_disk: None,
         }
     }
 }
@@ -71,9 +82,22 @@ pub struct Target {
     /// The image's description of the source disk.
     pub source: DiskRecord,
     maps: Option<Vec<PartMap>>,
+    /// Index of its disk in the image.
+    image_disk: u32,
+    /// What will happen to it.
+    plan: DiskPlan,
+    /// restoredisk onto a changed layout: where the data goes.
+    segs: Option<Vec<Seg>>,
+    /// The table change after the data.
+    change: Option<TableChange>,
 }
 
 impl Target {
+    /// What the restore will do to this target.
+    pub fn plan(&self) -> &DiskPlan {
+        &self.plan
+    }
+
     /// Plain words for the confirmation: what will be overwritten.
     pub fn describe(&self) -> String {
         let id = self.disk.identity();
@@ -117,6 +141,8 @@ enum Input {
 
 /// A restore whose safety checks passed; nothing has been written yet.
 pub struct RestorePlan {
+    /// Disks in the image (with `from_disk`, more than targets).
+    image_disks: usize,
     input: Input,
     targets: Vec<Target>,
     opts: RestoreOptions,
@@ -142,10 +168,11 @@ pub fn plan_restore(repo: &Repository, opts: &RestoreOptions) -> Result<RestoreP
             image: Some(name.to_string()),
         }));
     }
-    if opts.disks.len() != m.disks.len() {
+    let wanted = chosen_disks(&m.disks, opts)?;
+    if opts.disks.len() != wanted.len() {
         return Err(EngineError::Mismatch(Mismatch::TargetCount {
             image: Some(name.to_string()),
-            disks: m.disks.len(),
+            disks: wanted.len(),
             targets: opts.disks.len(),
         }));
     }
@@ -167,8 +194,9 @@ pub fn plan_restore(repo: &Repository, opts: &RestoreOptions) -> Result<RestoreP
         path: image_dir,
         path_is_dir: true,
     };
-    let targets = plan_targets(&m.disks, opts, &guard)?;
+    let targets = plan_targets(&wanted, opts, &guard)?;
     Ok(RestorePlan {
+        image_disks: m.disks.len(),
         input: Input::Repo {
             source,
             repo: repo.location(),
@@ -239,10 +267,11 @@ pub fn plan_restore_stream<R: Read + Send + 'static>(
     if opts.parts.is_empty() && parts_image {
         return Err(EngineError::Mismatch(Mismatch::PartsImage { image: None }));
     }
-    if opts.disks.len() != records.len() {
+    let wanted = chosen_disks(&records, opts)?;
+    if opts.disks.len() != wanted.len() {
         return Err(EngineError::Mismatch(Mismatch::TargetCount {
             image: None,
-            disks: records.len(),
+            disks: wanted.len(),
             targets: opts.disks.len(),
         }));
     }
@@ -263,8 +292,9 @@ pub fn plan_restore_stream<R: Read + Send + 'static>(
             path_is_dir: false,
         },
     };
-    let targets = plan_targets(&records, opts, &guard)?;
+    let targets = plan_targets(&wanted, opts, &guard)?;
     Ok(RestorePlan {
+        image_disks: records.len(),
         input: Input::Stream {
             reader: r,
             first_disk,
@@ -287,12 +317,12 @@ struct Guard<'a> {
 /// The per-target checks shared by repository and stream restores: not in use, opened
 /// exclusively, not holding the image, not given twice, same sector size, large enough.
 fn plan_targets(
-    records: &[DiskRecord],
+    records: &[(u32, DiskRecord)],
     opts: &RestoreOptions,
     guard: &Guard<'_>,
 ) -> Result<Vec<Target>> {
     let mut targets: Vec<Target> = Vec::new();
-    for (path, rec) in opts.disks.iter().zip(records) {
+    for (path, (index, rec)) in opts.disks.iter().zip(records) {
         let disk_path = || path.to_path_buf();
         let usage = lifeboat_blockdev::in_use(path)?;
         if !usage.is_empty() {
@@ -301,7 +331,12 @@ fn plan_targets(
                 uses: usage.iter().map(|u| u.to_string()).collect(),
             }));
         }
-        let mut disk = Disk::open(path, OpenMode::ReadWriteExclusive)?;
+        let mode = if opts.dry_run {
+            OpenMode::Read
+        } else {
+            OpenMode::ReadWriteExclusive
+        };
+        let mut disk = Disk::open(path, mode)?;
         if !disk.is_block_device() && disk.logical_sector_size() != rec.logical_sector_size {
             // An image file takes the sector size of the disk it will hold.
             disk = disk.with_logical_sector_size(rec.logical_sector_size)?;
@@ -335,25 +370,53 @@ fn plan_targets(
                 image: rec.logical_sector_size,
             }));
         }
-        let maps = if opts.parts.is_empty() {
-            if disk.size() < rec.size {
-                return Err(EngineError::Refused(Refusal::TooSmall {
-                    disk: disk_path(),
-                    size: disk.size(),
-                    needed: rec.size,
-                }));
-            }
-            None
+        let id = plan::target_identity(&disk);
+        let (maps, layout) = if opts.parts.is_empty() {
+            let l =
+                plan::whole_disk(*index, rec, path, id, opts.grow).map_err(EngineError::Refused)?;
+            (None, l)
         } else {
-            Some(map_parts(path, &disk, rec, &opts.parts).map_err(EngineError::Refused)?)
+            let maps = map_parts(path, &disk, rec, &opts.parts).map_err(EngineError::Refused)?;
+            let pairs: Vec<(u32, u64)> = maps.iter().map(|m| (m.number, m.dst_start)).collect();
+            let p = plan::parts_plan(*index, rec, path, id, &pairs);
+            (
+                Some(maps),
+                plan::Layout {
+                    plan: p,
+                    segs: None,
+                    change: None,
+                },
+            )
         };
         targets.push(Target {
             disk,
             source: rec.clone(),
             maps,
+            image_disk: *index,
+            plan: layout.plan,
+            segs: layout.segs,
+            change: layout.change,
         });
     }
     Ok(targets)
+}
+
+/// The image disks a restore writes, with their indexes: all, or `from_disk` alone.
+fn chosen_disks(all: &[DiskRecord], opts: &RestoreOptions) -> Result<Vec<(u32, DiskRecord)>> {
+    match opts.from_disk {
+        None => Ok(all
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (i as u32, d.clone()))
+            .collect()),
+        Some(n) => match all.get(n as usize) {
+            Some(d) => Ok(vec![(n, d.clone())]),
+            None => Err(EngineError::Mismatch(Mismatch::Other(format!(
+                "--from-disk {n}: the image has {} disk(s), numbered from 0",
+                all.len()
+            )))),
+        },
+    }
 }
 
 /// A container error of a stream, as an engine error naming the stream position; `written`
@@ -457,6 +520,20 @@ pub struct RestoreReport {
 }
 
 impl RestorePlan {
+    /// The `plan` event: what the restore will do to every target.
+    pub fn plan_event(&self) -> Event {
+        let image = match (&self.input, &self.opts.image) {
+            (Input::Repo { source, .. }, _) => source.manifest().image.clone(),
+            (_, Some(n)) => n.to_string(),
+            _ => "-".into(),
+        };
+        Event::Plan {
+            image,
+            dry_run: self.opts.dry_run,
+            disks: self.targets.iter().map(|t| t.plan.clone()).collect(),
+        }
+    }
+
     /// The targets, for the confirmation.
     pub fn targets(&self) -> &[Target] {
         &self.targets
@@ -493,7 +570,14 @@ impl RestorePlan {
     /// it. Checksums are verified while streaming too; a mismatch stops with an error naming
     /// the chunk and file (or stream position).
     pub fn execute(self, sink: &dyn EventSink, cancel: &AtomicBool) -> Result<RestoreReport> {
+        if self.opts.dry_run {
+            return Err(EngineError::Mismatch(Mismatch::Other(
+                "a dry-run plan cannot be executed".into(),
+            )));
+        }
+        sink.event(self.plan_event());
         let RestorePlan {
+            image_disks,
             input,
             targets,
             opts,
@@ -508,6 +592,7 @@ impl RestorePlan {
                     StreamReader::new(source.reader()).map_err(|e| image_error(&source, e))?;
                 let image_bytes = source.manifest().files.iter().map(|f| f.size).sum();
                 let job = WritePass {
+                    image_disks,
                     targets: &targets,
                     opts: &opts,
                     repo: &repo,
@@ -518,6 +603,7 @@ impl RestorePlan {
             }
             Input::Stream { reader, first_disk } => {
                 let job = WritePass {
+                    image_disks,
                     targets: &targets,
                     opts: &opts,
                     repo: STREAM_IN,
@@ -542,6 +628,8 @@ impl RestorePlan {
 
 /// The write pass of a restore, the same for a repository image and a stream.
 struct WritePass<'a> {
+    /// Disks in the image (more than targets with `from_disk`).
+    image_disks: usize,
     targets: &'a [Target],
     opts: &'a RestoreOptions,
     repo: &'a str,
@@ -615,23 +703,30 @@ impl WritePass<'_> {
         // (their extents never overlap); the ordered pass below checks the stream's structure
         // and counts progress.
         let targets = self.targets;
+        let image_disks = self.image_disks;
+        let slot = move |disk: u32| targets.iter().position(|t| t.image_disk == disk);
         let write = move |chunk: &EncodedChunk, data: &[u8]| -> Result<()> {
-            let t = targets.get(chunk.header.disk as usize).ok_or_else(|| {
-                EngineError::Damaged(format!(
+            let Some(i) = slot(chunk.header.disk) else {
+                if (chunk.header.disk as usize) < image_disks {
+                    // A disk of the image that is not restored (`from_disk`).
+                    return Ok(());
+                }
+                return Err(EngineError::Damaged(format!(
                     "chunk {} names disk {}, which the image does not describe",
                     chunk.header.seq, chunk.header.disk
-                ))
-            })?;
-            place_chunk(t, chunk, data, true).map(|_| ())
+                )));
+            };
+            place_chunk(&targets[i], chunk, data, true).map(|_| ())
         };
         let mut on_record = |d: Decoded<'_>| -> Result<()> {
             match d {
                 Decoded::DiskList { disks, json } => {
-                    let same = disks as usize == targets.len()
+                    let same = disks as usize == image_disks
                         && DiskRecord::list_from_json(json, disks, 0).is_ok_and(|list| {
-                            list.iter()
-                                .zip(targets)
-                                .all(|(d, t)| crate::same_layout(d, &t.source))
+                            targets.iter().all(|t| {
+                                list.get(t.image_disk as usize)
+                                    .is_some_and(|d| crate::same_layout(d, &t.source))
+                            })
                         });
                     if !same {
                         return Err(EngineError::Damaged(
@@ -646,27 +741,37 @@ impl WritePass<'_> {
                             crate::chain_text(&e)
                         ))
                     })?;
-                    let t = targets.get(index as usize).ok_or_else(|| {
-                        EngineError::Damaged(format!(
-                            "the image has a disk {index}, but only {} disk(s) were announced",
-                            targets.len()
-                        ))
-                    })?;
+                    if index as usize >= image_disks {
+                        return Err(EngineError::Damaged(format!(
+                            "the image has a disk {index}, but only {image_disks} disk(s) were announced"
+                        )));
+                    }
+                    parts.finish_disk(sink);
+                    disks_seen += 1;
+                    let Some(i) = slot(index) else {
+                        current = None;
+                        return Ok(());
+                    };
+                    let t = &targets[i];
                     if !crate::same_layout(&rec, &t.source) {
                         return Err(EngineError::Damaged(format!(
                             "disk {index} of the image differs from its manifest; the image is damaged"
                         )));
                     }
-                    parts.finish_disk(sink);
-                    disks_seen += 1;
-                    current = Some(index as usize);
+                    current = Some(i);
                     progress.disk = index;
                     progress.partition = None;
                 }
                 Decoded::Chunk { chunk, data } => {
-                    let i = current.ok_or_else(|| {
-                        EngineError::Damaged("a chunk before any disk record".into())
-                    })?;
+                    if disks_seen == 0 {
+                        return Err(EngineError::Damaged(
+                            "a chunk before any disk record".into(),
+                        ));
+                    }
+                    let Some(i) = current else {
+                        // A disk that is not restored (`from_disk`).
+                        return Ok(());
+                    };
                     let t = &targets[i];
                     crcs[i].combine(&crc32fast::Hasher::new_with_initial_len(
                         chunk.header.data_crc,
@@ -696,11 +801,12 @@ impl WritePass<'_> {
                             }
                         }
                         None => {
-                            let same = m.disks.len() == targets.len()
-                                && m.disks
-                                    .iter()
-                                    .zip(targets)
-                                    .all(|(d, t)| crate::same_layout(d, &t.source));
+                            let same = m.disks.len() == image_disks
+                                && targets.iter().all(|t| {
+                                    m.disks
+                                        .get(t.image_disk as usize)
+                                        .is_some_and(|d| crate::same_layout(d, &t.source))
+                                });
                             if !same {
                                 return Err(EngineError::Damaged(
                                     "the manifest at the end of the stream describes other disks than its start; the stream is damaged".into(),
@@ -748,10 +854,10 @@ impl WritePass<'_> {
             Err(DecodeError::Container(e)) => return Err(container_err(e)),
         }
         parts.finish_disk(sink);
-        if disks_seen != self.targets.len() {
+        if disks_seen != self.image_disks {
             return Err(EngineError::Damaged(format!(
                 "the image holds {disks_seen} disk record(s), but {} disk(s) were announced; the image is damaged",
-                self.targets.len()
+                self.image_disks
             )));
         }
         let manifest = embedded
@@ -763,33 +869,43 @@ impl WritePass<'_> {
         };
         for (i, t) in self.targets.iter().enumerate() {
             let crc = format!("{:08x}", crcs[i].clone().finalize());
-            let want = &manifest.disks[i].data_crc32;
+            let want = &manifest.disks[t.image_disk as usize].data_crc32;
             if t.maps.is_none() && &crc != want {
                 return Err(EngineError::Damaged(format!(
                     "disk {i}: the data written has CRC32 {crc} but the manifest says {want}; the image is inconsistent, restore from another copy"
                 )));
             }
-            let mut moved = false;
-            if t.maps.is_none() && t.source.table.kind == "gpt" && t.disk.size() > t.source.size {
-                let mut f = t.disk.file();
-                relocate_gpt(&mut f, t.disk.logical_sector_size(), t.disk.size()).map_err(
-                    |source| EngineError::Table {
-                        disk: t.disk.path().display().to_string(),
-                        source,
-                    },
-                )?;
-                moved = true;
-                sink.event(Event::Warning {
-                    message: format!(
-                        "{} is larger than the source disk: the backup GPT was moved to its end; the extra space is unallocated",
-                        t.disk.path().display()
-                    ),
-                });
+            let moved = t.plan.gpt_backup_moved_to.is_some();
+            let table_err = |source| EngineError::Table {
+                disk: t.disk.path().display().to_string(),
+                source,
+            };
+            let (ss, size) = (t.disk.logical_sector_size(), t.disk.size());
+            let mut f = t.disk.file();
+            match &t.change {
+                None => {}
+                Some(TableChange::Relocate) => {
+                    relocate_gpt(&mut f, ss, size).map_err(table_err)?;
+                    sink.event(Event::Warning {
+                        message: format!(
+                            "{} is larger than the source disk: the backup GPT was moved to its end; the extra space is unallocated",
+                            t.disk.path().display()
+                        ),
+                    });
+                }
+                Some(TableChange::Gpt(places)) => {
+                    rewrite_gpt(&mut f, ss, size, places).map_err(table_err)?
+                }
+                Some(TableChange::Mbr(m)) => rewrite_mbr(&mut f, ss, size, m).map_err(table_err)?,
             }
             t.disk.sync()?;
             report.gpt_relocated.push(moved);
         }
         for t in self.targets {
+            if crate::grow::any_growth(&t.plan.partitions) {
+                crate::grow::grow_filesystems(t.disk.path(), &t.plan, sink);
+                t.disk.sync()?;
+            }
             let _ = t.disk.reread_partitions();
         }
         progress.emit();
@@ -819,6 +935,8 @@ struct PartSpan {
 /// (partitions without stored data get a pair with 0 bytes).
 struct PartEvents {
     spans: Vec<Vec<PartSpan>>,
+    /// Image disk index of each target.
+    ids: Vec<u32>,
     disk: Option<usize>,
     /// Next partition of `disk` not yet started.
     next: usize,
@@ -857,6 +975,7 @@ impl PartEvents {
             .collect();
         PartEvents {
             spans,
+            ids: targets.iter().map(|t| t.image_disk).collect(),
             disk: None,
             next: 0,
             open: None,
@@ -872,7 +991,7 @@ impl PartEvents {
     fn close(&mut self, sink: &dyn EventSink) {
         if let (Some(d), Some((i, bytes))) = (self.disk, self.open.take()) {
             sink.event(Event::PartitionDone {
-                disk: d as u32,
+                disk: self.ids[d],
                 partition: self.spans[d][i].number,
                 bytes,
             });
@@ -883,7 +1002,7 @@ impl PartEvents {
         let Some(d) = self.disk else { return };
         let p = &self.spans[d][i];
         sink.event(Event::PartitionStart {
-            disk: d as u32,
+            disk: self.ids[d],
             partition: p.number,
             filesystem: p.filesystem.clone(),
             mode: p.mode.clone(),
@@ -980,7 +1099,7 @@ fn place_chunk(
     for e in &chunk.extents {
         let bytes = &data[p..p + e.len as usize];
         p += e.len as usize;
-        match &t.maps {
+        match t.maps.as_ref().or(t.segs.as_ref().map(|_| &NO_MAPS)) {
             None => {
                 if e.end() > t.disk.size() {
                     return Err(EngineError::Damaged(format!(
@@ -991,6 +1110,17 @@ fn place_chunk(
                 }
                 put(bytes, e.offset)?;
                 placed += e.len;
+            }
+            Some(_) if t.maps.is_none() => {
+                for m in t.segs.iter().flatten() {
+                    let s = e.offset.max(m.src_start);
+                    let end = e.end().min(m.src_end);
+                    if s < end {
+                        let b = &bytes[(s - e.offset) as usize..(end - e.offset) as usize];
+                        put(b, m.dst_start + (s - m.src_start))?;
+                        placed += end - s;
+                    }
+                }
             }
             Some(maps) => {
                 for m in maps {
@@ -1008,6 +1138,9 @@ fn place_chunk(
     }
     Ok((placed, part))
 }
+
+/// Stands for "mapped" when a restoredisk target has segments instead of partition maps.
+static NO_MAPS: Vec<PartMap> = Vec::new();
 
 /// Reads the whole image once, checking every record checksum, the index and the tail,
 /// before anything is written.

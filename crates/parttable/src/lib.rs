@@ -18,11 +18,13 @@ mod error;
 mod gpt_table;
 mod mbr_table;
 mod regions;
+mod rewrite;
 mod source;
 mod types;
 
 pub use error::PartError;
 pub use gpt_table::relocate_gpt;
+pub use rewrite::{rewrite_gpt, rewrite_mbr, MbrPlan, NewPlace};
 pub use types::{gpt_type_name, mbr_type_name};
 
 use lifeboat_fs::{Extent, ReadAt};

@@ -503,6 +503,11 @@ impl Console<'_> {
                 )
             );
         }
+        for t in plan.targets() {
+            for l in crate::plan_text::lines(t.plan()) {
+                println!("  {l}");
+            }
+        }
         println!("  {}", t!("summary.lost"));
         let yes = confirm::ask_restore(&plan, &t!("summary.confirm1"), &mut |q| {
             Ok(self.confirm(q, false)? == Some(true))

@@ -220,6 +220,18 @@ pub struct RestoreArgs {
     /// writing; a damaged image then stops half-way and leaves the disk inconsistent).
     #[arg(long)]
     pub no_precheck: bool,
+    /// Show what the restore would do to each target (layout, contents, grow actions) and
+    /// write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// restoredisk onto a larger disk: `none` keeps the layout, `last` grows the last
+    /// partition (and its filesystem) to fill the disk, `proportional` shares the extra space
+    /// among the partitions whose filesystem can grow.
+    #[arg(long, value_name = "MODE", default_value = "none", value_parser = ["none", "last", "proportional"])]
+    pub grow: String,
+    /// Restore only disk N (from 0) of a multi-disk image onto the one --disk given.
+    #[arg(long, value_name = "N")]
+    pub from_disk: Option<u32>,
     #[command(flatten)]
     pub tuning: Tuning,
 }

@@ -64,6 +64,7 @@ impl RestoreArgs {
         opts.parts = parts;
         opts.precheck = !self.no_precheck;
         opts.threads = self.tuning.threads();
+        self.layout_options(&mut opts)?;
         Ok(opts)
     }
 
@@ -74,6 +75,22 @@ impl RestoreArgs {
         opts.image = self.image.as_deref().map(ImageName::new).transpose()?;
         opts.parts = parts;
         opts.threads = self.tuning.threads();
+        self.layout_options(&mut opts)?;
         Ok(opts)
+    }
+
+    /// `--grow`, `--dry-run`, `--from-disk`.
+    fn layout_options(&self, opts: &mut RestoreOptions) -> Result<()> {
+        opts.grow = lifeboat_engine::Grow::parse(&self.grow).unwrap_or_default();
+        if !opts.parts.is_empty() && opts.grow != lifeboat_engine::Grow::None {
+            clap::Error::raw(
+                clap::error::ErrorKind::ArgumentConflict,
+                "--grow applies to restoredisk only (restoreparts writes into existing partitions)\n",
+            )
+            .exit()
+        }
+        opts.dry_run = self.dry_run;
+        opts.from_disk = self.from_disk;
+        Ok(())
     }
 }
