@@ -246,6 +246,30 @@ impl Ui {
             Event::Warning { message } => {
                 self.line(&bars, t!("progress.warning", message = message).into())
             }
+            Event::ReadPlan {
+                mode,
+                read_bytes,
+                image_bytes,
+                ..
+            } => {
+                // Said only when a spool is in use (local restores read twice, as always).
+                if !self.quiet && mode != "twice" && read_bytes != image_bytes * 2 {
+                    let key = if mode == "once" {
+                        "progress.read_once"
+                    } else {
+                        "progress.read_spooled"
+                    };
+                    self.line(
+                        &bars,
+                        t!(
+                            key,
+                            bytes = human(read_bytes),
+                            again = human(read_bytes.saturating_sub(image_bytes))
+                        )
+                        .into(),
+                    )
+                }
+            }
             Event::Error { message, .. } => {
                 self.line(&bars, t!("error.prefix", message = message).into())
             }
@@ -399,6 +423,12 @@ fn refusal(r: &Refusal) -> String {
         Refusal::ImageFile { disk } => t!("error.refused_image_file", disk = disk.display()),
         Refusal::StreamFile { disk } => t!("error.refused_stream_file", disk = disk.display()),
         Refusal::GivenTwice { disk } => t!("error.refused_given_twice", disk = disk.display()),
+        Refusal::SpoolOnTarget { disk, dir } => t!(
+            "error.refused_spool_on_target",
+            disk = disk.display(),
+            dir = dir.display()
+        ),
+        Refusal::SpoolNotDir { dir } => t!("error.refused_spool_not_dir", dir = dir.display()),
         Refusal::SectorSize {
             disk,
             target,

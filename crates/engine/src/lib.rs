@@ -23,6 +23,7 @@ mod inspect;
 mod listing;
 mod restore;
 mod save;
+mod spool;
 
 pub use check::{check, CheckReport};
 pub use error::{
@@ -40,6 +41,7 @@ pub use listing::{
 pub use restore::{
     plan_restore, plan_restore_stream, RestoreOptions, RestorePlan, RestoreReport, Target,
 };
+pub use spool::{default_memory, SpoolOptions};
 pub use save::{plan_save, save, save_to_stream, SaveOptions, SavePlan};
 
 use lifeboat_container::ContainerError;
