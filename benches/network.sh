@@ -57,14 +57,16 @@ now() { date +%s.%N; }
 rate() { python3 -c "import sys; b,t=float(sys.argv[1]),float(sys.argv[2]); print(f'{b/t/1048576:.1f}')" "$1" "$2"; }
 RESULTS=()
 RESTORES=()
-# restore_report name bytes defaults_secs noprecheck_secs ref_name ref_secs
+# restore_report name bytes defaults_secs noprecheck_secs ref_name ref_secs local_secs
+# (local_secs: the same restore, defaults, from the server's directory read as a local
+# repository: what this machine allows at best, target disk fsync included)
 restore_report() {
     local line
     line=$(python3 - "$@" <<'PY'
 import sys
-name, b, d, n, ref, r = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), sys.argv[5], float(sys.argv[6])
+name, b, d, n, ref, r, l = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), sys.argv[5], float(sys.argv[6]), float(sys.argv[7])
 m = lambda t: b / t / 1048576
-print(f"{name:<5} restore {m(d):8.1f} MiB/s ({d:6.1f} s) ratio {r/d:.2f}   --no-precheck {m(n):8.1f} MiB/s ({n:6.1f} s) ratio {r/n:.2f}   {ref} {m(r):8.1f} MiB/s ({r:6.1f} s)")
+print(f"{name:<5} restore {m(d):7.1f} MiB/s ({d:5.1f} s) ratio {r/d:.2f}   --no-precheck {m(n):7.1f} MiB/s ({n:5.1f} s) ratio {r/n:.2f}   {ref} {m(r):7.1f} MiB/s ({r:5.1f} s)   local copy {m(l):7.1f} MiB/s ({l:5.1f} s)")
 PY
 )
     RESTORES+=("$line")
@@ -146,7 +148,7 @@ CONF
     t1=$(now); ref_s=$(python3 -c "print($t1-$t0)"); rm -f "$WORK/get.bin"
     def_s=$(LIFEBOAT_SMB_PASSWORD=$P timed_restore "smb://$U@127.0.0.1:$PORT/images")
     nop_s=$(LIFEBOAT_SMB_PASSWORD=$P timed_restore "smb://$U@127.0.0.1:$PORT/images" --no-precheck)
-    restore_report SMB "$bytes" "$def_s" "$nop_s" "smbclient get" "$ref_s"
+    restore_report SMB "$bytes" "$def_s" "$nop_s" "smbclient get" "$ref_s" "$(timed_restore "$W/share")"
     kill "$pid" 2>/dev/null || true
 }
 
@@ -192,7 +194,7 @@ CONF
     t1=$(now); ref_s=$(python3 -c "print($t1-$t0)"); rm -f "$WORK/get.bin"
     def_s=$(timed_restore "nfs://127.0.0.1$W/export")
     nop_s=$(timed_restore "nfs://127.0.0.1$W/export" --no-precheck)
-    restore_report NFS "$bytes" "$def_s" "$nop_s" "nfs-cp" "$ref_s"
+    restore_report NFS "$bytes" "$def_s" "$nop_s" "nfs-cp" "$ref_s" "$(timed_restore "$W/export")"
     kill "$pid" 2>/dev/null || true
 }
 
@@ -242,11 +244,11 @@ CONF
     echo "get $W/data/bench/data.lbi.000 $WORK/get.bin" | sftp -q -b - -P "$PORT" -i "$W/client_ed25519" \
         -o UserKnownHostsFile="$W/known_hosts" -o StrictHostKeyChecking=yes -o IdentityAgent=none root@127.0.0.1 >/dev/null
     t1=$(now); ref_s=$(python3 -c "print($t1-$t0)"); rm -f "$WORK/get.bin"
-    def_s=$(env -u SSH_AUTH_SOCK LIFEBOAT_SSH_KEY="$W/client_ed25519" LIFEBOAT_KNOWN_HOSTS="$W/known_hosts" \
+    def_s=$(unset SSH_AUTH_SOCK; export LIFEBOAT_SSH_KEY="$W/client_ed25519" LIFEBOAT_KNOWN_HOSTS="$W/known_hosts"
         timed_restore "sftp://root@127.0.0.1:$PORT$W/data")
-    nop_s=$(env -u SSH_AUTH_SOCK LIFEBOAT_SSH_KEY="$W/client_ed25519" LIFEBOAT_KNOWN_HOSTS="$W/known_hosts" \
+    nop_s=$(unset SSH_AUTH_SOCK; export LIFEBOAT_SSH_KEY="$W/client_ed25519" LIFEBOAT_KNOWN_HOSTS="$W/known_hosts"
         timed_restore "sftp://root@127.0.0.1:$PORT$W/data" --no-precheck)
-    restore_report SFTP "$bytes" "$def_s" "$nop_s" "sftp get" "$ref_s"
+    restore_report SFTP "$bytes" "$def_s" "$nop_s" "sftp get" "$ref_s" "$(timed_restore "$W/data")"
     kill "$pid" 2>/dev/null || true
 }
 
@@ -316,7 +318,15 @@ PY
     t1=$(now); ref_s=$(python3 -c "print($t1-$t0)"); rm -f "$WORK/get.bin"
     def_s=$(timed_restore "s3://bench?endpoint=$EP")
     nop_s=$(timed_restore "s3://bench?endpoint=$EP" --no-precheck)
-    restore_report S3 "$bytes" "$def_s" "$nop_s" "boto3 download" "$ref_s"
+    # A local copy: the volume object downloaded above and the manifest, as a local repository.
+    mkdir -p "$W/local/bench"
+    python3 - "$W/local" <<'PY'
+import os, sys, boto3
+s3 = boto3.client("s3", endpoint_url=os.environ["EP"])
+for o in s3.list_objects_v2(Bucket="bench", Prefix="bench/")["Contents"]:
+    s3.download_file("bench", o["Key"], os.path.join(sys.argv[1], o["Key"]))
+PY
+    restore_report S3 "$bytes" "$def_s" "$nop_s" "boto3 download" "$ref_s" "$(timed_restore "$W/local")"
     unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
     kill "$pid" 2>/dev/null || true
 }

@@ -518,7 +518,13 @@ pub fn read_plan(stdout: &str) -> Value {
 pub fn damaged_refused_before_writing(c: &Client, repo: &str, d: &Path, server_dir: &Path) {
     let fx = mbr_disk(d, "dmg-src.img", 40, 61, &[raw(32, "83", 62)]);
     c.run(&[
-        "savedisk", "--repo", repo, "--image", "dmg", "--disk", s(&fx.path),
+        "savedisk",
+        "--repo",
+        repo,
+        "--image",
+        "dmg",
+        "--disk",
+        s(&fx.path),
     ])
     .ok();
     let vol = server_dir.join("dmg/data.lbi.000");
@@ -532,12 +538,16 @@ pub fn damaged_refused_before_writing(c: &Client, repo: &str, d: &Path, server_d
     let before = sha_all(&target);
     let spool = d.join("dmg-spool");
     fs::create_dir_all(&spool).unwrap();
-    for extra in [
-        &["--spool-memory", "1M", "--spool", s(&spool)][..],
-        &[][..],
-    ] {
+    for extra in [&["--spool-memory", "1M", "--spool", s(&spool)][..], &[][..]] {
         let mut args = vec![
-            "restoredisk", "--repo", repo, "--image", "dmg", "--yes", "--disk", s(&target),
+            "restoredisk",
+            "--repo",
+            repo,
+            "--image",
+            "dmg",
+            "--yes",
+            "--disk",
+            s(&target),
         ];
         args.extend_from_slice(extra);
         let r = c.run(&args);
@@ -547,7 +557,11 @@ pub fn damaged_refused_before_writing(c: &Client, repo: &str, d: &Path, server_d
             "the error does not name the damaged file ({extra:?}): {}",
             r.all()
         );
-        assert_eq!(sha_all(&target), before, "the target was written ({extra:?})");
+        assert_eq!(
+            sha_all(&target),
+            before,
+            "the target was written ({extra:?})"
+        );
     }
     c.run(&["delete", "--repo", repo, "--image", "dmg", "--yes"])
         .ok();
@@ -751,8 +765,16 @@ pub fn big_save(c: &Client, repo: &str, d: &Path, what: &str) -> u64 {
         started.elapsed().as_secs_f64()
     );
     assert!(rss < LIMIT_KIB, "{what}: restoredisk peaked at {} KiB", rss);
-    assert_eq!(sha_all(&target), sha_all(&fx.path), "{what}: restored disk differs");
-    assert_eq!(fs::read_dir(&spool).unwrap().count(), 0, "the spool left files behind");
+    assert_eq!(
+        sha_all(&target),
+        sha_all(&fx.path),
+        "{what}: restored disk differs"
+    );
+    assert_eq!(
+        fs::read_dir(&spool).unwrap().count(),
+        0,
+        "the spool left files behind"
+    );
     let _ = fs::remove_file(&target);
     save_rss
 }

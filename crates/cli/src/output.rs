@@ -250,10 +250,13 @@ impl Ui {
                 mode,
                 read_bytes,
                 image_bytes,
+                spool_memory,
+                spool_dir_free,
                 ..
             } => {
-                // Said only when a spool is in use (local restores read twice, as always).
-                if !self.quiet && mode != "twice" && read_bytes != image_bytes * 2 {
+                // Said only when a spool is in use (without a pre-check there is none; a local
+                // repository has none unless asked for).
+                if !self.quiet && spool_memory.saturating_add(spool_dir_free) > 0 {
                     let key = if mode == "once" {
                         "progress.read_once"
                     } else {

@@ -41,8 +41,8 @@ pub use listing::{
 pub use restore::{
     plan_restore, plan_restore_stream, RestoreOptions, RestorePlan, RestoreReport, Target,
 };
-pub use spool::{default_memory, SpoolOptions};
 pub use save::{plan_save, save, save_to_stream, SaveOptions, SavePlan};
+pub use spool::{default_memory, SpoolOptions};
 
 use lifeboat_container::ContainerError;
 use lifeboat_repo::ImageSource;

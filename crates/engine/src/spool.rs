@@ -87,7 +87,9 @@ impl ReadPlan {
 pub(crate) fn refuse_on_targets(opts: &SpoolOptions, targets: &[PathBuf]) -> Result<()> {
     let Some(dir) = &opts.dir else { return Ok(()) };
     if !dir.is_dir() {
-        return Err(EngineError::Refused(Refusal::SpoolNotDir { dir: dir.clone() }));
+        return Err(EngineError::Refused(Refusal::SpoolNotDir {
+            dir: dir.clone(),
+        }));
     }
     let holders = disks_holding_path(dir)?;
     for t in targets {
@@ -110,7 +112,12 @@ fn free_bytes(dir: &Path) -> u64 {
 
 /// The plan for an image of `image_bytes` bytes with `opts`, `network` telling whether the
 /// repository is a network one (the default memory spool applies to those only).
-pub(crate) fn plan(opts: &SpoolOptions, image_bytes: u64, precheck: bool, network: bool) -> ReadPlan {
+pub(crate) fn plan(
+    opts: &SpoolOptions,
+    image_bytes: u64,
+    precheck: bool,
+    network: bool,
+) -> ReadPlan {
     let memory = match opts.memory {
         Some(m) => m,
         None if network => default_memory(),
@@ -365,7 +372,12 @@ mod tests {
 
     #[test]
     fn an_unusable_directory_falls_back_to_reading_again() {
-        let (kept, _) = run(1 << 20, Some(PathBuf::from("/nonexistent/spool")), 3 << 20, 4096);
+        let (kept, _) = run(
+            1 << 20,
+            Some(PathBuf::from("/nonexistent/spool")),
+            3 << 20,
+            4096,
+        );
         assert_eq!(kept, 1 << 20);
     }
 
@@ -386,6 +398,9 @@ mod tests {
             dir: None,
         };
         assert_eq!(plan(&none, 1000, true, true).mode(), "twice");
-        assert_eq!(plan(&SpoolOptions::default(), 1000, true, false).read_bytes, 2000);
+        assert_eq!(
+            plan(&SpoolOptions::default(), 1000, true, false).read_bytes,
+            2000
+        );
     }
 }

@@ -551,9 +551,8 @@ impl SmbBackend {
             .get_connection(&host)
             .ok()
             .and_then(|c| {
-                c.conn_info().map(|i| {
-                    (i.negotiation.max_read_size, i.negotiation.max_write_size)
-                })
+                c.conn_info()
+                    .map(|i| (i.negotiation.max_read_size, i.negotiation.max_write_size))
             })
             .unwrap_or((64 << 10, 64 << 10));
         let io_size = max_read.min(max_write).clamp(64 << 10, IO_SIZE);
@@ -719,7 +718,12 @@ impl Backend for SmbBackend {
                 .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", f.label())))?;
             Ok(v)
         });
-        Ok(Box::new(ReadAhead::new(fetch, len, block, READ_AHEAD / block)))
+        Ok(Box::new(ReadAhead::new(
+            fetch,
+            len,
+            block,
+            READ_AHEAD / block,
+        )))
     }
 
     fn put_atomic(&self, name: &ImageName, kind: FileKind, data: &[u8]) -> Result<()> {
