@@ -16,7 +16,11 @@
 # For each backend: start a private server on 127.0.0.1, save the disk with
 # `lifeboat savedisk` into it, then move the image's volume file (the same number of bytes)
 # with the reference client; print both rates and the ratio lifeboat / reference (target
-# from the issue: >= 0.8). Each section is self-contained: it starts and stops its server.
+# from the issue: >= 0.8). Then the restore direction: the reference client downloads the
+# volume file, and `lifeboat restoredisk` restores the image onto a file with the default
+# safety checks (pre-check; the spool keeps what it read) and with `--no-precheck`; rates are
+# the volume file's bytes over each one's time (target: >= 0.8 for the defaults). Each section
+# is self-contained: it starts and stops its server.
 set -euo pipefail
 
 SIZE_MIB=${SIZE_MIB:-2048}
@@ -52,6 +56,33 @@ head -c "$((SIZE_MIB * 1048576))" /dev/urandom > "$DISK"
 now() { date +%s.%N; }
 rate() { python3 -c "import sys; b,t=float(sys.argv[1]),float(sys.argv[2]); print(f'{b/t/1048576:.1f}')" "$1" "$2"; }
 RESULTS=()
+RESTORES=()
+# restore_report name bytes defaults_secs noprecheck_secs ref_name ref_secs local_secs
+# (local_secs: the same restore, defaults, from the server's directory read as a local
+# repository: what this machine allows at best, target disk fsync included)
+restore_report() {
+    local line
+    line=$(python3 - "$@" <<'PY'
+import sys
+name, b, d, n, ref, r, l = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), sys.argv[5], float(sys.argv[6]), float(sys.argv[7])
+m = lambda t: b / t / 1048576
+print(f"{name:<5} restore {m(d):7.1f} MiB/s ({d:5.1f} s) ratio {r/d:.2f}   --no-precheck {m(n):7.1f} MiB/s ({n:5.1f} s) ratio {r/n:.2f}   {ref} {m(r):7.1f} MiB/s ({r:5.1f} s)   local copy {m(l):7.1f} MiB/s ({l:5.1f} s)")
+PY
+)
+    RESTORES+=("$line")
+    echo "$line"
+}
+# timed_restore REPO [lifeboat args…]: seconds of `lifeboat restoredisk` of image bench onto a
+# fresh target file (environment for the backend set by the caller)
+timed_restore() {
+    local repo=$1 t0 t1; shift
+    rm -f "$WORK/target.img"; truncate -s "$((SIZE_MIB * 1048576))" "$WORK/target.img"
+    t0=$(now)
+    "$LB" restoredisk --yes --repo "$repo" --image bench --disk "$WORK/target.img" "$@" >/dev/null
+    t1=$(now)
+    cmp -s "$DISK" "$WORK/target.img" || die "restore from $repo $* did not restore the disk"
+    python3 -c "print($t1-$t0)"
+}
 report() { # name lb_bytes lb_secs ref_name ref_bytes ref_secs
     local lr rr ratio
     lr=$(rate "$2" "$3"); rr=$(rate "$5" "$6")
@@ -109,6 +140,15 @@ CONF
     smbclient -m SMB3 -p "$PORT" -U "$U%$P" //127.0.0.1/images -c "put $W/share/bench/data.lbi.000 ref.bin" >/dev/null
     t1=$(now)
     report SMB "$bytes" "$lb_s" "smbclient put" "$(stat -c %s "$W/share/ref.bin")" "$(python3 -c "print($t1-$t0)")"
+
+    echo "== SMB: smbclient get of the volume file, lifeboat restoredisk (defaults, --no-precheck)"
+    local ref_s def_s nop_s
+    rm -f "$WORK/get.bin"; t0=$(now)
+    smbclient -m SMB3 -p "$PORT" -U "$U%$P" //127.0.0.1/images -c "get bench/data.lbi.000 $WORK/get.bin" >/dev/null
+    t1=$(now); ref_s=$(python3 -c "print($t1-$t0)"); rm -f "$WORK/get.bin"
+    def_s=$(LIFEBOAT_SMB_PASSWORD=$P timed_restore "smb://$U@127.0.0.1:$PORT/images")
+    nop_s=$(LIFEBOAT_SMB_PASSWORD=$P timed_restore "smb://$U@127.0.0.1:$PORT/images" --no-precheck)
+    restore_report SMB "$bytes" "$def_s" "$nop_s" "smbclient get" "$ref_s" "$(timed_restore "$W/share")"
     kill "$pid" 2>/dev/null || true
 }
 
@@ -146,6 +186,15 @@ CONF
     nfs-cp "$W/export/bench/data.lbi.000" "nfs://127.0.0.1$W/export/ref.bin?version=3" >/dev/null
     t1=$(now)
     report NFS "$bytes" "$lb_s" "nfs-cp" "$(stat -c %s "$W/export/ref.bin")" "$(python3 -c "print($t1-$t0)")"
+
+    echo "== NFS: nfs-cp of the volume file to a local file, lifeboat restoredisk (defaults, --no-precheck)"
+    local ref_s def_s nop_s
+    rm -f "$WORK/get.bin"; t0=$(now)
+    nfs-cp "nfs://127.0.0.1$W/export/bench/data.lbi.000?version=3" "$WORK/get.bin" >/dev/null
+    t1=$(now); ref_s=$(python3 -c "print($t1-$t0)"); rm -f "$WORK/get.bin"
+    def_s=$(timed_restore "nfs://127.0.0.1$W/export")
+    nop_s=$(timed_restore "nfs://127.0.0.1$W/export" --no-precheck)
+    restore_report NFS "$bytes" "$def_s" "$nop_s" "nfs-cp" "$ref_s" "$(timed_restore "$W/export")"
     kill "$pid" 2>/dev/null || true
 }
 
@@ -188,6 +237,18 @@ CONF
         -o UserKnownHostsFile="$W/known_hosts" -o StrictHostKeyChecking=yes -o IdentityAgent=none root@127.0.0.1 >/dev/null
     t1=$(now)
     report SFTP "$bytes" "$lb_s" "sftp put" "$(stat -c %s "$W/data/ref.bin")" "$(python3 -c "print($t1-$t0)")"
+
+    echo "== SFTP: OpenSSH sftp get of the volume file, lifeboat restoredisk (defaults, --no-precheck)"
+    local ref_s def_s nop_s
+    rm -f "$WORK/get.bin"; t0=$(now)
+    echo "get $W/data/bench/data.lbi.000 $WORK/get.bin" | sftp -q -b - -P "$PORT" -i "$W/client_ed25519" \
+        -o UserKnownHostsFile="$W/known_hosts" -o StrictHostKeyChecking=yes -o IdentityAgent=none root@127.0.0.1 >/dev/null
+    t1=$(now); ref_s=$(python3 -c "print($t1-$t0)"); rm -f "$WORK/get.bin"
+    def_s=$(unset SSH_AUTH_SOCK; export LIFEBOAT_SSH_KEY="$W/client_ed25519" LIFEBOAT_KNOWN_HOSTS="$W/known_hosts"
+        timed_restore "sftp://root@127.0.0.1:$PORT$W/data")
+    nop_s=$(unset SSH_AUTH_SOCK; export LIFEBOAT_SSH_KEY="$W/client_ed25519" LIFEBOAT_KNOWN_HOSTS="$W/known_hosts"
+        timed_restore "sftp://root@127.0.0.1:$PORT$W/data" --no-precheck)
+    restore_report SFTP "$bytes" "$def_s" "$nop_s" "sftp get" "$ref_s" "$(timed_restore "$W/data")"
     kill "$pid" 2>/dev/null || true
 }
 
@@ -245,6 +306,27 @@ PY
     local ref_bytes
     ref_bytes=$(python3 -c "import os,boto3; print(boto3.client('s3', endpoint_url=os.environ['EP']).head_object(Bucket='bench', Key='ref.bin')['ContentLength'])")
     report S3 "$bytes" "$lb_s" "boto3 upload" "$ref_bytes" "$(python3 -c "print($t1-$t0)")"
+
+    echo "== S3: boto3 download_file (8 MiB parts, 10 threads) of the volume object, lifeboat restoredisk (defaults, --no-precheck)"
+    local ref_s def_s nop_s
+    rm -f "$WORK/get.bin"; t0=$(now)
+    python3 - "$WORK/get.bin" <<'PY'
+import os, sys, boto3
+s3 = boto3.client("s3", endpoint_url=os.environ["EP"])
+s3.download_file("bench", "bench/data.lbi.000", sys.argv[1])
+PY
+    t1=$(now); ref_s=$(python3 -c "print($t1-$t0)"); rm -f "$WORK/get.bin"
+    def_s=$(timed_restore "s3://bench?endpoint=$EP")
+    nop_s=$(timed_restore "s3://bench?endpoint=$EP" --no-precheck)
+    # A local copy: the volume object downloaded above and the manifest, as a local repository.
+    mkdir -p "$W/local/bench"
+    python3 - "$W/local" <<'PY'
+import os, sys, boto3
+s3 = boto3.client("s3", endpoint_url=os.environ["EP"])
+for o in s3.list_objects_v2(Bucket="bench", Prefix="bench/")["Contents"]:
+    s3.download_file("bench", o["Key"], os.path.join(sys.argv[1], o["Key"]))
+PY
+    restore_report S3 "$bytes" "$def_s" "$nop_s" "boto3 download" "$ref_s" "$(timed_restore "$W/local")"
     unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
     kill "$pid" 2>/dev/null || true
 }
@@ -264,3 +346,6 @@ done
 echo
 echo "== results (${SIZE_MIB} MiB disk of random data, zstd level $LEVEL; target ratio >= 0.8)"
 printf '%s\n' "${RESULTS[@]}"
+echo
+echo "== restores (same disk; rates are the volume file's bytes over each one's time)"
+printf '%s\n' "${RESTORES[@]:-}"

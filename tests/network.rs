@@ -332,6 +332,12 @@ fn sftp_save_list_info_check_restore() {
         "",
         41,
     );
+    damaged_refused_before_writing(
+        &Client::new(&srv.env(), Some(&work.join("home"))),
+        &srv.url(""),
+        &work,
+        &srv.data(),
+    );
 }
 
 #[test]

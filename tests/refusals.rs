@@ -475,6 +475,37 @@ fn disk_holding_the_repository_is_refused() {
     drop(m);
 }
 
+/// `--spool DIR` with DIR on a target disk is refused before anything is written.
+#[test]
+fn spool_directory_on_a_target_is_refused() {
+    if !need(TOOLS) || !need(&["loop", "mount", "umount"]) {
+        return;
+    }
+    let t = tempdir("spooldisk");
+    let d = t.path();
+    let sv = saved(d, "img", 1020);
+    let fsimg = d.join("spool.img");
+    sparse_file(&fsimg, sv.fx.size.max(96 * MIB));
+    mkfs_ext(
+        &fsimg,
+        0,
+        sv.fx.size.max(96 * MIB),
+        "ext4",
+        None,
+        None,
+        "spool",
+    );
+    let lo = LoopDev::attach(&fsimg, None);
+    let m = Mount::new(&lo.dev, &d.join("spool"), "");
+    remount_ro(&m);
+    let before = sha_all(&lo.dev);
+    let r = restore(&sv.repo, "img", &lo.dev, &["--yes", "--spool", s(&m.dir)]).code(3);
+    let _ = r.says(&[lo.path(), "spool", "nothing was written"]);
+    sync();
+    assert_eq!(sha_all(&lo.dev), before);
+    drop(m);
+}
+
 /// This kernel makes no partition nodes for loop devices, so a partition is mounted through
 /// a second loop device over the same file at the partition's offset. The whole-disk loop
 /// device then holds the mounted filesystem and the repository on it: it must be refused.

@@ -177,6 +177,12 @@ fn smb_save_list_info_check_restore() {
         SMB_PASSWORD,
         21,
     );
+    damaged_refused_before_writing(
+        &Client::new(&smb_env(), None),
+        &srv.url("/site-a"),
+        &work,
+        &srv.share_dir().join("site-a"),
+    );
 }
 
 #[test]
@@ -295,6 +301,12 @@ fn nfs_save_list_info_check_restore() {
         &files_in(srv.export().join("images")),
         "",
         31,
+    );
+    damaged_refused_before_writing(
+        &Client::new::<&str, &str>(&[], None),
+        &srv.url("/images"),
+        &work,
+        &srv.export().join("images"),
     );
 }
 

@@ -446,19 +446,38 @@ pub fn roundtrip(
     assert_ne!(r.code, 0);
     assert!(r.all().contains("already exists"), "{}", r.all());
 
+    // Restored with the spool in memory (1 MiB) and in a directory (the rest): the image is
+    // read from the server once, as the read plan says.
     let target = d.join("dst.img");
     garbage_file(&target, fx.size, seed + 99);
-    c.run(&[
-        "restoredisk",
-        "--repo",
-        repo,
-        "--image",
-        "web01",
-        "--yes",
-        "--disk",
-        s(&target),
-    ])
-    .ok();
+    let spool = d.join("spool");
+    fs::create_dir_all(&spool).unwrap();
+    let r = c
+        .run(&[
+            "restoredisk",
+            "--json",
+            "--repo",
+            repo,
+            "--image",
+            "web01",
+            "--yes",
+            "--disk",
+            s(&target),
+            "--spool",
+            s(&spool),
+            "--spool-memory",
+            "1M",
+        ])
+        .ok();
+    let plan = read_plan(&r.stdout);
+    assert_eq!(plan["mode"], "once", "{plan}");
+    assert_eq!(plan["read_bytes"], plan["image_bytes"], "{plan}");
+    assert_eq!(plan["spool_memory"], MIB, "{plan}");
+    assert_eq!(
+        fs::read_dir(&spool).unwrap().count(),
+        0,
+        "the spool left files behind"
+    );
     let scratch = d.join("scratch");
     fs::create_dir_all(&scratch).unwrap();
     verify_restored(&fx, &target, &scratch);
@@ -482,6 +501,70 @@ pub fn roundtrip(
         stored("web01")
     );
     assert!(status_of(&c.list(repo), "web01").is_none());
+}
+
+/// The `read_plan` event among the `--json` events of a restore.
+pub fn read_plan(stdout: &str) -> Value {
+    stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|e| e["event"] == "read_plan")
+        .unwrap_or_else(|| panic!("no read_plan event in:\n{stdout}"))
+}
+
+/// A chunk of an image damaged on the server (one byte flipped in `volume`, the server's
+/// file `<image>/data.lbi.000` seen here) is refused before the first write, with the spool
+/// in memory and in a directory: the target is unchanged.
+pub fn damaged_refused_before_writing(c: &Client, repo: &str, d: &Path, server_dir: &Path) {
+    let fx = mbr_disk(d, "dmg-src.img", 40, 61, &[raw(32, "83", 62)]);
+    c.run(&[
+        "savedisk",
+        "--repo",
+        repo,
+        "--image",
+        "dmg",
+        "--disk",
+        s(&fx.path),
+    ])
+    .ok();
+    let vol = server_dir.join("dmg/data.lbi.000");
+    let len = fs::metadata(&vol).unwrap().len();
+    // Three quarters in: inside a chunk payload, after the 1 MiB memory spool.
+    let at = len * 3 / 4;
+    let b = read_range(&vol, at, 1);
+    write_at(&vol, at, &[b[0] ^ 0x5a]);
+    let target = d.join("dmg-dst.img");
+    garbage_file(&target, fx.size, 63);
+    let before = sha_all(&target);
+    let spool = d.join("dmg-spool");
+    fs::create_dir_all(&spool).unwrap();
+    for extra in [&["--spool-memory", "1M", "--spool", s(&spool)][..], &[][..]] {
+        let mut args = vec![
+            "restoredisk",
+            "--repo",
+            repo,
+            "--image",
+            "dmg",
+            "--yes",
+            "--disk",
+            s(&target),
+        ];
+        args.extend_from_slice(extra);
+        let r = c.run(&args);
+        assert_ne!(r.code, 0, "a damaged image was restored ({extra:?})");
+        assert!(
+            r.all().contains("data.lbi.000"),
+            "the error does not name the damaged file ({extra:?}): {}",
+            r.all()
+        );
+        assert_eq!(
+            sha_all(&target),
+            before,
+            "the target was written ({extra:?})"
+        );
+    }
+    c.run(&["delete", "--repo", repo, "--image", "dmg", "--yes"])
+        .ok();
 }
 
 /// The server dies during a save: lifeboat fails with a clear error naming the server
@@ -651,6 +734,48 @@ pub fn big_save(c: &Client, repo: &str, d: &Path, what: &str) -> u64 {
         started.elapsed().as_secs_f64()
     );
     assert!(rss < LIMIT_KIB, "{what}: check peaked at {} KiB", rss);
+    // Restored with a 64 MiB memory spool and the rest in a spool directory: memory stays
+    // bounded, the image is read once, the disk is restored.
+    let target = d.join("gib-dst.img");
+    sparse_file(&target, fx.size);
+    let spool = d.join("gib-spool");
+    fs::create_dir_all(&spool).unwrap();
+    let started = Instant::now();
+    let (code, rss, err) = c.run_measured(
+        &[
+            "restoredisk",
+            "--yes",
+            "--repo",
+            repo,
+            "--image",
+            "gib",
+            "--disk",
+            s(&target),
+            "--spool",
+            s(&spool),
+            "--spool-memory",
+            "64M",
+        ],
+        d,
+    );
+    assert_eq!(code, 0, "restoredisk of 1 GiB failed:\n{err}");
+    eprintln!(
+        "{what}: restoredisk of 1 GiB (64 MiB memory spool + spool directory): peak RSS {:.1} MiB, {:.1} s",
+        rss as f64 / 1024.0,
+        started.elapsed().as_secs_f64()
+    );
+    assert!(rss < LIMIT_KIB, "{what}: restoredisk peaked at {} KiB", rss);
+    assert_eq!(
+        sha_all(&target),
+        sha_all(&fx.path),
+        "{what}: restored disk differs"
+    );
+    assert_eq!(
+        fs::read_dir(&spool).unwrap().count(),
+        0,
+        "the spool left files behind"
+    );
+    let _ = fs::remove_file(&target);
     save_rss
 }
 

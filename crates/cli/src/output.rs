@@ -269,6 +269,33 @@ impl Ui {
                     self.line(&bars, t!(key, n = partition, tool = tool).into())
                 }
             }
+            Event::ReadPlan {
+                mode,
+                read_bytes,
+                image_bytes,
+                spool_memory,
+                spool_dir_free,
+                ..
+            } => {
+                // Said only when a spool is in use (without a pre-check there is none; a local
+                // repository has none unless asked for).
+                if !self.quiet && spool_memory.saturating_add(spool_dir_free) > 0 {
+                    let key = if mode == "once" {
+                        "progress.read_once"
+                    } else {
+                        "progress.read_spooled"
+                    };
+                    self.line(
+                        &bars,
+                        t!(
+                            key,
+                            bytes = human(read_bytes),
+                            again = human(read_bytes.saturating_sub(image_bytes))
+                        )
+                        .into(),
+                    )
+                }
+            }
             Event::Error { message, .. } => {
                 self.line(&bars, t!("error.prefix", message = message).into())
             }
@@ -422,6 +449,12 @@ fn refusal(r: &Refusal) -> String {
         Refusal::ImageFile { disk } => t!("error.refused_image_file", disk = disk.display()),
         Refusal::StreamFile { disk } => t!("error.refused_stream_file", disk = disk.display()),
         Refusal::GivenTwice { disk } => t!("error.refused_given_twice", disk = disk.display()),
+        Refusal::SpoolOnTarget { disk, dir } => t!(
+            "error.refused_spool_on_target",
+            disk = disk.display(),
+            dir = dir.display()
+        ),
+        Refusal::SpoolNotDir { dir } => t!("error.refused_spool_not_dir", dir = dir.display()),
         Refusal::SectorSize {
             disk,
             target,

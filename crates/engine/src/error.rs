@@ -154,6 +154,24 @@ pub enum Refusal {
         /// The target.
         disk: PathBuf,
     },
+    /// The spool directory (`--spool`) is on a disk that will be written.
+    #[error(
+        "{}: the spool directory {} is on it; give a directory on another local disk",
+        disk.display(),
+        dir.display()
+    )]
+    SpoolOnTarget {
+        /// The target.
+        disk: PathBuf,
+        /// The spool directory.
+        dir: PathBuf,
+    },
+    /// The spool directory (`--spool`) is not a directory.
+    #[error("spool directory {}: not a directory", dir.display())]
+    SpoolNotDir {
+        /// The spool directory.
+        dir: PathBuf,
+    },
     /// The same target was given twice.
     #[error("{}: given twice", disk.display())]
     GivenTwice {

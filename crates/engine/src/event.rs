@@ -95,6 +95,25 @@ pub enum Event {
         /// What failed and what to do next.
         message: String,
     },
+    /// How a restore from a repository will read its image, before it reads it: whether
+    /// what the verifying pass reads is kept for the write pass (the spool) and how many bytes
+    /// will be read from the repository in all.
+    ReadPlan {
+        /// `once` (the image is read once: the spool holds all of it, or there is no
+        /// verifying pass), `spooled` (the spool holds part of it; the rest is read twice) or
+        /// `twice` (no spool: read to verify, then again to write).
+        mode: String,
+        /// Bytes of the image (all volume files).
+        image_bytes: u64,
+        /// Bytes the restore will read from the repository (verifying pass and write pass).
+        read_bytes: u64,
+        /// Bytes the spool may keep in memory.
+        spool_memory: u64,
+        /// The spool directory (`--spool`), if any.
+        spool_dir: Option<String>,
+        /// Free bytes in the spool directory's filesystem (0 without one).
+        spool_dir_free: u64,
+    },
     /// The operation finished successfully.
     Done {
         /// Operation name.

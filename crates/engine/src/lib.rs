@@ -26,6 +26,7 @@ mod plan;
 mod reader;
 mod restore;
 mod save;
+mod spool;
 
 pub use check::{check, CheckReport};
 pub use error::{
@@ -46,6 +47,7 @@ pub use restore::{
     plan_restore, plan_restore_stream, RestoreOptions, RestorePlan, RestoreReport, Target,
 };
 pub use save::{plan_save, save, save_to_stream, SaveOptions, SavePlan};
+pub use spool::{default_memory, SpoolOptions};
 
 use lifeboat_container::ContainerError;
 use lifeboat_repo::ImageSource;

@@ -41,6 +41,8 @@ pub struct RestoreOptions {
     pub dry_run: bool,
     /// Restore only this disk of a multi-disk image (onto the one target given).
     pub from_disk: Option<u32>,
+    /// Where the pre-check's reads are kept for the write pass (see [`crate::SpoolOptions`]).
+    pub spool: crate::SpoolOptions,
 }
 
 impl RestoreOptions {
@@ -62,6 +64,7 @@ impl RestoreOptions {
             grow: Grow::None,
             dry_run: false,
             from_disk: None,
+            spool: crate::SpoolOptions::default(),
         }
     }
 }
@@ -129,7 +132,12 @@ impl Target {
 /// Where a restore reads the image from.
 enum Input {
     /// A complete image of a repository; its manifest is known before the first write.
-    Repo { source: ImageSource, repo: String },
+    Repo {
+        source: ImageSource,
+        repo: String,
+        /// A network repository (no local root): the default memory spool applies.
+        network: bool,
+    },
     /// A stream, read once: its disk records were read while planning (the first `DISK`
     /// record, when there is no disk list, is kept in `first_disk` for the write pass); its
     /// manifest comes at its end.
@@ -194,12 +202,14 @@ pub fn plan_restore(repo: &Repository, opts: &RestoreOptions) -> Result<RestoreP
         path: image_dir,
         path_is_dir: true,
     };
+    crate::spool::refuse_on_targets(&opts.spool, &opts.disks)?;
     let targets = plan_targets(&wanted, opts, &guard)?;
     Ok(RestorePlan {
         image_disks: m.disks.len(),
         input: Input::Repo {
             source,
             repo: repo.location(),
+            network: repo.backend().local_root().is_none(),
         },
         targets,
         opts: opts.clone(),
@@ -583,14 +593,23 @@ impl RestorePlan {
             opts,
         } = self;
         match input {
-            Input::Repo { source, repo } => {
+            Input::Repo {
+                source,
+                repo,
+                network,
+            } => {
                 let name = source.manifest().image.clone();
-                if opts.precheck {
-                    precheck(&source, &name, &repo, sink, cancel)?;
-                }
-                let reader =
-                    StreamReader::new(source.reader()).map_err(|e| image_error(&source, e))?;
                 let image_bytes = source.manifest().files.iter().map(|f| f.size).sum();
+                // The spool (issue 16): the write pass reads what the pre-check kept, then
+                // the rest from the repository.
+                let mut spool = crate::spool::announce(&opts, image_bytes, network, sink);
+                if opts.precheck {
+                    precheck(&source, &name, &repo, &mut spool, sink, cancel)?;
+                }
+                spool.settle();
+                let rest = source.reader_at(spool.len());
+                let reader =
+                    StreamReader::new(spool.replay(rest)).map_err(|e| image_error(&source, e))?;
                 let job = WritePass {
                     image_disks,
                     targets: &targets,
@@ -1148,6 +1167,7 @@ fn precheck(
     source: &ImageSource,
     image: &str,
     repo: &str,
+    spool: &mut crate::spool::Spool,
     sink: &dyn EventSink,
     cancel: &AtomicBool,
 ) -> Result<()> {
@@ -1161,7 +1181,11 @@ fn precheck(
         disks: Vec::new(),
     });
     let mut progress = Progress::new(sink, total);
-    let mut r = StreamReader::new(source.reader()).map_err(|e| image_error(source, e))?;
+    let tee = crate::spool::Tee {
+        inner: source.reader(),
+        spool,
+    };
+    let mut r = StreamReader::new(tee).map_err(|e| image_error(source, e))?;
     let manifest = source.manifest();
     if lifeboat_container::format::id_hex(&r.header().image_id) != manifest.image_id
         || r.header().chunk_size != manifest.chunk_size

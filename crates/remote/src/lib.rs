@@ -43,7 +43,7 @@ pub mod s3;
 pub mod sftp;
 // Shared by the network backends: read-ahead for ranged reads, and one async runtime for
 // backends built on async client libraries (add a feature here to use it).
-#[cfg(any(feature = "sftp", feature = "s3"))]
+#[cfg(any(feature = "sftp", feature = "s3", feature = "smb"))]
 mod readahead;
 #[cfg(feature = "sftp")]
 pub mod runtime;

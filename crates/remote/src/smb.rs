@@ -7,11 +7,15 @@
 //!
 //! Writes keep several WRITE requests in flight (the protocol's credits allow it on one
 //! connection) and end with a FLUSH; small files (the manifest) are written under a temporary
-//! name and renamed into place. A broken connection is re-established (new session, files
-//! opened again) and the request retried a bounded number of times. Protocol client: the
-//! `smb` crate (pure Rust, thread-based API).
+//! name and renamed into place. Sequential reads keep `READ_AHEAD` (32 MiB) of READ requests
+//! in flight on the one connection, each as large as the server's MaxReadSize allows (up to
+//! 4 MiB, a multi-credit request); the client asks the server for enough credits to do so. A
+//! broken connection is re-established (new session, files opened again) and the request
+//! retried a bounded number of times. Protocol client: the `smb` crate (pure Rust,
+//! thread-based API).
 
-use super::pipeline::{io_err, retry, Fault, PipelinedWriter, ReadAhead, RemoteFile};
+use super::pipeline::{io_err, retry, Fault, PipelinedWriter, RemoteFile};
+use super::readahead::{Fetch, ReadAhead};
 use super::{lookup_secret, CredentialsFile, Interaction, RemoteSpec};
 use lifeboat_repo::{Backend, BackendRead, BackendWrite, FileKind, ImageName};
 use lifeboat_repo::{RepoError, Result};
@@ -27,8 +31,16 @@ use std::time::Duration;
 
 const DEFAULT_PORT: u16 = 445;
 const TIMEOUT: Duration = Duration::from_secs(30);
-/// Size of one READ/WRITE request (at most the server's negotiated maximum).
+/// Size of one WRITE request (at most the server's negotiated maximum).
 const IO_SIZE: u32 = 1 << 20;
+/// Largest READ request (at most the server's MaxReadSize); a multi-credit request.
+const READ_SIZE: u32 = 4 << 20;
+/// Bytes of READ requests kept in flight by a sequential reader (`READ_AHEAD / read size`
+/// requests; the memory bound of one open file).
+const READ_AHEAD: usize = 32 << 20;
+/// Credits the client asks the server to keep granted: enough for `READ_AHEAD` in flight
+/// (one credit per 64 KiB) plus the writer's requests. Samba grants up to 8192.
+const CREDITS: u16 = 1024;
 const MAX_ENTRIES: usize = 1_000_000;
 
 const STATUS_OBJECT_NAME_COLLISION: u32 = 0xC000_0035;
@@ -144,6 +156,7 @@ struct Smb {
     base: Vec<String>,
     session: Mutex<Session>,
     io_size: u32,
+    read_size: u32,
 }
 
 fn new_client(
@@ -158,6 +171,7 @@ fn new_client(
     };
     cfg.connection.port = Some(port);
     cfg.connection.timeout = Some(TIMEOUT);
+    cfg.connection.credits_backlog = Some(CREDITS);
     let client = Client::new(cfg);
     client.share_connect(share, user, password.to_string())?;
     Ok(client)
@@ -415,7 +429,7 @@ impl RemoteFile for SmbFile {
     }
 
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
-        let step = self.smb.io_size as usize;
+        let step = self.smb.read_size as usize;
         retry(|attempt| {
             let f = self.handle(attempt)?;
             let mut done = 0usize;
@@ -533,18 +547,16 @@ impl SmbBackend {
                 format!("connecting to {host}:{port} as {user}: {e}"),
             ))
         })?;
-        let io_size = client
+        let (max_read, max_write) = client
             .get_connection(&host)
             .ok()
             .and_then(|c| {
-                c.conn_info().map(|i| {
-                    i.negotiation
-                        .max_read_size
-                        .min(i.negotiation.max_write_size)
-                })
+                c.conn_info()
+                    .map(|i| (i.negotiation.max_read_size, i.negotiation.max_write_size))
             })
-            .unwrap_or(64 << 10)
-            .clamp(64 << 10, IO_SIZE);
+            .unwrap_or((64 << 10, 64 << 10));
+        let io_size = max_read.min(max_write).clamp(64 << 10, IO_SIZE);
+        let read_size = max_read.clamp(64 << 10, READ_SIZE);
         let smb = Smb {
             display: display.clone(),
             port,
@@ -557,6 +569,7 @@ impl SmbBackend {
                 client: Arc::new(client),
             }),
             io_size,
+            read_size,
         };
         let backend = SmbBackend { smb: Arc::new(smb) };
         if !base.is_empty() {
@@ -696,8 +709,21 @@ impl Backend for SmbBackend {
             smb::GetLen::get_len(&*h).map_err(fault)
         })
         .map_err(|e| self.err(&[image, file], e))?;
-        let piece = self.smb.io_size as usize;
-        Ok(Box::new(ReadAhead::new(f, len, piece)))
+        // Sequential reads keep READ_AHEAD bytes of READ requests in flight, each as large
+        // as the server allows (up to READ_SIZE), on the one connection.
+        let block = self.smb.read_size as usize;
+        let fetch: Arc<Fetch> = Arc::new(move |off, n| {
+            let mut v = vec![0u8; n];
+            RemoteFile::read_exact_at(&f, &mut v, off)
+                .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", f.label())))?;
+            Ok(v)
+        });
+        Ok(Box::new(ReadAhead::new(
+            fetch,
+            len,
+            block,
+            READ_AHEAD / block,
+        )))
     }
 
     fn put_atomic(&self, name: &ImageName, kind: FileKind, data: &[u8]) -> Result<()> {

@@ -402,9 +402,14 @@ impl ImageSource {
 
     /// A sequential reader over the whole container stream (1 MiB reads).
     pub fn reader(&self) -> SourceReader<'_> {
+        self.reader_at(0)
+    }
+
+    /// A sequential reader over the container stream from byte `pos` on (1 MiB reads).
+    pub fn reader_at(&self, pos: u64) -> SourceReader<'_> {
         SourceReader {
             src: self,
-            pos: 0,
+            pos: pos.min(self.len),
             buf: Vec::new(),
             at: 0,
         }

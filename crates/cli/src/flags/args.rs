@@ -232,6 +232,15 @@ pub struct RestoreArgs {
     /// Restore only disk N (from 0) of a multi-disk image onto the one --disk given.
     #[arg(long, value_name = "N")]
     pub from_disk: Option<u32>,
+    /// Keep what the verification pass reads in this directory on a local disk (not a
+    /// target), so that the image is read from the repository only once; what does not fit
+    /// is read again. Without it, only memory is used (see --spool-memory).
+    #[arg(long, value_name = "DIR")]
+    pub spool: Option<PathBuf>,
+    /// Memory the spool may use (default for a network repository: a quarter of the
+    /// available memory, at most 4G; for a local one: none). 0 turns the memory spool off.
+    #[arg(long, value_name = "SIZE", value_parser = size::parse_size_or_zero)]
+    pub spool_memory: Option<u64>,
     #[command(flatten)]
     pub tuning: Tuning,
 }

@@ -21,6 +21,16 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("{s:?} is out of range"))
 }
 
+/// [`parse_size`], where 0 is allowed too.
+pub fn parse_size_or_zero(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    if digits > 0 && t[..digits].bytes().all(|b| b == b'0') {
+        return parse_size(&format!("1{}", &t[digits..])).map(|_| 0);
+    }
+    parse_size(s)
+}
+
 #[cfg(test)]
 mod tests {
     use super::parse_size;

@@ -63,6 +63,8 @@ impl RestoreArgs {
         let mut opts = RestoreOptions::new(ImageName::new(image)?, self.disk.clone());
         opts.parts = parts;
         opts.precheck = !self.no_precheck;
+        opts.spool.dir = self.spool.clone();
+        opts.spool.memory = self.spool_memory;
         opts.threads = self.tuning.threads();
         self.layout_options(&mut opts)?;
         Ok(opts)
