@@ -12,6 +12,9 @@ pub struct IndexedImage<R: ReadAt> {
     header: FileHeader,
     tail: Tail,
     directory: Vec<DirEntry>,
+    /// The segment [`find`](Self::find) and [`find_from`](Self::find_from) read last: reads
+    /// that go forward through a disk ask for the same one again and again.
+    last_segment: std::sync::Mutex<Option<(usize, std::sync::Arc<Vec<IndexEntry>>)>>,
 }
 
 fn read(src: &dyn ReadAt, pos: u64, len: usize, what: &'static str) -> Result<Vec<u8>> {
@@ -101,6 +104,7 @@ impl<R: ReadAt> IndexedImage<R> {
             header,
             tail,
             directory,
+            last_segment: std::sync::Mutex::new(None),
         })
     }
 
@@ -159,6 +163,19 @@ impl<R: ReadAt> IndexedImage<R> {
             .collect())
     }
 
+    /// Segment `i`, from the one-segment cache or the container.
+    fn segment_cached(&self, i: usize) -> Result<std::sync::Arc<Vec<IndexEntry>>> {
+        let mut last = self.last_segment.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((j, seg)) = last.as_ref() {
+            if *j == i {
+                return Ok(std::sync::Arc::clone(seg));
+            }
+        }
+        let seg = std::sync::Arc::new(self.segment(i)?);
+        *last = Some((i, std::sync::Arc::clone(&seg)));
+        Ok(seg)
+    }
+
     /// Number of index segments.
     pub fn segments(&self) -> usize {
         self.directory.len()
@@ -173,7 +190,7 @@ impl<R: ReadAt> IndexedImage<R> {
         if i == 0 {
             return Ok(None);
         }
-        let seg = self.segment(i - 1)?;
+        let seg = self.segment_cached(i - 1)?;
         let j = seg.partition_point(|e| (e.disk, e.first) <= key);
         if j == 0 {
             return Ok(None);
@@ -191,7 +208,7 @@ impl<R: ReadAt> IndexedImage<R> {
             .partition_point(|d| (d.first_disk, d.first_offset) <= key)
             .saturating_sub(1);
         while i < self.directory.len() {
-            let seg = self.segment(i)?;
+            let seg = self.segment_cached(i)?;
             let j = seg.partition_point(|e| (e.disk, e.end) <= key);
             if let Some(e) = seg.get(j) {
                 return Ok((e.disk == disk).then_some(*e));

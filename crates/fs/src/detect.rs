@@ -196,6 +196,12 @@ pub fn detect<'s>(volume: &dyn ReadAt, scanners: &'s [&'s dyn Scanner]) -> Detec
                      told apart)"
                 .to_string(),
         },
+        Some(Signature::Luks) => Detection::Raw {
+            fs_type: Signature::Luks.name().to_string(),
+            reason: "LUKS-encrypted volume: copied whole (without the key, used and free \
+                     blocks cannot be told apart)"
+                .to_string(),
+        },
         Some(sig) => Detection::Raw {
             fs_type: sig.name().to_string(),
             reason: format!("{}: no used-block scanner for it; copied whole", sig.name()),
