@@ -676,8 +676,14 @@ fn check_events(r: &Run, ops: &[&str]) -> Vec<Value> {
             .unwrap_or_else(|| panic!("no event field: {v}"))
             .to_string()
     };
-    // A restore starts with its plan (docs/EVENTS.md), before the first phase.
-    let mut i = usize::from(kind(&ev[0]) == "plan");
+    // A restore starts with its plan and then says how it will read the image
+    // (docs/EVENTS.md), before the first phase.
+    let mut i = 0;
+    for first in ["plan", "read_plan"] {
+        if i < ev.len() && kind(&ev[i]) == first {
+            i += 1;
+        }
+    }
     let skip_warnings = |i: &mut usize| {
         while *i < ev.len() && kind(&ev[*i]) == "warning" {
             assert!(ev[*i]["message"].is_string());
