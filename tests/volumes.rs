@@ -533,6 +533,9 @@ fn verify(b: &Built, targets: &[PathBuf], vg: &str, dir: &Path) {
         b.map.copy(name, &f, &pvs, false);
         let got = expect_of(&f, *content, dir);
         assert_eq!(&got, want, "LV {vg}/{name} after the restore");
+        if *content == Content::Swap {
+            assert_zero_after_header(&f, &format!("swap LV {vg}/{name}"));
+        }
     }
     for (t, boot) in targets.iter().zip(&b.boots) {
         if let Some((start, size, content, want)) = boot {
@@ -545,6 +548,58 @@ fn verify(b: &Built, targets: &[PathBuf], vg: &str, dir: &Path) {
             );
         }
     }
+}
+
+/// A restored swap area holds zeros after its header page (the target was garbage there).
+fn assert_zero_after_header(file: &Path, what: &str) {
+    let b = fs::read(file).unwrap();
+    let bad = b[4096..].iter().position(|x| *x != 0);
+    assert!(
+        bad.is_none(),
+        "{what}: byte {} after the header page is not zero",
+        bad.unwrap_or(0) + 4096
+    );
+}
+
+/// A swap partition: only its header page is stored; after the restore onto garbage the
+/// header (UUID, label) is back and the rest of the area is zeros.
+#[test]
+fn a_swap_partition_is_stored_as_its_header_and_restored_as_zeros_behind_it() {
+    if !need(&["mkswap", "blkid", "sfdisk"]) {
+        return;
+    }
+    let dir = tempdir("swap");
+    let d = dir.path();
+    let disk = d.join("src.img");
+    sparse_file(&disk, 160 * MIB);
+    fill_random(&disk, 0, 160 * MIB, 8);
+    sfdisk(
+        &disk,
+        "label: dos\nstart=2048, size=131072, type=82\ntype=83\n",
+    );
+    let t = read_table(&disk);
+    let sw = d.join("swap.img");
+    make_content(&sw, t.parts[0].size, Content::Swap, 1, d);
+    // Old swapped-out pages behind the header: not to be stored, not to come back.
+    fill_random(&sw, 8192, 1 << 20, 3);
+    write_at(&disk, t.parts[0].start, &fs::read(&sw).unwrap());
+    let want = blkid(&sw);
+    let repo = d.join("repo");
+    fs::create_dir(&repo).unwrap();
+    savedisk(&repo, "img", &[&disk], &[]).ok();
+    let m = info_json(&repo, "img");
+    let p1 = &m["disks"][0]["table"]["partitions"][0];
+    assert_eq!(p1["filesystem"], "swap", "{p1:#}");
+    assert_eq!(p1["used_bytes"], 4096, "{p1:#}");
+    assert_eq!(p1["uuid"], "5a1e5a1e-0000-4000-8000-0000000000aa", "{p1:#}");
+    let target = d.join("target.img");
+    garbage_file(&target, 160 * MIB, 9);
+    restoredisk(&repo, "img", &[&target], &[]).ok();
+    let back = d.join("swap-back.img");
+    extract(&target, t.parts[0].start, t.parts[0].size, &back);
+    assert_eq!(blkid(&back), want, "blkid of the restored swap");
+    assert_eq!(sha_range(&back, 0, 4096), sha_range(&sw, 0, 4096));
+    assert_zero_after_header(&back, "the restored swap partition");
 }
 
 fn stored_bytes(m: &Value) -> u64 {
@@ -961,6 +1016,9 @@ fn md_raid1_mirrors_of_ext4_and_of_an_lvm_pv_over_two_disks() {
                 want,
                 "vg_md/{name} on disk {i}"
             );
+            if *content == Content::Swap {
+                assert_zero_after_header(&f, &format!("swap LV vg_md/{name} on disk {i}"));
+            }
         }
     }
 }

@@ -27,6 +27,7 @@ mod reader;
 mod restore;
 mod save;
 mod spool;
+mod swap;
 
 pub use check::{check, CheckReport};
 pub use error::{

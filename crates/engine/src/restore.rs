@@ -921,6 +921,7 @@ impl WritePass<'_> {
             report.gpt_relocated.push(moved);
         }
         for t in self.targets {
+            crate::swap::clear_swap_areas(&t.disk, &t.plan.partitions, &t.source.table.partitions)?;
             if crate::grow::any_growth(&t.plan.partitions) {
                 crate::grow::grow_filesystems(t.disk.path(), &t.plan, sink);
                 t.disk.sync()?;

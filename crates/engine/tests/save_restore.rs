@@ -289,15 +289,22 @@ fn refusals_leave_everything_untouched() {
     assert!(matches!(e, EngineError::Repo(_)), "{e}");
     check(&repo, &name("one"), 2, &|_| {}, &NO_CANCEL).unwrap();
 
-    // A target too small, and the wrong number of targets: refused before any write.
+    // A target too small for the partition (it ends at 37 MiB), and the wrong number of
+    // targets: refused before any write. (A smaller target that the partitions fit is
+    // accepted: see the resize tests.)
     let small = t.path().join("small.img");
-    garbage_disk(&small, 39 * MIB, 11);
+    garbage_disk(&small, 36 * MIB, 11);
     let small_bytes = fs::read(&small).unwrap();
     let e = plan_restore(&repo, &restore_opts("one", vec![small.clone()]))
         .err()
         .unwrap();
     assert!(matches!(e, EngineError::Refused(_)), "{e}");
-    assert!(e.to_string().contains("too small"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("partition 1 does not fit: it ends at byte 38797312"),
+        "{e}"
+    );
+    assert!(e.to_string().contains("; 1048576 bytes short"), "{e}");
     let dst = t.path().join("dst.img");
     garbage_disk(&dst, 40 * MIB, 12);
     let e = plan_restore(
