@@ -4,26 +4,6 @@
 //! Both are "raw" register updates: no final inversion, the caller chooses the seed, exactly as
 //! the ext4 on-disk format documentation describes.
 
-const fn crc32c_table() -> [u32; 256] {
-    let mut t = [0u32; 256];
-    let mut i = 0;
-    while i < 256 {
-        let mut c = i as u32;
-        let mut k = 0;
-        while k < 8 {
-            c = if c & 1 != 0 {
-                (c >> 1) ^ 0x82F6_3B78
-            } else {
-                c >> 1
-            };
-            k += 1;
-        }
-        t[i] = c;
-        i += 1;
-    }
-    t
-}
-
 const fn crc16_table() -> [u16; 256] {
     let mut t = [0u16; 256];
     let mut i = 0;
@@ -44,16 +24,11 @@ const fn crc16_table() -> [u16; 256] {
     t
 }
 
-static CRC32C: [u32; 256] = crc32c_table();
 static CRC16: [u16; 256] = crc16_table();
 
-/// Updates a CRC-32C register with `data` (no pre- or post-inversion).
-pub fn crc32c(mut crc: u32, data: &[u8]) -> u32 {
-    for &b in data {
-        crc = CRC32C[((crc ^ u32::from(b)) & 0xFF) as usize] ^ (crc >> 8);
-    }
-    crc
-}
+/// Updates a CRC-32C register with `data` (no pre- or post-inversion): the one register of
+/// [`lifeboat_fs::checksum`].
+pub use lifeboat_fs::checksum::crc32c_update as crc32c;
 
 /// Updates a CRC-16 register with `data` (no pre- or post-inversion).
 pub fn crc16(mut crc: u16, data: &[u8]) -> u16 {

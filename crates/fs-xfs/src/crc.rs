@@ -3,35 +3,7 @@
 //! XFS computes the CRC of the whole structure with its CRC field counted as zero, starting
 //! from `!0` and inverting the result (the standard CRC-32C), and stores it little-endian.
 
-const fn table() -> [u32; 256] {
-    let mut t = [0u32; 256];
-    let mut i = 0;
-    while i < 256 {
-        let mut c = i as u32;
-        let mut k = 0;
-        while k < 8 {
-            c = if c & 1 != 0 {
-                (c >> 1) ^ 0x82F6_3B78
-            } else {
-                c >> 1
-            };
-            k += 1;
-        }
-        t[i] = c;
-        i += 1;
-    }
-    t
-}
-
-static TABLE: [u32; 256] = table();
-
-/// Feeds `bytes` into the CRC register `crc` (no inversion).
-fn update(mut crc: u32, bytes: &[u8]) -> u32 {
-    for &b in bytes {
-        crc = TABLE[((crc ^ u32::from(b)) & 0xFF) as usize] ^ (crc >> 8);
-    }
-    crc
-}
+use lifeboat_fs::checksum::crc32c_update as update;
 
 /// The standard CRC-32C of `bytes` (`crc32c(b"123456789") == 0xE3069283`).
 pub fn crc32c(bytes: &[u8]) -> u32 {

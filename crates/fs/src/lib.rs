@@ -21,6 +21,7 @@
 
 pub mod bitmap;
 pub mod bytes;
+pub mod checksum;
 mod detect;
 mod extent;
 mod merged;
