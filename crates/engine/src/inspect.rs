@@ -6,8 +6,7 @@ use lifeboat_container::{
     DiskRecord, Identity, PartitionRecord, RegionRecord, TableRecord, VolumeRecord,
 };
 use lifeboat_fs::{
-    detect, Detection, FsError, FsInfo, InnerVolume, RawVolume, Scanner, SharedVolume, Slice,
-    UsedBlocks,
+    detect, Detection, FsError, InnerVolume, RawVolume, Scanner, SharedVolume, Slice, UsedBlocks,
 };
 use lifeboat_parttable::{
     read_layout, sniff_sector_size, Layout, PartError, PartitionKind, TableKind,
@@ -251,11 +250,6 @@ fn volume_records(inner: &[InnerVolume]) -> Vec<VolumeRecord> {
         .collect()
 }
 
-/// What a partition record says about a stream's content.
-fn content_fields(info: &FsInfo) -> (Vec<VolumeRecord>, Option<u64>) {
-    (volume_records(&info.volumes), info.unallocated_bytes)
-}
-
 /// Describes a disk as stored in an image: identity, geometry, table, every partition's
 /// filesystem and used bytes. `saved` says which partition numbers will be stored (`None`:
 /// all).
@@ -284,7 +278,6 @@ pub(crate) fn describe_layout(
     {
         let raw = *raw;
         let info = stream.info();
-        let (volumes, unallocated_bytes) = content_fields(info);
         let p = layout.partition(v.number);
         parts.push(PartitionRecord {
             number: v.number,
@@ -310,8 +303,8 @@ pub(crate) fn describe_layout(
             used_bytes: info.used_bytes,
             notes: info.warnings.clone(),
             files: info.files,
-            volumes,
-            unallocated_bytes,
+            volumes: volume_records(&info.volumes),
+            unallocated_bytes: info.unallocated_bytes,
         });
     }
     DiskRecord {
