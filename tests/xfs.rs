@@ -11,7 +11,6 @@
 mod common;
 
 use common::*;
-use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 
@@ -23,28 +22,6 @@ const XFS_TOOLS: &[&str] = &[
     "mount",
     "umount",
 ];
-
-/// Files (SHA-256), symlinks (`->` target) and directories (`/`) under `root`.
-fn listing(root: &Path) -> BTreeMap<String, String> {
-    let mut m = BTreeMap::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
-            let md = fs::symlink_metadata(&p).unwrap();
-            if md.file_type().is_symlink() {
-                m.insert(rel, format!("-> {}", fs::read_link(&p).unwrap().display()));
-            } else if md.is_dir() {
-                m.insert(rel, "/".into());
-                stack.push(p);
-            } else {
-                m.insert(rel, sha_bytes(&fs::read(&p).unwrap()));
-            }
-        }
-    }
-    m
-}
 
 /// `blkid -o value -s UUID`.
 fn blkid_uuid(dev: &Path) -> String {
@@ -209,12 +186,7 @@ fn xfs_v5_on_an_mbr_disk_round_trips() {
     let size = 420 * MIB;
     let disk = d.join("disk.img");
     sparse_file(&disk, size);
-    let mut c = tool("sfdisk");
-    run_ok_stdin(
-        c.args(["-q", "--no-reread", "--no-tell-kernel", "--wipe", "never"])
-            .arg(&disk),
-        "label: dos\nlabel-id: 0x5bf1a7c0\n,360MiB,83\n",
-    );
+    sfdisk(&disk, "label: dos\nlabel-id: 0x5bf1a7c0\n,360MiB,83\n");
     let part = read_table(&disk).parts[0].clone();
     write_at(&disk, 0, &Rng::new(51).bytes(440));
     let (uuid, want, used_db) = {
@@ -232,7 +204,7 @@ fn xfs_v5_on_an_mbr_disk_round_trips() {
         let want = {
             let m = Mount::new(&lo.dev, &d.join("src"), "");
             fill(&m.dir, 52);
-            listing(&m.dir)
+            tree_listing(&m.dir)
         };
         assert_repair_clean(&lo.dev, "source");
         (blkid_uuid(&lo.dev), want, xfs_db_used_bytes(&lo.dev))
@@ -257,7 +229,7 @@ fn xfs_v5_on_an_mbr_disk_round_trips() {
     assert_eq!(blkid_uuid(&lo.dev), uuid, "UUID");
     assert_eq!(xfs_db_used_bytes(&lo.dev), used_db);
     let m = Mount::new(&lo.dev, &d.join("dst"), "ro");
-    let got = listing(&m.dir);
+    let got = tree_listing(&m.dir);
     assert_eq!(got.len(), want.len(), "entries");
     for (k, v) in &want {
         assert_eq!(got.get(k), Some(v), "restored {k}");
@@ -349,28 +321,4 @@ fn xfs_v4_on_a_gpt_disk_round_trips() {
             "used range {o}+{l} differs"
         );
     }
-}
-
-/// Runs `c` with `input` on its standard input; panics unless it succeeds.
-fn run_ok_stdin(c: &mut std::process::Command, input: &str) {
-    use std::io::Write;
-    use std::process::Stdio;
-    let mut child = c
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{c:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
