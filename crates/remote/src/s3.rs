@@ -159,6 +159,8 @@ fn status_kind(status: u16) -> io::ErrorKind {
     match status {
         404 => io::ErrorKind::NotFound,
         401 | 403 => io::ErrorKind::PermissionDenied,
+        // The answer to a write with `If-None-Match: *` when the object exists.
+        412 => io::ErrorKind::AlreadyExists,
         _ => io::ErrorKind::Other,
     }
 }
@@ -697,6 +699,13 @@ impl S3Backend {
 }
 
 /// Parts go out in the background; the caller fills the next one.
+/// Every object lifeboat creates is created only if it does not exist: of two saves racing
+/// for one image, the second's write of the lease fails (`412 Precondition Failed`) instead of
+/// replacing the first's (S3 conditional writes; HEAD alone would leave a window).
+fn if_none_match() -> (&'static str, String) {
+    ("if-none-match", "*".to_string())
+}
+
 struct S3Writer {
     c: Arc<Client>,
     key: String,
@@ -842,8 +851,14 @@ impl S3Writer {
     fn complete(&mut self) -> Result<()> {
         if self.upload.is_none() {
             let data = std::mem::take(&mut self.buf);
-            self.c
-                .ok("PUT", &self.key, &[], &[], Some(data.as_slice()), 1 << 20)?;
+            self.c.ok(
+                "PUT",
+                &self.key,
+                &[],
+                &[if_none_match()],
+                Some(data.as_slice()),
+                1 << 20,
+            )?;
             return Ok(());
         }
         if !self.buf.is_empty() {
@@ -900,7 +915,10 @@ impl S3Writer {
             "POST",
             &self.key,
             &[("uploadId", u.id.as_str())],
-            &[("content-type", "application/xml".to_string())],
+            &[
+                ("content-type", "application/xml".to_string()),
+                if_none_match(),
+            ],
             Some(xml.as_bytes()),
             1 << 20,
         );

@@ -17,6 +17,11 @@ pub enum FileKind {
     MarkerTemp,
     /// `.manifest.json.tmp`: the manifest being written by [`crate::Backend::put_atomic`].
     ManifestTemp,
+    /// `.lifeboat-lease`: the lease of the save writing the image ([`crate::Lease`]), created
+    /// exclusively with the image and removed after its manifest is committed.
+    Lease,
+    /// `.lifeboat-lease.tmp`: the lease being rewritten by [`crate::Backend::put_atomic`].
+    LeaseTemp,
 }
 
 /// Name of the manifest file ([`FileKind::Manifest`]).
@@ -24,6 +29,9 @@ pub const MANIFEST_FILE: &str = "manifest.json";
 
 /// Name of the marker file ([`FileKind::Marker`]).
 pub const MARKER_FILE: &str = ".lifeboat-image";
+
+/// Name of the lease file ([`FileKind::Lease`]).
+pub const LEASE_FILE: &str = ".lifeboat-lease";
 
 const VOLUME_PREFIX: &str = "data.lbi.";
 
@@ -36,6 +44,8 @@ impl FileKind {
             FileKind::Volume(n) => format!("{VOLUME_PREFIX}{n:03}"),
             FileKind::MarkerTemp => FileKind::Marker.temp_name(),
             FileKind::ManifestTemp => FileKind::Manifest.temp_name(),
+            FileKind::Lease => LEASE_FILE.to_string(),
+            FileKind::LeaseTemp => FileKind::Lease.temp_name(),
         }
     }
 
@@ -51,6 +61,8 @@ impl FileKind {
         let kind = match name {
             MARKER_FILE => FileKind::Marker,
             MANIFEST_FILE => FileKind::Manifest,
+            LEASE_FILE => FileKind::Lease,
+            _ if name == FileKind::Lease.temp_name() => FileKind::LeaseTemp,
             _ if name == FileKind::Marker.temp_name() => FileKind::MarkerTemp,
             _ if name == FileKind::Manifest.temp_name() => FileKind::ManifestTemp,
             _ => {
@@ -85,6 +97,8 @@ mod tests {
             FileKind::Volume(1234),
             FileKind::MarkerTemp,
             FileKind::ManifestTemp,
+            FileKind::Lease,
+            FileKind::LeaseTemp,
         ] {
             assert_eq!(FileKind::parse(&k.name()), Some(k), "{k}");
         }

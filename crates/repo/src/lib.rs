@@ -22,15 +22,19 @@
 
 mod backend;
 mod file;
+mod lease;
 mod local;
 mod name;
 mod repository;
 
 pub use backend::{Backend, BackendRead, BackendWrite};
-pub use file::{FileKind, MANIFEST_FILE, MARKER_FILE};
+pub use file::{FileKind, LEASE_FILE, MANIFEST_FILE, MARKER_FILE};
+pub use lease::{Lease, LeaseParseError, HEARTBEAT, LEASE_TTL};
 pub use local::LocalBackend;
 pub use name::ImageName;
-pub use repository::{ImageEntry, ImageSink, ImageSource, ImageStatus, Repository, SourceReader};
+pub use repository::{
+    Cleanup, ImageEntry, ImageSink, ImageSource, ImageStatus, Repository, SourceReader,
+};
 
 use std::fmt;
 use std::io;
@@ -154,6 +158,27 @@ pub enum RepoError {
         /// Why it cannot be used.
         reason: String,
     },
+    /// A save is writing the image (its lease is live); nothing was deleted.
+    #[error("image {name:?} in {repo} is being written by a save ({lease}); nothing was deleted")]
+    Leased {
+        /// Image name.
+        name: String,
+        /// Repository location.
+        repo: String,
+        /// The live lease.
+        lease: Box<Lease>,
+    },
+    /// The files of an image changed under the save writing it (deleted, replaced, or the
+    /// lease taken by another save): the image was not committed.
+    #[error("the files of image {name:?} in {repo} changed during the save ({what}); the image was not committed")]
+    Changed {
+        /// Image name.
+        name: String,
+        /// Repository location.
+        repo: String,
+        /// What changed.
+        what: String,
+    },
     /// The manifest could not be read.
     #[error(transparent)]
     Container(#[from] lifeboat_container::ContainerError),
@@ -164,7 +189,7 @@ impl RepoError {
     pub fn class(&self) -> ErrorClass {
         match self {
             RepoError::InvalidName { .. } => ErrorClass::Usage,
-            RepoError::Foreign { .. } => ErrorClass::Refused,
+            RepoError::Foreign { .. } | RepoError::Leased { .. } => ErrorClass::Refused,
             RepoError::Incomplete { .. } => ErrorClass::Damaged,
             RepoError::Io { .. }
             | RepoError::Exists { .. }
@@ -172,6 +197,7 @@ impl RepoError {
             | RepoError::SplitSize { .. }
             | RepoError::NotBuiltIn { .. }
             | RepoError::Unsupported { .. }
+            | RepoError::Changed { .. }
             | RepoError::Container(_) => ErrorClass::Failed,
         }
     }

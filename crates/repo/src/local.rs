@@ -2,9 +2,25 @@
 
 use crate::backend::{Backend, BackendRead, BackendWrite};
 use crate::{FileKind, ImageName, RepoError, Result};
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, BufWriter, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+
+/// Images hold whole disks (password hashes, keys): their directories are the owner's only,
+/// whatever the umask.
+const DIR_MODE: u32 = 0o700;
+/// … and so are their files.
+const FILE_MODE: u32 = 0o600;
+
+/// Opens a new file that must not exist, readable and writable by the owner only.
+fn create_private(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(FILE_MODE)
+        .open(path)
+}
 
 /// A repository in a local directory (a USB disk, a mounted share, …).
 #[derive(Debug, Clone)]
@@ -124,7 +140,7 @@ impl Backend for LocalBackend {
 
     fn create_image(&self, image: &ImageName) -> Result<()> {
         let dir = self.dir(image.as_str());
-        match fs::create_dir(&dir) {
+        match DirBuilder::new().mode(DIR_MODE).create(&dir) {
             Ok(()) => sync_dir(&self.root),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(RepoError::Exists {
                 name: image.to_string(),
@@ -136,11 +152,7 @@ impl Backend for LocalBackend {
 
     fn create(&self, image: &ImageName, file: FileKind) -> Result<Box<dyn BackendWrite>> {
         let path = self.path(image, file);
-        let f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(|e| io_err(&path, e))?;
+        let f = create_private(&path).map_err(|e| io_err(&path, e))?;
         Ok(Box::new(LocalWriter {
             w: BufWriter::with_capacity(1 << 20, f),
             path,
@@ -158,7 +170,12 @@ impl Backend for LocalBackend {
         let dir = self.dir(image.as_str());
         let tmp = dir.join(file.temp_name());
         let path = dir.join(file.name());
-        let mut f = File::create(&tmp).map_err(|e| io_err(&tmp, e))?;
+        // A temporary file left by an earlier crash is replaced.
+        match fs::remove_file(&tmp) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(io_err(&tmp, e)),
+            _ => {}
+        }
+        let mut f = create_private(&tmp).map_err(|e| io_err(&tmp, e))?;
         f.write_all(data).map_err(|e| io_err(&tmp, e))?;
         f.sync_all().map_err(|e| io_err(&tmp, e))?;
         drop(f);

@@ -1,11 +1,14 @@
 //! What every backend shares: names, volumes, the manifest-last commit, listing.
 
 use crate::backend::{Backend, BackendRead, BackendWrite};
+use crate::lease::{Lease, HEARTBEAT, MAX_LEASE};
 use crate::{FileKind, ImageName, IncompleteReason, LocalBackend, RepoError, Result};
 use lifeboat_container::{chain_text, FileRecord, Manifest};
 use lifeboat_fs::ReadAt;
 use std::io::{self, Read, Write};
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 
 const MAX_MANIFEST: u64 = 64 << 20;
 
@@ -37,6 +40,8 @@ pub struct ImageEntry {
     pub bytes: u64,
     /// Whether it is complete.
     pub status: ImageStatus,
+    /// The lease of a save still writing it (a live lease; see [`Lease::is_live`]).
+    pub lease: Option<Lease>,
 }
 
 impl ImageEntry {
@@ -92,10 +97,15 @@ impl Repository {
                     Err(e) => ImageStatus::Incomplete(chain_text(&e)),
                 },
             };
+            let lease = match (&status, ImageName::new(&name)) {
+                (ImageStatus::Incomplete(_), Ok(n)) => self.live_lease(&n, &files),
+                _ => None,
+            };
             out.push(ImageEntry {
                 name,
                 bytes,
                 status,
+                lease,
             });
         }
         Ok(out)
@@ -127,6 +137,19 @@ impl Repository {
         Ok(m)
     }
 
+    /// The live lease of an image whose files are `files`, if it has one. A lease that cannot
+    /// be read or parsed is no lease: it cannot keep an image from being deleted forever.
+    fn live_lease(&self, name: &ImageName, files: &[(String, u64)]) -> Option<Lease> {
+        if !files
+            .iter()
+            .any(|(f, _)| FileKind::parse(f) == Some(FileKind::Lease))
+        {
+            return None;
+        }
+        let bytes = self.backend.get(name, FileKind::Lease, MAX_LEASE).ok()?;
+        Lease::parse(&bytes).ok().filter(Lease::is_live)
+    }
+
     fn incomplete(&self, name: &ImageName, reason: IncompleteReason) -> RepoError {
         RepoError::Incomplete {
             name: name.to_string(),
@@ -150,15 +173,60 @@ impl Repository {
             }
         }
         self.backend.create_image(name)?;
+        let lease = self.claim(name)?;
         self.backend
             .put_atomic(name, FileKind::Marker, b"lifeboat image\n")?;
+        let heartbeat = Heartbeat::start(Arc::clone(&self.backend), name.clone(), lease.clone());
         Ok(ImageSink {
             backend: Arc::clone(&self.backend),
             name: name.clone(),
             split: split_size.unwrap_or(u64::MAX),
             current: None,
             done: Vec::new(),
+            lease,
+            heartbeat: Some(heartbeat),
+            committed: false,
         })
+    }
+
+    /// Creates the image's lease exclusively: of two saves to one name, only one creates it
+    /// (on backends without directories, S3, this is what keeps them apart).
+    fn claim(&self, name: &ImageName) -> Result<Lease> {
+        let lease = Lease::new_for_this_process();
+        let exists = || RepoError::Exists {
+            name: name.to_string(),
+            repo: self.location(),
+        };
+        let written = self
+            .backend
+            .create(name, FileKind::Lease)
+            .and_then(|mut w| {
+                w.write_all(&lease.to_bytes())
+                    .map_err(|source| RepoError::Io {
+                        path: format!("{}/{}/{}", self.location(), name, FileKind::Lease),
+                        source,
+                    })?;
+                w.finish()
+            });
+        match written {
+            Ok(()) => {}
+            Err(RepoError::Io { source, .. }) if source.kind() == io::ErrorKind::AlreadyExists => {
+                // A retried create may have found the lease its own lost first attempt wrote.
+                let theirs = self.backend.get(name, FileKind::Lease, MAX_LEASE).ok();
+                if theirs.and_then(|b| Lease::parse(&b).ok()).map(|l| l.token)
+                    != Some(lease.token.clone())
+                {
+                    return Err(exists());
+                }
+            }
+            Err(e) => return Err(e),
+        }
+        // Read back: the lease must be ours (a backend that let two creates through shows it).
+        let back = self.backend.get(name, FileKind::Lease, MAX_LEASE)?;
+        match Lease::parse(&back) {
+            Ok(l) if l.token == lease.token => Ok(lease),
+            _ => Err(exists()),
+        }
     }
 
     /// Opens a complete image for reading: its manifest, and its volumes as one stream.
@@ -187,8 +255,9 @@ impl Repository {
         })
     }
 
-    /// Deletes an image: its volumes, manifest and marker, then its directory. A directory
-    /// holding anything else is left alone with an error.
+    /// Deletes an image: its volumes, manifest, lease and marker, then its directory. A
+    /// directory holding anything else is left alone with an error, and so is an image that a
+    /// save is writing (its lease is live: [`RepoError::Leased`]).
     pub fn delete(&self, name: &ImageName) -> Result<()> {
         let files = match self.backend.list_files(name.as_str()) {
             Ok(f) if f.iter().any(|(f, _)| is_image_file(f)) => f,
@@ -206,34 +275,117 @@ impl Repository {
                 file: other.clone(),
             });
         }
+        if let Some(lease) = self.live_lease(name, &files) {
+            return Err(RepoError::Leased {
+                name: name.to_string(),
+                repo: self.location(),
+                lease: Box::new(lease),
+            });
+        }
         // The manifest goes first: from then on the image is incomplete, never half-valid.
+        // The lease and the marker go last, so that what is left of an interrupted delete is
+        // still listed and can be deleted again.
         let mut order: Vec<FileKind> = files
             .iter()
             .filter_map(|(f, _)| FileKind::parse(f))
             .collect();
-        order.sort_by_key(|&k| (k != FileKind::Manifest, k == FileKind::Marker));
+        order.sort_by_key(|&k| {
+            (
+                k != FileKind::Manifest,
+                matches!(k, FileKind::Lease | FileKind::LeaseTemp),
+                k == FileKind::Marker,
+            )
+        });
         for k in order {
             self.backend.delete_file(name, k)?;
         }
         self.backend.remove_image_dir(name)
     }
 
-    /// Deletes every incomplete image (leftovers of saves that did not finish) and returns
-    /// their names.
-    pub fn delete_incomplete(&self) -> Result<Vec<String>> {
-        let mut gone = Vec::new();
+    /// Deletes every incomplete image (leftovers of saves that did not finish), except those
+    /// that a save is still writing (their lease is live).
+    pub fn delete_incomplete(&self) -> Result<Cleanup> {
+        let mut out = Cleanup::default();
         for e in self.list()? {
-            if !e.is_complete() {
-                self.delete(
-                    &ImageName::new(&e.name).map_err(|_| RepoError::InvalidName {
-                        name: e.name.clone(),
-                        reason: "not a lifeboat image name; delete it by hand".into(),
-                    })?,
-                )?;
-                gone.push(e.name);
+            if e.is_complete() {
+                continue;
+            }
+            if let Some(lease) = e.lease {
+                out.busy.push((e.name, lease));
+                continue;
+            }
+            let name = ImageName::new(&e.name).map_err(|_| RepoError::InvalidName {
+                name: e.name.clone(),
+                reason: "not a lifeboat image name; delete it by hand".into(),
+            })?;
+            match self.delete(&name) {
+                Ok(()) => out.deleted.push(e.name),
+                // The save started writing it after the listing.
+                Err(RepoError::Leased { lease, .. }) => out.busy.push((e.name, *lease)),
+                Err(err) => return Err(err),
             }
         }
-        Ok(gone)
+        Ok(out)
+    }
+}
+
+/// What [`Repository::delete_incomplete`] did.
+#[derive(Debug, Default)]
+pub struct Cleanup {
+    /// Images deleted.
+    pub deleted: Vec<String>,
+    /// Incomplete images left alone because a save is writing them, with its lease.
+    pub busy: Vec<(String, Lease)>,
+}
+
+/// The thread that renews a save's lease every [`HEARTBEAT`], and notices when the lease is
+/// no longer the save's own (deleted, or replaced by another save).
+struct Heartbeat {
+    stop: mpsc::Sender<()>,
+    thread: JoinHandle<Option<String>>,
+}
+
+impl Heartbeat {
+    fn start(backend: Arc<dyn Backend>, name: ImageName, lease: Lease) -> Heartbeat {
+        let (stop, rx) = mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("lifeboat-lease".into())
+            .spawn(move || loop {
+                match rx.recv_timeout(HEARTBEAT) {
+                    Err(RecvTimeoutError::Timeout) => {}
+                    _ => return None,
+                }
+                match backend.get(&name, FileKind::Lease, MAX_LEASE) {
+                    Ok(b) => match Lease::parse(&b) {
+                        Ok(l) if l.token == lease.token => {
+                            // A failed renewal is retried at the next beat; the check before
+                            // the commit is what decides.
+                            let _ = backend.put_atomic(
+                                &name,
+                                FileKind::Lease,
+                                &lease.renewed().to_bytes(),
+                            );
+                        }
+                        Ok(l) => return Some(format!("another save took the lease ({l})")),
+                        Err(e) => return Some(format!("the lease was overwritten ({e})")),
+                    },
+                    Err(RepoError::Io { source, .. })
+                        if source.kind() == io::ErrorKind::NotFound =>
+                    {
+                        return Some("the lease was deleted".into())
+                    }
+                    // Network trouble: try again at the next beat.
+                    Err(_) => {}
+                }
+            })
+            .expect("spawning the lease thread");
+        Heartbeat { stop, thread }
+    }
+
+    /// Stops the thread; `Some(what)` when it found the lease was no longer ours.
+    fn stop(self) -> Option<String> {
+        let _ = self.stop.send(());
+        self.thread.join().unwrap_or(None)
     }
 }
 
@@ -274,13 +426,17 @@ struct OpenVolume {
 }
 
 /// A new image being written: `Write` the container stream into it, then [`ImageSink::commit`].
-/// Dropping it without committing leaves an incomplete image.
+/// Dropping it without committing leaves an incomplete image (and gives up its lease, so that
+/// `delete --incomplete` may remove it).
 pub struct ImageSink {
     backend: Arc<dyn Backend>,
     name: ImageName,
     split: u64,
     current: Option<OpenVolume>,
     done: Vec<FileRecord>,
+    lease: Lease,
+    heartbeat: Option<Heartbeat>,
+    committed: bool,
 }
 
 impl ImageSink {
@@ -306,11 +462,63 @@ impl ImageSink {
             })?;
         }
         self.close_current()?;
+        self.verify_unchanged()?;
         let mut m = manifest.clone();
         m.files = std::mem::take(&mut self.done);
         self.backend
             .put_atomic(&self.name, FileKind::Manifest, &m.to_json())?;
+        self.committed = true;
+        // The image is complete now; a lease left behind by a failed delete is stale at once
+        // (its process ends) and never keeps a complete image from being listed.
+        let _ = self.backend.delete_file(&self.name, FileKind::Lease);
         Ok(m)
+    }
+
+    /// Before the commit: the lease is still this save's, and every volume it wrote is there
+    /// with the size it wrote (nothing deleted, replaced or added under it).
+    fn verify_unchanged(&mut self) -> Result<()> {
+        let changed = |what: String| RepoError::Changed {
+            name: self.name.to_string(),
+            repo: self.backend.location(),
+            what,
+        };
+        if let Some(what) = self.heartbeat.take().and_then(Heartbeat::stop) {
+            return Err(changed(what));
+        }
+        let lease = self
+            .backend
+            .get(&self.name, FileKind::Lease, MAX_LEASE)
+            .map_err(|e| changed(format!("its lease cannot be read: {}", chain_text(&e))))?;
+        match Lease::parse(&lease) {
+            Ok(l) if l.token == self.lease.token => {}
+            Ok(l) => return Err(changed(format!("another save took the lease ({l})"))),
+            Err(e) => return Err(changed(format!("the lease was overwritten ({e})"))),
+        }
+        let files = self
+            .backend
+            .list_files(self.name.as_str())
+            .map_err(|e| changed(format!("its files cannot be listed: {}", chain_text(&e))))?;
+        for f in &self.done {
+            match files.iter().find(|(n, _)| *n == f.name) {
+                None => return Err(changed(format!("volume {} was deleted", f.name))),
+                Some((_, size)) if *size != f.size => {
+                    return Err(changed(format!(
+                        "volume {} has {size} bytes, the save wrote {}",
+                        f.name, f.size
+                    )))
+                }
+                Some(_) => {}
+            }
+        }
+        if let Some((extra, _)) = files.iter().find(|(n, _)| {
+            matches!(FileKind::parse(n), Some(FileKind::Volume(i)) if i >= self.done.len())
+                || FileKind::parse(n) == Some(FileKind::Manifest)
+        }) {
+            return Err(changed(format!(
+                "{extra} appeared, the save did not write it"
+            )));
+        }
+        Ok(())
     }
 
     /// The image name.
@@ -331,6 +539,25 @@ impl ImageSink {
             crc: crc32fast::Hasher::new(),
         });
         Ok(())
+    }
+}
+
+impl Drop for ImageSink {
+    fn drop(&mut self) {
+        if self.committed {
+            return;
+        }
+        // Not committed (an error, or cancelled): give up the lease if it is still ours.
+        let ours = self.heartbeat.take().and_then(Heartbeat::stop).is_none()
+            && self
+                .backend
+                .get(&self.name, FileKind::Lease, MAX_LEASE)
+                .ok()
+                .and_then(|b| Lease::parse(&b).ok())
+                .is_some_and(|l| l.token == self.lease.token);
+        if ours {
+            let _ = self.backend.delete_file(&self.name, FileKind::Lease);
+        }
     }
 }
 

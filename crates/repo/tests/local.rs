@@ -3,7 +3,9 @@
 
 use lifeboat_container::{ImageKind, Manifest, Tool, Totals, MANIFEST_FORMAT, MANIFEST_VERSION};
 use lifeboat_fs::ReadAt;
-use lifeboat_repo::{ImageName, ImageStatus, RepoError, Repository, MANIFEST_FILE};
+use lifeboat_repo::{
+    ImageName, ImageStatus, Lease, RepoError, Repository, LEASE_FILE, MANIFEST_FILE,
+};
 use std::io::{Read, Write};
 
 fn manifest(name: &str) -> Manifest {
@@ -138,7 +140,9 @@ fn listing_and_deleting_touch_only_lifeboat_images() {
 
     let names: Vec<String> = repo.list().unwrap().into_iter().map(|e| e.name).collect();
     assert_eq!(names, ["bad", "good"]);
-    assert_eq!(repo.delete_incomplete().unwrap(), ["bad"]);
+    let done = repo.delete_incomplete().unwrap();
+    assert_eq!(done.deleted, ["bad"]);
+    assert!(done.busy.is_empty(), "{:?}", done.busy);
     assert!(dir.path().join("lost+found").is_dir());
     assert!(dir.path().join("photos/cat.jpg").is_file());
     assert!(dir.path().join("good").join(MANIFEST_FILE).is_file());
@@ -165,4 +169,118 @@ fn a_missing_directory_is_refused_naming_it() {
         .unwrap()
         .to_string();
     assert!(e.contains("/nonexistent/dir"), "{e}");
+}
+
+/// A save holds a lease on its image: a second save to the name is refused, and neither
+/// `delete` nor `delete --incomplete` removes the image while the save is alive; after the
+/// commit the lease is gone.
+#[test]
+fn a_save_in_progress_is_neither_shared_nor_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Repository::open(dir.path().to_str().unwrap()).unwrap();
+    let name = ImageName::new("busy").unwrap();
+    let mut sink = repo.create_image(&name, Some(1 << 20)).unwrap();
+    sink.write_all(&data(1 << 20)).unwrap();
+    assert!(matches!(
+        repo.create_image(&name, None),
+        Err(RepoError::Exists { .. })
+    ));
+    let l = repo.list().unwrap();
+    let lease = l[0]
+        .lease
+        .as_ref()
+        .expect("the listing shows the live lease");
+    assert_eq!(lease.pid, std::process::id());
+    let done = repo.delete_incomplete().unwrap();
+    assert!(done.deleted.is_empty());
+    assert_eq!(done.busy.len(), 1);
+    assert!(matches!(repo.delete(&name), Err(RepoError::Leased { .. })));
+    assert!(dir.path().join("busy/data.lbi.000").is_file());
+    sink.write_all(&data(5000)).unwrap();
+    sink.commit(&manifest("busy")).unwrap();
+    assert!(!dir.path().join("busy").join(LEASE_FILE).exists());
+    assert!(repo.list().unwrap()[0].is_complete());
+}
+
+/// A lease left by a save that died (its process is gone) keeps nothing: the leftovers are
+/// deleted.
+#[test]
+fn a_dead_saves_lease_does_not_keep_its_leftovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Repository::open(dir.path().to_str().unwrap()).unwrap();
+    let name = ImageName::new("dead").unwrap();
+    let mut sink = repo.create_image(&name, None).unwrap();
+    sink.write_all(b"partial").unwrap();
+    // What kill -9 leaves: the lease of a process that no longer exists.
+    let mut l = Lease::new_for_this_process();
+    l.pid = u32::MAX;
+    std::mem::forget(sink);
+    std::fs::write(dir.path().join("dead").join(LEASE_FILE), l.to_bytes()).unwrap();
+    assert!(repo.list().unwrap()[0].lease.is_none());
+    assert_eq!(repo.delete_incomplete().unwrap().deleted, ["dead"]);
+    assert!(!dir.path().join("dead").exists());
+}
+
+/// A volume deleted (or replaced) under a running save makes the commit fail: the image is
+/// never listed as complete with a volume missing.
+#[test]
+fn files_changed_under_the_save_fail_its_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Repository::open(dir.path().to_str().unwrap()).unwrap();
+    let name = ImageName::new("gone").unwrap();
+    let mut sink = repo.create_image(&name, Some(1 << 20)).unwrap();
+    sink.write_all(&data(2 * (1 << 20) + 100)).unwrap();
+    std::fs::remove_file(dir.path().join("gone/data.lbi.000")).unwrap();
+    let e = sink.commit(&manifest("gone")).unwrap_err();
+    assert!(
+        matches!(&e, RepoError::Changed { what, .. } if what.contains("data.lbi.000")),
+        "{e}"
+    );
+    assert!(!dir.path().join("gone").join(MANIFEST_FILE).exists());
+
+    // Another save took the lease over (its token is not this save's).
+    let name = ImageName::new("taken").unwrap();
+    let mut sink = repo.create_image(&name, None).unwrap();
+    sink.write_all(b"data").unwrap();
+    let other = Lease::new_for_this_process();
+    std::fs::write(dir.path().join("taken").join(LEASE_FILE), other.to_bytes()).unwrap();
+    let e = sink.commit(&manifest("taken")).unwrap_err();
+    assert!(
+        matches!(&e, RepoError::Changed { what, .. } if what.contains("another save")),
+        "{e}"
+    );
+    assert!(!dir.path().join("taken").join(MANIFEST_FILE).exists());
+    // The failed save left the other save's lease alone.
+    assert_eq!(
+        std::fs::read(dir.path().join("taken").join(LEASE_FILE)).unwrap(),
+        other.to_bytes()
+    );
+}
+
+/// Images hold whole disks: directories 0700 and files 0600 whatever the umask allows.
+#[test]
+fn images_are_private_to_their_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Repository::open(dir.path().to_str().unwrap()).unwrap();
+    let name = ImageName::new("private").unwrap();
+    let mut sink = repo.create_image(&name, Some(1 << 20)).unwrap();
+    sink.write_all(&data((1 << 20) + 10)).unwrap();
+    sink.commit(&manifest("private")).unwrap();
+    let mode = |p: &str| {
+        std::fs::metadata(dir.path().join(p))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode("private"), 0o700);
+    for f in [
+        "data.lbi.000",
+        "data.lbi.001",
+        "manifest.json",
+        ".lifeboat-image",
+    ] {
+        assert_eq!(mode(&format!("private/{f}")), 0o600, "{f}");
+    }
 }
