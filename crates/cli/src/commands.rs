@@ -160,6 +160,10 @@ pub fn list(repo: &Repository, ui: &Ui) -> Result<()> {
                 }),
                 ImageStatus::Incomplete(why) => serde_json::json!({
                     "image": e.name, "complete": false, "bytes": e.bytes, "reason": why,
+                    "saving": e.lease.as_ref().map(|l| serde_json::json!({
+                        "host": l.host, "pid": l.pid, "user": l.user,
+                        "started": l.started, "heartbeat_age_s": l.age(),
+                    })),
                 }),
             })
             .collect();
@@ -189,14 +193,25 @@ pub fn list(repo: &Repository, ui: &Ui) -> Result<()> {
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
-            ImageStatus::Incomplete(why) => println!(
-                "{:<32} {:<10} {:<20} {:>10} {:>10}  {why}",
-                e.name,
-                "INCOMPLETE",
-                "-",
-                "-",
-                human(e.bytes)
-            ),
+            ImageStatus::Incomplete(why) => match &e.lease {
+                Some(l) => println!(
+                    "{:<32} {:<10} {:<20} {:>10} {:>10}  {}",
+                    e.name,
+                    "SAVING",
+                    "-",
+                    "-",
+                    human(e.bytes),
+                    t!("delete.lease", lease = l.to_string())
+                ),
+                None => println!(
+                    "{:<32} {:<10} {:<20} {:>10} {:>10}  {why}",
+                    e.name,
+                    "INCOMPLETE",
+                    "-",
+                    "-",
+                    human(e.bytes)
+                ),
+            },
         }
     }
     Ok(())
@@ -365,20 +380,27 @@ pub fn delete(
         }
     }
     if incomplete {
-        let gone = repo.delete_incomplete()?;
-        ui.say(&format!(
-            "deleted {} incomplete image(s){}",
-            gone.len(),
-            if gone.is_empty() {
+        let done = repo.delete_incomplete()?;
+        ui.say(&t!(
+            "delete.incomplete_done",
+            count = done.deleted.len(),
+            names = if done.deleted.is_empty() {
                 String::new()
             } else {
-                format!(": {}", gone.join(", "))
+                format!(": {}", done.deleted.join(", "))
             }
         ));
+        for (name, lease) in &done.busy {
+            ui.say(&t!(
+                "delete.skipped_saving",
+                name = name,
+                lease = t!("delete.lease", lease = lease.to_string())
+            ));
+        }
     } else {
         let name = ImageName::new(image.as_deref().context("--image is required")?)?;
         repo.delete(&name)?;
-        ui.say(&format!("deleted image {name}"));
+        ui.say(&t!("delete.done", name = name.as_str()));
     }
     Ok(())
 }
