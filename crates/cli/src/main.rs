@@ -5,6 +5,17 @@
 //! into exit statuses. This file only sets up (language, logging, Ctrl-C) and dispatches.
 #![forbid(unsafe_code)]
 
+// Every line printed goes through `output::term_safe`: names, labels and models from images
+// and repositories never reach the terminal with their control characters.
+macro_rules! println {
+    () => { ::std::println!() };
+    ($($t:tt)*) => { ::std::println!("{}", $crate::output::term_safe(&format!($($t)*))) };
+}
+macro_rules! eprintln {
+    () => { ::std::eprintln!() };
+    ($($t:tt)*) => { ::std::eprintln!("{}", $crate::output::term_safe(&format!($($t)*))) };
+}
+
 mod alloc;
 mod commands;
 mod confirm;
@@ -37,7 +48,12 @@ fn main() {
         ui.error(&e, lifeboat_engine::ErrorClass::Usage);
         std::process::exit(exit::USAGE);
     }
-    tracing::debug!(args = ?args, lang = lang.code(), "lifeboat {}", env!("CARGO_PKG_VERSION"));
+    // Never the raw arguments: a repository address may carry a password.
+    let shown: Vec<String> = args
+        .iter()
+        .map(|a| lifeboat_remote::redact(&a.to_string_lossy()))
+        .collect();
+    tracing::debug!(args = ?shown, lang = lang.code(), "lifeboat {}", env!("CARGO_PKG_VERSION"));
     if cli.command.is_none() && !std::io::stdin().is_terminal() {
         let _ = flags::command().print_help();
         std::process::exit(exit::USAGE);

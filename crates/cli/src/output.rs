@@ -57,6 +57,30 @@ pub fn operation_name(op: &str) -> String {
 /// results): they go to `--log-file` but not to stderr a second time.
 pub const SHOWN: &str = "lifeboat::shown";
 
+/// Text for a terminal. Image names, labels, disk models, host names and reasons come from
+/// repositories and disks, which anyone who can write to them controls: their control
+/// characters (escape sequences that move the cursor, rewrite lines or set the window title),
+/// C1 controls and bidirectional overrides are shown escaped (`\u{1b}`); newlines and tabs of
+/// lifeboat's own texts stay.
+pub fn term_safe(s: &str) -> std::borrow::Cow<'_, str> {
+    fn unsafe_char(c: char) -> bool {
+        (c.is_control() && c != '\n' && c != '\t')
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    }
+    if !s.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if unsafe_char(c) {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Progress bars of the operation running now.
 struct Bars {
     multi: MultiProgress,
@@ -103,6 +127,7 @@ impl Ui {
 
     /// Prints a line above the bars (or on stderr when there are none).
     fn line(&self, bars: &Option<Bars>, msg: String) {
+        let msg = term_safe(&msg).into_owned();
         match bars {
             Some(b) => {
                 let _ = b.multi.println(msg);
@@ -252,7 +277,7 @@ impl Ui {
                     let mut out = std::io::stdout().lock();
                     for d in &disks {
                         for l in crate::plan_text::lines(d) {
-                            let _ = writeln!(out, "{l}");
+                            let _ = writeln!(out, "{}", term_safe(&l));
                         }
                     }
                     let _ = writeln!(out, "{}", t!("plan.dry_run_done"));
@@ -389,6 +414,9 @@ pub fn error_message(e: &anyhow::Error) -> String {
         Some(EngineError::Cancelled(a)) => cancelled(*a),
         Some(EngineError::Refused(r)) => t!("error.refused", reason = refusal(r)).into(),
         Some(EngineError::Mismatch(m)) => mismatch(m),
+        Some(EngineError::AfterWrite { targets, .. }) => {
+            t!("error.after_write", targets = targets.join(", ")).into()
+        }
         _ => repo_error(e)
             .and_then(repo_message)
             .unwrap_or_else(|| e.to_string()),
@@ -621,6 +649,18 @@ fn repo_message(r: &lifeboat_repo::RepoError) -> Option<String> {
                 repo = repo,
                 file = format!("{file:?}")
             ),
+            RepoError::Leased { name, repo, lease } => t!(
+                "error.repo_leased",
+                name = format!("{name:?}"),
+                repo = repo,
+                lease = lease.to_string()
+            ),
+            RepoError::Changed { name, repo, what } => t!(
+                "error.repo_changed",
+                name = format!("{name:?}"),
+                repo = repo,
+                what = what
+            ),
             RepoError::SplitSize { bytes, min } => {
                 t!("error.repo_split_size", bytes = bytes, min = min)
             }
@@ -675,6 +715,8 @@ fn repo_hint(e: &anyhow::Error) -> Option<String> {
             ..
         } => t!("error.hint_unfinished").into_owned(),
         RepoError::Foreign { .. } => t!("error.hint_foreign").into_owned(),
+        RepoError::Leased { .. } => t!("error.hint_leased").into_owned(),
+        RepoError::Changed { .. } => t!("error.hint_changed").into_owned(),
         _ => return None,
     })
 }
@@ -698,23 +740,25 @@ pub fn init_logging(verbose: u8, quiet: bool, log_file: Option<&Path>) -> Result
     };
     // Our crates' targets all start with `lifeboat`. The libraries under them (SMB, SSH,
     // HTTP clients) log their own view of failures that lifeboat reports itself, better
-    // worded: they are heard from `-vv` on (or through RUST_LOG).
+    // worded: they are heard from `-vv` on (or through RUST_LOG), and never below debug: at
+    // trace they dump packets (disk data, authentication exchanges).
+    let ours_and_theirs = |ours: LevelFilter| {
+        let others = if verbose >= 2 {
+            LevelFilter::DEBUG
+        } else {
+            LevelFilter::OFF
+        };
+        EnvFilter::default()
+            .add_directive(others.into())
+            .add_directive(
+                format!("lifeboat={ours}")
+                    .parse()
+                    .expect("a valid directive"),
+            )
+    };
     let filter = match std::env::var("RUST_LOG") {
         Ok(v) if !v.trim().is_empty() => EnvFilter::builder().parse_lossy(v),
-        _ => {
-            let others = if verbose >= 2 {
-                level
-            } else {
-                LevelFilter::OFF
-            };
-            EnvFilter::default()
-                .add_directive(others.into())
-                .add_directive(
-                    format!("lifeboat={level}")
-                        .parse()
-                        .expect("a valid directive"),
-                )
-        }
+        _ => ours_and_theirs(level),
     };
     let stderr_filter =
         filter.add_directive(format!("{SHOWN}=off").parse().expect("a valid directive"));
@@ -725,17 +769,26 @@ pub fn init_logging(verbose: u8, quiet: bool, log_file: Option<&Path>) -> Result
         .with_filter(stderr_filter);
     let file = match log_file {
         Some(p) => {
+            use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
             let f = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
+                .mode(0o600)
                 .open(p)
                 .with_context(|| t!("log.cannot_open", path = p.display()).to_string())?;
-            let file_level = std::cmp::max(level, LevelFilter::INFO);
+            // The log names disks, partitions and repositories: the owner's only, also when
+            // appending to a file that was readable by others.
+            if let Ok(md) = f.metadata() {
+                if md.is_file() && md.permissions().mode() & 0o077 != 0 {
+                    f.set_permissions(std::fs::Permissions::from_mode(0o600))
+                        .with_context(|| t!("log.cannot_open", path = p.display()).to_string())?;
+                }
+            }
             Some(
                 tracing_subscriber::fmt::layer()
                     .with_writer(Mutex::new(f))
                     .with_ansi(false)
-                    .with_filter(file_level),
+                    .with_filter(ours_and_theirs(std::cmp::max(level, LevelFilter::INFO))),
             )
         }
         None => None,

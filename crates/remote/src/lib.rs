@@ -51,7 +51,7 @@ pub mod runtime;
 pub mod smb;
 
 pub use credentials::{lookup_secret, CredentialsFile, SecretSource};
-pub use spec::{RemoteSpec, Scheme};
+pub use spec::{redact, RemoteSpec, Scheme};
 
 use lifeboat_repo::{Backend, RepoError, Repository, Result};
 

@@ -399,7 +399,8 @@ impl Nfs {
     /// CREATE (GUARDED: fails if the file exists, unless `truncate`, then UNCHECKED with size 0).
     fn create_file(&self, dir: &nfs_fh3, name: &str, truncate: bool) -> io::Result<nfs_fh3> {
         let attrs = || sattr3 {
-            mode: Nfs3Option::Some(0o644),
+            // Images hold whole disks: the owner's only.
+            mode: Nfs3Option::Some(0o600),
             size: if truncate {
                 Nfs3Option::Some(0)
             } else {
@@ -961,7 +962,7 @@ impl Backend for NfsBackend {
                         name: filename3(Opaque::borrowed(image.as_bytes())),
                     },
                     attributes: sattr3 {
-                        mode: Nfs3Option::Some(0o755),
+                        mode: Nfs3Option::Some(0o700),
                         ..Default::default()
                     },
                 }))

@@ -980,6 +980,16 @@ impl Drop for ReadFile {
     }
 }
 
+/// The attributes of what lifeboat creates on the server: images hold whole disks, so their
+/// directories (0700) and files (0600) are the owner's only, whatever the server's umask allows
+/// beyond that.
+fn private_attrs(mode: u32) -> FileAttributes {
+    FileAttributes {
+        permissions: Some(mode),
+        ..FileAttributes::empty()
+    }
+}
+
 impl Backend for SftpBackend {
     fn location(&self) -> String {
         self.i.display.clone()
@@ -1029,7 +1039,7 @@ impl Backend for SftpBackend {
         let made = self.i.call(&label, |c| {
             let dir = dir.clone();
             async move {
-                match c.sftp.mkdir(dir.clone(), FileAttributes::empty()).await {
+                match c.sftp.mkdir(dir.clone(), private_attrs(0o700)).await {
                     Ok(_) => Ok(true),
                     Err(SftpError::Status(s)) => match c.sftp.stat(dir).await {
                         Ok(_) => Ok(false),
@@ -1058,7 +1068,7 @@ impl Backend for SftpBackend {
         let handle = block_on(c.sftp.open(
             path,
             OpenFlags::CREATE | OpenFlags::EXCLUDE | OpenFlags::WRITE,
-            FileAttributes::empty(),
+            private_attrs(0o600),
         ))
         .map_err(|e| RepoError::Io {
             path: label.clone(),
@@ -1118,7 +1128,7 @@ impl Backend for SftpBackend {
                     .open(
                         tmp.clone(),
                         OpenFlags::CREATE | OpenFlags::TRUNCATE | OpenFlags::WRITE,
-                        FileAttributes::empty(),
+                        private_attrs(0o600),
                     )
                     .await?
                     .handle;

@@ -74,8 +74,9 @@ fn bad(spec: &str, reason: impl Into<String>) -> RepoError {
     }
 }
 
-/// The address with any password replaced by `***`, for error messages.
-fn redact(spec: &str) -> String {
+/// The address with any password replaced by `***`, for error messages and logs. Text that is
+/// not a network address is returned unchanged.
+pub fn redact(spec: &str) -> String {
     let Some((scheme, rest)) = spec.split_once("://") else {
         return spec.to_string();
     };
