@@ -17,24 +17,37 @@ use std::path::{Path, PathBuf};
 pub enum OpenMode {
     /// Reading only.
     Read,
+    /// Reading only, and for a block device an exclusive claim (`O_EXCL`, as for
+    /// [`OpenMode::ReadWriteExclusive`]): while the claim holds, nothing can mount the device
+    /// or stack dm/md on it, and an open that is already there (mounted, active LVM, md,
+    /// another exclusive open) makes it fail with [`BlockDevError::Busy`]. A regular file is
+    /// locked shared (`flock`): a restore onto it (which locks exclusively) waits for nothing
+    /// and fails with [`BlockDevError::Busy`].
+    ReadExclusive,
     /// Reading and writing.
     ReadWrite,
     /// Reading and writing, and for a block device an exclusive claim (`O_EXCL`): the
     /// kernel refuses with [`BlockDevError::Busy`] while the device or one of its partitions
     /// is mounted, an active swap, held by dm/md, or open exclusively elsewhere. A second
-    /// exclusive open of the same device fails too. For a regular file the same as
-    /// [`OpenMode::ReadWrite`].
+    /// exclusive open of the same device fails too. A regular file is locked exclusively
+    /// (`flock`); another lifeboat holding a lock on it makes the open fail with
+    /// [`BlockDevError::Busy`].
     ReadWriteExclusive,
 }
 
 impl OpenMode {
     fn writable(self) -> bool {
-        self != OpenMode::Read
+        !matches!(self, OpenMode::Read | OpenMode::ReadExclusive)
+    }
+    fn exclusive(self) -> bool {
+        matches!(self, OpenMode::ReadExclusive | OpenMode::ReadWriteExclusive)
     }
     fn describe(self, direct: bool) -> &'static str {
         match (self, direct) {
             (OpenMode::Read, false) => "read-only",
             (OpenMode::Read, true) => "read-only, direct I/O",
+            (OpenMode::ReadExclusive, false) => "read-only, exclusive",
+            (OpenMode::ReadExclusive, true) => "read-only, exclusive, direct I/O",
             (OpenMode::ReadWrite, false) => "read-write",
             (OpenMode::ReadWrite, true) => "read-write, direct I/O",
             (OpenMode::ReadWriteExclusive, false) => "read-write, exclusive",
@@ -114,7 +127,7 @@ impl Disk {
                 path: path.to_path_buf(),
             });
         }
-        let excl = block && mode == OpenMode::ReadWriteExclusive;
+        let excl = block && mode.exclusive();
         let try_open = |direct: bool| {
             let mut flags = 0;
             if excl {
@@ -149,6 +162,30 @@ impl Disk {
             }
             Err(e) => return Err(open_err(direct, e)),
         };
+        if !block && mode.exclusive() {
+            // An image file gets the same promise through an advisory lock that every
+            // lifeboat honours: a restore holds it exclusively, a save shared.
+            let locked = if mode.writable() {
+                file.try_lock()
+            } else {
+                file.try_lock_shared()
+            };
+            match locked {
+                Ok(()) => {}
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(BlockDevError::Busy {
+                        path: path.to_path_buf(),
+                    })
+                }
+                Err(std::fs::TryLockError::Error(source)) => {
+                    return Err(BlockDevError::Open {
+                        path: path.to_path_buf(),
+                        mode: mode.describe(direct),
+                        source,
+                    })
+                }
+            }
+        }
         let (size, logical, physical, dev) = if block {
             let size = ioctl::size_bytes(&file).map_err(ioctl_err(path, "BLKGETSIZE64"))?;
             let logical =

@@ -251,6 +251,14 @@ impl System {
     }
 
     fn device_usages(&self, dir: &Path, out: &mut Vec<Usage>) {
+        self.device_usages_at(dir, out, 0);
+    }
+
+    /// Usages of the device whose sysfs directory is `dir`; for each device stacked on it
+    /// (an LVM LV, dm-crypt, an md array, …), also that device's own usages, down the stack
+    /// (`depth` bounds it): a partition whose LV is mounted is in use even though the
+    /// partition itself is mounted nowhere.
+    fn device_usages_at(&self, dir: &Path, out: &mut Vec<Usage>, depth: u32) {
         let Some(dev) = read_attr(&dir.join("dev")).and_then(|s| parse_dev(&s)) else {
             return;
         };
@@ -271,8 +279,22 @@ impl System {
         for holder in dir_names(&dir.join("holders")) {
             out.push(Usage {
                 device: device.clone(),
-                kind: UsageKind::HeldBy { holder },
+                kind: UsageKind::HeldBy {
+                    holder: holder.clone(),
+                },
             });
+            if depth < 8 {
+                let hdir = self.sys_root.join("class/block").join(&holder);
+                let hdir = fs::canonicalize(&hdir).unwrap_or(hdir);
+                self.device_usages_at(&hdir, out, depth + 1);
+                // A partitioned md array: its partitions are used too.
+                for name in dir_names(&hdir) {
+                    let sub = hdir.join(&name);
+                    if sub.join("partition").exists() {
+                        self.device_usages_at(&sub, out, depth + 1);
+                    }
+                }
+            }
         }
     }
 
@@ -551,9 +573,18 @@ mod fake_tests {
                         holder: "dm-0".into()
                     }
                 },
+                // sdz2 is mounted nowhere, but the LV stacked on it is: the partition is in
+                // use through its holder.
+                Usage {
+                    device: "/dev/dm-0".into(),
+                    kind: UsageKind::Mounted {
+                        mountpoint: "/data".into()
+                    }
+                },
             ]
         );
         assert!(u[1].to_string().contains("deactivate dm-0"));
+        assert!(u[2].to_string().contains("/dev/dm-0 is mounted on /data"));
         // One partition only reports itself.
         let u = sys(&f).block_usages((8, 1), Path::new("/dev/sdz1"));
         assert_eq!(u.len(), 1);

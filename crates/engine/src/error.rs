@@ -94,6 +94,16 @@ pub enum EngineError {
     /// The operation was cancelled; what it left behind.
     #[error("cancelled{0}")]
     Cancelled(Aftermath),
+    /// A restore failed after it had begun writing its targets, which now hold part of the
+    /// image and part of what was there before.
+    #[error("the restore stopped after it began writing {}, which now hold(s) a partly written, INCONSISTENT image: restore again from an intact image", targets.join(", "))]
+    AfterWrite {
+        /// The target disks.
+        targets: Vec<String>,
+        /// What stopped it.
+        #[source]
+        source: Box<EngineError>,
+    },
 }
 
 /// Why a safety check refused an operation before anything was written, with the data a
@@ -440,6 +450,7 @@ impl EngineError {
     pub fn class(&self) -> ErrorClass {
         match self {
             EngineError::Repo(e) => ErrorClass::of_repo(e),
+            EngineError::AfterWrite { source, .. } => source.class(),
             EngineError::Refused(_) => ErrorClass::Refused,
             EngineError::Cancelled(_) => ErrorClass::Cancelled,
             EngineError::Image { .. } | EngineError::Damaged(_) => ErrorClass::Damaged,

@@ -92,7 +92,16 @@ pub fn open_volume(volume: SharedVolume) -> (Box<dyn UsedBlocks>, bool) {
 /// holds a GPT written for 4096-byte sectors (header signature at byte 4096, none at 512), it
 /// is read as a 4096-byte-sector disk; otherwise as 512.
 pub fn open_source(path: &std::path::Path) -> Result<Disk> {
-    let disk = Disk::open(path, lifeboat_blockdev::OpenMode::Read)?;
+    open_source_as(path, lifeboat_blockdev::OpenMode::Read)
+}
+
+/// [`open_source`] in the given mode (a save claims its block devices exclusively:
+/// [`lifeboat_blockdev::OpenMode::ReadExclusive`]).
+pub(crate) fn open_source_as(
+    path: &std::path::Path,
+    mode: lifeboat_blockdev::OpenMode,
+) -> Result<Disk> {
+    let disk = Disk::open(path, mode)?;
     if disk.is_block_device() {
         return Ok(disk);
     }

@@ -604,7 +604,15 @@ impl RestorePlan {
                 // the rest from the repository.
                 let mut spool = crate::spool::announce(&opts, image_bytes, network, sink);
                 if opts.precheck {
-                    precheck(&source, &name, &repo, &mut spool, sink, cancel)?;
+                    precheck(
+                        &source,
+                        &name,
+                        &repo,
+                        opts.threads,
+                        &mut spool,
+                        sink,
+                        cancel,
+                    )?;
                 }
                 spool.settle();
                 let rest = source.reader_at(spool.len());
@@ -672,6 +680,35 @@ impl WritePass<'_> {
         sink: &dyn EventSink,
         cancel: &AtomicBool,
     ) -> Result<RestoreReport> {
+        let wrote = AtomicBool::new(false);
+        self.run_writing(reader, first_disk, container_err, sink, cancel, &wrote)
+            .map_err(|e| match e {
+                // A stream restore says so in its own words; a cancel names its aftermath.
+                EngineError::Cancelled(_) => e,
+                e if self.known.is_some() && wrote.load(Ordering::SeqCst) => {
+                    EngineError::AfterWrite {
+                        targets: self
+                            .targets
+                            .iter()
+                            .map(|t| t.disk.path().display().to_string())
+                            .collect(),
+                        source: Box::new(e),
+                    }
+                }
+                e => e,
+            })
+    }
+
+    /// [`WritePass::run`]; `wrote` is set at the first write onto a target.
+    fn run_writing<R: Read + Send>(
+        &self,
+        reader: StreamReader<R>,
+        first_disk: Option<(u32, Vec<u8>)>,
+        container_err: &dyn Fn(ContainerError) -> EngineError,
+        sink: &dyn EventSink,
+        cancel: &AtomicBool,
+        wrote: &AtomicBool,
+    ) -> Result<RestoreReport> {
         let started = Instant::now();
         let operation = if self.opts.parts.is_empty() {
             "restoredisk"
@@ -735,6 +772,7 @@ impl WritePass<'_> {
                     chunk.header.seq, chunk.header.disk
                 )));
             };
+            wrote.store(true, Ordering::SeqCst);
             place_chunk(&targets[i], chunk, data, true).map(|_| ())
         };
         let mut on_record = |d: Decoded<'_>| -> Result<()> {
@@ -1162,12 +1200,17 @@ fn place_chunk(
 /// Stands for "mapped" when a restoredisk target has segments instead of partition maps.
 static NO_MAPS: Vec<PartMap> = Vec::new();
 
-/// Reads the whole image once, checking every record checksum, the index and the tail,
-/// before anything is written.
+/// Reads the whole image once before anything is written, and proves everything the write
+/// pass would otherwise find out only after it began: every record checksum, the index and the
+/// tail; every chunk decompresses to data with its CRC32 (on `threads` threads); every chunk
+/// belongs to the disk record before it and its extents lie inside that disk; each disk's data
+/// CRC32 equals the manifest's; the disk records and the embedded manifest equal
+/// manifest.json.
 fn precheck(
     source: &ImageSource,
     image: &str,
     repo: &str,
+    threads: usize,
     spool: &mut crate::spool::Spool,
     sink: &dyn EventSink,
     cancel: &AtomicBool,
@@ -1186,7 +1229,7 @@ fn precheck(
         inner: source.reader(),
         spool,
     };
-    let mut r = StreamReader::new(tee).map_err(|e| image_error(source, e))?;
+    let r = StreamReader::new(tee).map_err(|e| image_error(source, e))?;
     let manifest = source.manifest();
     if lifeboat_container::format::id_hex(&r.header().image_id) != manifest.image_id
         || r.header().chunk_size != manifest.chunk_size
@@ -1195,52 +1238,100 @@ fn precheck(
             "image {image}: the container header (image id, chunk size) does not match manifest.json; nothing was written"
         )));
     }
-    let mut last = 0;
+    let damaged = |what: String| {
+        EngineError::Damaged(format!(
+            "image {image}: {what}; the image is damaged, nothing was written"
+        ))
+    };
     let mut disks = 0usize;
-    while let Some(rec) = r.next_record().map_err(|e| image_error(source, e))? {
-        if let Record::DiskList { disks, json } = &rec {
-            let same = *disks as usize == manifest.disks.len()
-                && DiskRecord::list_from_json(json, *disks, 0).is_ok_and(|list| {
-                    list.iter()
-                        .zip(&manifest.disks)
-                        .all(|(d, m)| crate::same_layout(d, m))
+    let mut current: Option<usize> = None;
+    let mut crcs: Vec<crc32fast::Hasher> = vec![crc32fast::Hasher::new(); manifest.disks.len()];
+    let mut position = 0u64;
+    let on_record = |rec: Decoded<'_>| -> Result<()> {
+        match rec {
+            Decoded::DiskList { disks: n, json } => {
+                let same = n as usize == manifest.disks.len()
+                    && DiskRecord::list_from_json(json, n, 0).is_ok_and(|list| {
+                        list.iter()
+                            .zip(&manifest.disks)
+                            .all(|(d, m)| crate::same_layout(d, m))
+                    });
+                if !same {
+                    return Err(damaged("the disk list does not match manifest.json".into()));
+                }
+            }
+            Decoded::Disk { index, json } => {
+                disks += 1;
+                let same = DiskRecord::from_json(json, 0)
+                    .ok()
+                    .zip(manifest.disks.get(index as usize))
+                    .is_some_and(|(d, m)| crate::same_layout(&d, m));
+                if !same {
+                    return Err(damaged(format!(
+                        "disk record {index} does not match manifest.json"
+                    )));
+                }
+                current = Some(index as usize);
+            }
+            Decoded::Chunk { chunk, .. } => {
+                let seq = chunk.header.seq;
+                let Some(d) = current.filter(|&d| d == chunk.header.disk as usize) else {
+                    return Err(damaged(format!(
+                        "chunk {seq} names disk {} but follows the record of disk {}",
+                        chunk.header.disk,
+                        current.map_or("none".to_string(), |d| d.to_string())
+                    )));
+                };
+                let size = manifest.disks[d].size;
+                if let Some(e) = chunk.extents.iter().find(|e| e.end() > size) {
+                    return Err(damaged(format!(
+                        "chunk {seq} covers bytes {}..{} of disk {d}, which has {size} bytes",
+                        e.offset,
+                        e.end()
+                    )));
+                }
+                crcs[d].combine(&crc32fast::Hasher::new_with_initial_len(
+                    chunk.header.data_crc,
+                    u64::from(chunk.header.data_len),
+                ));
+                let end = chunk.pos;
+                progress.add(end.saturating_sub(position));
+                position = end;
+            }
+            Decoded::Manifest(json) => {
+                let same = Manifest::from_json(json, 0).is_ok_and(|mut m| {
+                    m.files = manifest.files.clone();
+                    &m == manifest
                 });
-            if !same {
-                return Err(EngineError::Damaged(format!(
-                    "image {image}: the disk list does not match manifest.json; the image is damaged, nothing was written"
-                )));
+                if !same {
+                    return Err(damaged(
+                        "manifest.json differs from the manifest inside the image".into(),
+                    ));
+                }
             }
-        }
-        if let Record::Disk { index, json } = &rec {
-            disks += 1;
-            let same = DiskRecord::from_json(json, 0)
-                .ok()
-                .zip(manifest.disks.get(*index as usize))
-                .is_some_and(|(d, m)| crate::same_layout(&d, m));
-            if !same {
-                return Err(EngineError::Damaged(format!(
-                    "image {image}: disk record {index} does not match manifest.json; the image is damaged, nothing was written"
-                )));
-            }
-        }
-        if let Record::Manifest(json) = &rec {
-            let same = Manifest::from_json(json, 0).is_ok_and(|mut m| {
-                m.files = manifest.files.clone();
-                &m == manifest
-            });
-            if !same {
-                return Err(EngineError::Damaged(format!(
-                    "image {image}: manifest.json differs from the manifest inside the image; the image is damaged, nothing was written"
-                )));
-            }
-        }
-        progress.add(r.position() - last);
-        last = r.position();
-        if let Record::Chunk(c) = rec {
-            r.recycle(c.payload);
+            Decoded::End(_) => {}
         }
         if cancel.load(Ordering::Relaxed) {
             return Err(EngineError::Cancelled(Aftermath::NothingWritten));
+        }
+        Ok(())
+    };
+    match lifeboat_container::decode_parallel(r, threads, cancel, on_record) {
+        Ok(()) => {}
+        Err(DecodeError::Sink(e)) => return Err(e),
+        Err(DecodeError::Container(ContainerError::Cancelled)) => {
+            return Err(EngineError::Cancelled(Aftermath::NothingWritten))
+        }
+        Err(DecodeError::Container(e)) => return Err(image_error(source, e)),
+    }
+    progress.add(total.saturating_sub(position));
+    for (d, m) in manifest.disks.iter().enumerate() {
+        let crc = format!("{:08x}", crcs[d].clone().finalize());
+        if crc != m.data_crc32 {
+            return Err(damaged(format!(
+                "the data of disk {d} has CRC32 {crc}, manifest.json says {}",
+                m.data_crc32
+            )));
         }
     }
     if disks != manifest.disks.len() {

@@ -2,7 +2,7 @@
 
 use crate::error::{Aftermath, EngineError, Result};
 use crate::event::{Event, EventSink, Progress};
-use crate::inspect::{describe_layout, open_source, open_volumes, read_table, OpenedVolume};
+use crate::inspect::{describe_layout, open_source_as, open_volumes, read_table, OpenedVolume};
 use lifeboat_blockdev::Disk;
 use lifeboat_container::{
     format::id_hex, ContainerError, DiskRecord, ImageKind, ImageWriter, Manifest, Tool, Totals,
@@ -96,11 +96,18 @@ pub fn plan_save(opts: &SaveOptions) -> Result<SavePlan> {
     }
     let mut disks = Vec::new();
     for path in &opts.disks {
-        let disk = open_source(path)?;
-        let busy: Vec<String> = disk
-            .in_use()?
+        // Mounted, or stacked on (an active LV, dm-crypt mapping or md array, mounted or
+        // not: its filesystem may change under the save); checked before the exclusive open
+        // below, which the kernel refuses in these cases with a less telling error.
+        let busy: Vec<String> = lifeboat_blockdev::in_use(path)?
             .into_iter()
-            .filter(|u| matches!(u.kind, lifeboat_blockdev::UsageKind::Mounted { .. }))
+            .filter(|u| {
+                matches!(
+                    u.kind,
+                    lifeboat_blockdev::UsageKind::Mounted { .. }
+                        | lifeboat_blockdev::UsageKind::HeldBy { .. }
+                )
+            })
             .map(|u| u.to_string())
             .collect();
         if !busy.is_empty() {
@@ -109,6 +116,8 @@ pub fn plan_save(opts: &SaveOptions) -> Result<SavePlan> {
                 uses: busy,
             }));
         }
+        // The exclusive claim keeps anyone from mounting it while the save reads it.
+        let disk = open_source_as(path, lifeboat_blockdev::OpenMode::ReadExclusive)?;
         if disks.iter().any(|d: &Arc<Disk>| d.is_same_disk(&disk)) {
             return Err(EngineError::Mismatch(crate::Mismatch::Other(format!(
                 "{} is given twice",
