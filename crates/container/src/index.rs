@@ -230,6 +230,23 @@ impl<R: ReadAt> IndexedImage<R> {
                 ),
             });
         }
+        // The largest chunk record this image's chunk size allows: a record length beyond it
+        // is refused before anything is allocated (an image on a network share can be large
+        // enough for a 4 GiB read to pass the end-of-file check).
+        let cs = self.header.chunk_size;
+        let max_record = CHUNK_HEADER_LEN as u64
+            + u64::from(cs.min(MAX_EXTENTS)) * EXTENT_LEN as u64
+            + u64::from(zstd_bound(cs).max(cs));
+        if u64::from(e.record_len) > max_record {
+            return Err(ContainerError::Invalid {
+                what: "index entry",
+                pos: e.pos,
+                detail: format!(
+                    "record length {} is above the {max_record} bytes a chunk of {cs} bytes can take",
+                    e.record_len
+                ),
+            });
+        }
         let rec = read(&self.src, e.pos, e.record_len as usize, "chunk")?;
         if rec[0..4] != tag::CHUNK {
             return Err(ContainerError::BadMagic {

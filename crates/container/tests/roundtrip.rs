@@ -187,3 +187,23 @@ fn early_stop_does_not_hang() {
     });
     assert!(matches!(res, Err(DecodeError::Sink("stop"))));
 }
+
+/// An index entry may not ask for more than a chunk of the image's chunk size can take:
+/// checked before anything is read or allocated (on a large network share the end-of-file
+/// check alone would let it ask for a 4 GiB record).
+#[test]
+fn a_record_length_beyond_the_chunk_size_is_refused_before_reading() {
+    let d = pattern(100_000, 5);
+    let img = build(&[(d, vec![Extent::new(0, 100_000)])], 16384, 2);
+    let idx = IndexedImage::open(&img).unwrap();
+    let mut e = idx.segment(0).unwrap()[1];
+    assert!(idx.read_chunk(&e).is_ok());
+    for len in [u32::MAX, 300_000] {
+        e.record_len = len;
+        let err = idx.read_chunk(&e).unwrap_err();
+        assert!(
+            matches!(&err, lifeboat_container::ContainerError::Invalid { detail, .. } if detail.contains("above")),
+            "{len}: {err}"
+        );
+    }
+}

@@ -59,8 +59,13 @@ struct Volume<'a> {
     pbc: Option<ResFile>,
     sbc: Option<ResFile>,
     pb2: Option<ResFile>,
-    seen_pointer_blocks: HashSet<u64>,
+    /// Pointer blocks read so far, keyed by where they lie ([`Volume::pointer_key`]).
+    seen_pointer_blocks: HashSet<(u8, u64)>,
 }
+
+/// The most pointer blocks one volume is walked through: more than a volume can hold means a
+/// crafted one (each distinct pointer block is read once; this bounds the work in any case).
+const MAX_POINTER_BLOCKS: usize = 1 << 24;
 
 impl<'a> Volume<'a> {
     fn mark_block(&mut self, block: u64, count: u64, what: &str) -> Result<(), FsError> {
@@ -307,9 +312,50 @@ impl<'a> Volume<'a> {
         }
     }
 
+    /// Where a pointer block lies, as a key that every address naming it shares. Address
+    /// words have bits that the decoding ignores (VMFS6 resource addresses: 17 of them): keyed
+    /// by the raw word, a crafted volume could have one block read and walked 2^17 times.
+    fn pointer_key(&self, a: u64, what: &str) -> Result<(u8, u64), FsError> {
+        let t = addr_type(a);
+        let rf = match t {
+            AddrType::FileBlock | AddrType::LargeFileBlock => {
+                return Ok((0, self.block_offset(a, what)?.0))
+            }
+            AddrType::PointerBlock => &self.pbc,
+            AddrType::SubBlock => &self.sbc,
+            AddrType::Pointer2Block => &self.pb2,
+            AddrType::FileDescriptor => &self.fdc,
+            _ => {
+                return Err(corrupt(format!(
+                    "{what}: address {a:#x} does not name a pointer block"
+                )))
+            }
+        };
+        let rf = rf.as_ref().ok_or_else(|| {
+            corrupt(format!(
+                "{what}: address {a:#x} needs a missing system file"
+            ))
+        })?;
+        let (c, r) = if t == AddrType::FileDescriptor {
+            fd_parts(a)
+        } else {
+            resource_parts(a, self.h.version, self.h.dense_sbpc())
+        };
+        Ok((t as u8, rf.hdr.offset_of(c, r, rf.name)?))
+    }
+
     fn mark_pointer_tree(&mut self, pb: u64, double: bool, what: &str) -> Result<(), FsError> {
-        if pb == 0 || !self.seen_pointer_blocks.insert(pb) {
+        if pb == 0 {
             return Ok(());
+        }
+        let key = self.pointer_key(pb, what)?;
+        if !self.seen_pointer_blocks.insert(key) {
+            return Ok(());
+        }
+        if self.seen_pointer_blocks.len() > MAX_POINTER_BLOCKS {
+            return Err(corrupt(format!(
+                "{what}: more than {MAX_POINTER_BLOCKS} pointer blocks"
+            )));
         }
         // A pointer block stored in a file block belongs to that block.
         if matches!(

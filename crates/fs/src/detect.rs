@@ -119,55 +119,80 @@ fn ext_variant(volume: &dyn ReadAt) -> &'static str {
     }
 }
 
-/// Identifies a volume's content by signature only (no metadata is trusted).
+/// Identifies a volume's content by signature only (no metadata is trusted): the first of
+/// [`signatures`].
 pub fn identify_signature(volume: &dyn ReadAt) -> Option<Signature> {
-    if md_superblock_at(volume).is_some_and(|o| o != 0 && o != 4096) {
-        return Some(Signature::MdRaid);
+    signatures(volume).into_iter().next()
+}
+
+/// Every signature found on a volume, most telling first (an md superblock at the end, then
+/// the boot-sector signatures, ext, btrfs, swap, LVM2, VMFS, md at the start, ISO 9660).
+pub fn signatures(volume: &dyn ReadAt) -> Vec<Signature> {
+    let mut out = Vec::new();
+    let md = md_superblock_at(volume);
+    if md.is_some_and(|o| o != 0 && o != 4096) {
+        out.push(Signature::MdRaid);
     }
-    let boot = read(volume, 0, 512);
-    if let Some(b) = &boot {
+    if let Some(b) = read(volume, 0, 512) {
         match &b[3..11] {
-            b"-FVE-FS-" => return Some(Signature::BitLocker),
-            b"NTFS    " => return Some(Signature::Ntfs),
-            b"EXFAT   " => return Some(Signature::Exfat),
+            b"-FVE-FS-" => out.push(Signature::BitLocker),
+            b"NTFS    " => out.push(Signature::Ntfs),
+            b"EXFAT   " => out.push(Signature::Exfat),
             _ => {}
         }
         if &b[0..4] == b"XFSB" {
-            return Some(Signature::Xfs);
+            out.push(Signature::Xfs);
         }
         if &b[0..6] == b"LUKS\xba\xbe" {
-            return Some(Signature::Luks);
+            out.push(Signature::Luks);
         }
         let boot_sig = b[510] == 0x55 && b[511] == 0xAA;
         if boot_sig && (&b[54..59] == b"FAT12" || &b[54..59] == b"FAT16" || &b[82..87] == b"FAT32")
         {
-            return Some(Signature::Fat);
+            out.push(Signature::Fat);
         }
     }
     if read(volume, 1080, 2).is_some_and(|m| m == [0x53, 0xEF]) {
-        return Some(Signature::Ext);
+        out.push(Signature::Ext);
     }
     if at(volume, 65600, b"_BHRfS_M") {
-        return Some(Signature::Btrfs);
+        out.push(Signature::Btrfs);
     }
     if at(volume, 4086, b"SWAPSPACE2") || at(volume, 4086, b"SWAP-SPACE") {
-        return Some(Signature::Swap);
+        out.push(Signature::Swap);
     }
-    for sector in 0..4u64 {
-        if at(volume, sector * 512, b"LABELONE") {
-            return Some(Signature::Lvm2);
-        }
+    if (0..4u64).any(|sector| at(volume, sector * 512, b"LABELONE")) {
+        out.push(Signature::Lvm2);
     }
     if at(volume, 0x10_0000, &0xC001_D00Du32.to_le_bytes()) {
-        return Some(Signature::Vmfs);
+        out.push(Signature::Vmfs);
     }
-    if md_superblock_at(volume).is_some() {
-        return Some(Signature::MdRaid);
+    if md.is_some_and(|o| o == 0 || o == 4096) {
+        out.push(Signature::MdRaid);
     }
     if at(volume, 32769, b"CD001") {
-        return Some(Signature::Iso9660);
+        out.push(Signature::Iso9660);
     }
-    None
+    out
+}
+
+/// Signatures that claim the whole volume for one filesystem (or its encryption): two of them
+/// on one volume mean one is a stale leftover of an earlier filesystem. (VMFS and ISO 9660
+/// lie deep enough in a volume that file data of another filesystem can hold their magic;
+/// LVM2 and md are volume managers, looked at before this.)
+fn claims_the_volume(sig: Signature) -> bool {
+    matches!(
+        sig,
+        Signature::Ext
+            | Signature::Ntfs
+            | Signature::Exfat
+            | Signature::Fat
+            | Signature::BitLocker
+            | Signature::Xfs
+            | Signature::Btrfs
+            | Signature::Swap
+            | Signature::Luks
+    )
 }
 
 /// What to do with a volume.
@@ -183,9 +208,34 @@ pub enum Detection<'s> {
     },
 }
 
-/// Chooses the first scanner whose probe accepts `volume`; otherwise names what the volume
-/// seems to hold and why it will be copied whole.
+/// Chooses the scanner whose probe accepts `volume`; otherwise names what the volume seems to
+/// hold and why it will be copied whole. A volume that carries the signatures of two
+/// filesystems (a stale superblock of an earlier one that its successor did not overwrite) is
+/// copied whole with a warning: scanning it as either one could drop the other's blocks, and
+/// only the operator knows which one is current.
 pub fn detect<'s>(volume: &dyn ReadAt, scanners: &'s [&'s dyn Scanner]) -> Detection<'s> {
+    let mut claims: Vec<Signature> = Vec::new();
+    for s in signatures(volume)
+        .into_iter()
+        .filter(|s| claims_the_volume(*s))
+    {
+        if !claims.contains(&s) {
+            claims.push(s);
+        }
+    }
+    if claims.len() >= 2 {
+        let names: Vec<&str> = claims.iter().map(|s| s.name()).collect();
+        return Detection::Raw {
+            fs_type: names.join("+"),
+            reason: format!(
+                "signatures of {} filesystems on one volume ({}): one is a stale leftover of \
+                 an earlier filesystem; copied whole (`wipefs --no-act` lists them; after the \
+                 restore, `wipefs --offset` removes the stale one)",
+                claims.len(),
+                names.join(", ")
+            ),
+        };
+    }
     if let Some(s) = scanners.iter().find(|s| s.probe(volume)) {
         return Detection::Scanner(*s);
     }
@@ -242,6 +292,43 @@ mod tests {
         let mut lvm = vec![0u8; 4096];
         lvm[512..520].copy_from_slice(b"LABELONE");
         assert_eq!(content_type(&lvm).as_deref(), Some("LVM2_member"));
+    }
+
+    /// A probe that accepts everything: the first scanner any volume would be given to.
+    struct Greedy;
+    impl crate::Scanner for Greedy {
+        fn name(&self) -> &'static str {
+            "greedy"
+        }
+        fn probe(&self, _volume: &dyn ReadAt) -> bool {
+            true
+        }
+        fn open(
+            &self,
+            _volume: crate::SharedVolume,
+        ) -> Result<Box<dyn crate::UsedBlocks>, crate::FsError> {
+            unreachable!("detect only probes")
+        }
+    }
+
+    #[test]
+    fn two_filesystem_signatures_are_copied_whole() {
+        // An NTFS boot sector over a stale ext superblock: neither scanner may take it.
+        let mut v = ext(0x4, 0x2C2, 0x400);
+        v[3..11].copy_from_slice(b"NTFS    ");
+        assert_eq!(signatures(&v), [Signature::Ntfs, Signature::Ext]);
+        match detect(&v, &[&Greedy]) {
+            Detection::Raw { fs_type, reason } => {
+                assert_eq!(fs_type, "ntfs+ext");
+                assert!(reason.contains("stale"), "{reason}");
+            }
+            Detection::Scanner(_) => panic!("a volume with two signatures was scanned"),
+        }
+        // One filesystem, and a volume manager signature or deep magic, are not two.
+        let mut one = ext(0x4, 0x2C2, 0x400);
+        one.resize(0x10_0004, 0);
+        one[0x10_0000..0x10_0004].copy_from_slice(&0xC001_D00Du32.to_le_bytes());
+        assert!(matches!(detect(&one, &[&Greedy]), Detection::Scanner(_)));
     }
 
     #[test]

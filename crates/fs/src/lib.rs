@@ -29,7 +29,7 @@ mod read_at;
 mod summary;
 
 pub use detect::{
-    content_type, detect, identify_signature, md_superblock_at, Detection, Signature,
+    content_type, detect, identify_signature, md_superblock_at, signatures, Detection, Signature,
 };
 pub use extent::{Extent, ExtentMerger};
 pub use merged::{ExtentSource, MergedExtents};
