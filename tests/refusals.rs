@@ -271,6 +271,93 @@ fn flipped_byte_with_no_precheck_stops_naming_the_chunk() {
     let r = r.says(&["data.lbi.000", "damaged"]);
     assert_eq!(chunk_named(&r.all()), Some(chunk), "{}", r.all());
     assert!(!r.all().contains("restored image"), "{}", r.all());
+    // It stopped after writing began: the operator is told the target is now inconsistent.
+    r.says(&["INCONSISTENT", s(&target)]);
+}
+
+/// The first chunk record at or after `from` in a volume file whose header CRC holds: its
+/// offset, extent count and payload length.
+fn next_chunk(v: &[u8], from: usize) -> Option<(usize, usize, usize)> {
+    let u32_at = |o: usize| u32::from_le_bytes(v[o..o + 4].try_into().unwrap()) as usize;
+    let mut at = from;
+    while let Some(i) = v[at..].windows(4).position(|w| w == b"CHNK") {
+        let o = at + i;
+        at = o + 4;
+        if o + 48 > v.len() {
+            return None;
+        }
+        let (n, payload) = (u32_at(o + 16), u32_at(o + 24));
+        if n == 0 || o + 48 + 16 * n + payload > v.len() {
+            continue;
+        }
+        let mut h = crc32fast::Hasher::new();
+        h.update(&v[o..o + 44]);
+        h.update(&v[o + 48..o + 48 + 16 * n]);
+        if h.finalize() as usize == u32_at(o + 44) {
+            return Some((o, n, payload));
+        }
+    }
+    None
+}
+
+/// Someone who can write to the repository changes a chunk's stored bytes and makes every
+/// record checksum and the volume CRC in manifest.json agree again: only decompressing the
+/// chunk (or its data CRC) shows it. The restore's pre-check does that before the first write,
+/// so the target stays untouched (before, the pre-check passed and the write pass stopped
+/// halfway, leaving the target inconsistent).
+#[test]
+fn resealed_chunk_is_refused_before_writing() {
+    if !need(TOOLS) {
+        return;
+    }
+    let t = tempdir("reseal");
+    let sv = saved(t.path(), "img", 945);
+    let dir = sv.repo.join(sv.image);
+    let vol = dir.join("data.lbi.000");
+    let mut v = fs::read(&vol).unwrap();
+    // The fourth chunk with a payload: earlier chunks would already be on the target.
+    let mut at = 0;
+    let mut found = None;
+    let mut seen = 0;
+    while let Some((o, n, payload)) = next_chunk(&v, at) {
+        at = o + 4;
+        if payload >= 64 {
+            seen += 1;
+            if seen == 4 {
+                found = Some((o, n, payload));
+                break;
+            }
+        }
+    }
+    let (o, n, payload) = found.expect("the image has four chunks with payloads");
+    let p = o + 48 + 16 * n;
+    v[p + payload / 2] ^= 0x20;
+    let pcrc = crc32fast::hash(&v[p..p + payload]);
+    v[o + 36..o + 40].copy_from_slice(&pcrc.to_le_bytes());
+    let mut h = crc32fast::Hasher::new();
+    h.update(&v[o..o + 44]);
+    h.update(&v[o + 48..o + 48 + 16 * n]);
+    v[o + 44..o + 48].copy_from_slice(&h.finalize().to_le_bytes());
+    fs::write(&vol, &v).unwrap();
+    let mpath = dir.join("manifest.json");
+    let mut m: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&mpath).unwrap()).unwrap();
+    m["files"][0]["crc32"] = serde_json::Value::String(format!("{:08x}", crc32fast::hash(&v)));
+    fs::write(&mpath, serde_json::to_string_pretty(&m).unwrap()).unwrap();
+    let seq = u64::from_le_bytes(v[o + 8..o + 16].try_into().unwrap());
+    let target = t.path().join("target.img");
+    garbage_file(&target, sv.fx.size, 9);
+    let before = sha_all(&target);
+    let r = restore(&sv.repo, sv.image, &target, &["--yes"]);
+    assert_eq!(
+        sha_all(&target),
+        before,
+        "the pre-check let a resealed chunk through; the target was written:\n{}",
+        r.all()
+    );
+    let r = r.code(4);
+    assert_eq!(chunk_named(&r.all()), Some(seq), "{}", r.all());
+    assert!(!r.all().contains("INCONSISTENT"), "{}", r.all());
 }
 
 #[test]
@@ -716,4 +803,191 @@ fn full_repository_fails_cleanly() {
     lifeboat(&["delete", "--repo", s(&stick), "--incomplete", "--yes"]).ok();
     assert!(list_json(&stick).is_empty());
     drop(m);
+}
+
+/// Another program holding a lock (`flock`) on a file or an exclusive claim (`O_EXCL`) on a
+/// block device, until dropped.
+struct Holder(std::process::Child);
+
+impl Holder {
+    fn start(code: &str, path: &Path) -> Holder {
+        use std::io::BufRead;
+        let mut c = std::process::Command::new("python3")
+            .args(["-c", code, s(path)])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3");
+        let mut line = String::new();
+        std::io::BufReader::new(c.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "held", "the holder did not start");
+        Holder(c)
+    }
+    /// `flock(LOCK_EX)`, as a restore onto the file takes it.
+    fn flock(path: &Path) -> Holder {
+        Holder::start(
+            "import fcntl,sys,time\nf=open(sys.argv[1],'rb')\nfcntl.flock(f,fcntl.LOCK_EX)\nprint('held',flush=True)\ntime.sleep(600)",
+            path,
+        )
+    }
+    /// `open(O_EXCL)` of a block device, as mkfs or a mount would hold it.
+    fn exclusive(path: &Path) -> Holder {
+        Holder::start(
+            "import os,sys,time\nfd=os.open(sys.argv[1],os.O_RDONLY|os.O_EXCL)\nprint('held',flush=True)\ntime.sleep(600)",
+            path,
+        )
+    }
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A restore locks an image-file target as it claims a block device: while another lifeboat
+/// (here: anything holding an exclusive `flock`) has it, the restore is refused and writes
+/// nothing.
+#[test]
+fn restore_onto_a_locked_image_file_is_refused() {
+    if !need(TOOLS) || !need(&["python3"]) {
+        return;
+    }
+    let t = tempdir("flock");
+    let sv = saved(t.path(), "img", 1050);
+    let target = t.path().join("target.img");
+    garbage_file(&target, sv.fx.size, 10);
+    let before = sha_all(&target);
+    {
+        let _h = Holder::flock(&target);
+        let r = restore(&sv.repo, sv.image, &target, &["--yes"]);
+        assert_ne!(r.code, 0, "{}", r.all());
+        r.says(&[s(&target), "busy"]);
+        assert_eq!(sha_all(&target), before, "written while locked");
+    }
+    restore(&sv.repo, sv.image, &target, &["--yes"]).ok();
+}
+
+/// A save claims its block devices exclusively (`O_EXCL`): a device that something else
+/// holds exclusively (a mount, mkfs, an active LV or md array) is refused instead of imaged
+/// while it changes, and nothing is left in the repository.
+#[test]
+fn save_of_a_device_held_exclusively_elsewhere_is_refused() {
+    if !need(TOOLS) || !need(&["loop", "python3"]) {
+        return;
+    }
+    let t = tempdir("excl");
+    let sv = saved(t.path(), "img", 1060);
+    let lo = LoopDev::attach(&sv.fx.path, None);
+    {
+        let _h = Holder::exclusive(&lo.dev);
+        let r = lifeboat(&[
+            "savedisk",
+            "--repo",
+            s(&sv.repo),
+            "--image",
+            "held",
+            "--disk",
+            lo.path(),
+        ]);
+        assert_ne!(r.code, 0, "{}", r.all());
+        r.says(&[lo.path(), "busy"]);
+        assert!(
+            !sv.repo.join("held").exists(),
+            "a refused save left an image"
+        );
+    }
+    lifeboat(&[
+        "savedisk",
+        "--repo",
+        s(&sv.repo),
+        "--image",
+        "free",
+        "--disk",
+        lo.path(),
+    ])
+    .ok();
+}
+
+/// Names from a repository reach the terminal without their control characters: an image
+/// directory named with an escape sequence (clear screen, set the window title) is listed
+/// with the sequence shown escaped.
+#[test]
+fn control_characters_from_a_repository_never_reach_the_terminal() {
+    let t = tempdir("ctrl");
+    let repo = t.path().join("repo");
+    let evil = repo.join("evil\u{1b}[2J\u{1b}]0;owned\u{7}\u{202e}name");
+    fs::create_dir_all(&evil).unwrap();
+    fs::write(evil.join(".lifeboat-image"), b"lifeboat image\n").unwrap();
+    for args in [
+        vec!["list", "--repo", s(&repo)],
+        vec!["delete", "--repo", s(&repo), "--incomplete", "--yes"],
+    ] {
+        let r = lifeboat(&args);
+        for c in ['\u{1b}', '\u{7}', '\u{202e}'] {
+            assert!(
+                !r.stdout.contains(c) && !r.stderr.contains(c),
+                "{args:?} printed {c:?}:\n{}",
+                r.all()
+            );
+        }
+        r.says(&["evil"]);
+    }
+}
+
+/// A partition whose bytes carry two filesystem signatures (NTFS made over an ext4 whose
+/// superblock survived in the boot-code area; `blkid -p` calls it ambivalent) is copied whole
+/// with a warning, not scanned as whichever signature is probed first: only the operator
+/// knows which one is current. Restored onto garbage, the partition is byte-identical.
+#[test]
+fn a_partition_with_two_filesystem_signatures_is_copied_whole() {
+    if !need(TOOLS) || !need(&["mkntfs", "ntfsfix", "blkid"]) {
+        return;
+    }
+    let t = tempdir("twosig");
+    let d = t.path();
+    let (e, p) = (d.join("ext.img"), d.join("part.img"));
+    sparse_file(&e, 24 * MIB);
+    sparse_file(&p, 24 * MIB);
+    run_ok(tool("mke2fs").args(["-q", "-F", "-t", "ext4"]).arg(&e));
+    run_ok(tool("mkntfs").args(["-Q", "-F", "-q"]).arg(&p));
+    let sb = read_range(&e, 1024, 1024);
+    write_at(&p, 1024, &sb);
+    let blkid = tool("blkid").arg("-p").arg(&p).output().unwrap();
+    assert_eq!(
+        blkid.status.code(),
+        Some(8),
+        "blkid does not find two filesystems: {}",
+        String::from_utf8_lossy(&blkid.stderr)
+    );
+    run_ok(tool("ntfsfix").arg("-n").arg(&p));
+    let disk = d.join("disk.img");
+    sparse_file(&disk, 32 * MIB);
+    sfdisk(&disk, "label: dos\nstart=2048, size=49152, type=7\n");
+    let part = fs::read(&p).unwrap();
+    write_at(&disk, MIB, &part);
+    let repo = d.join("repo");
+    fs::create_dir_all(&repo).unwrap();
+    let r = savedisk(&repo, "two", &[&disk], &["--json"]).ok();
+    let warned = r.json_lines().iter().any(|e| {
+        e["event"] == "warning"
+            && e["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("stale") && m.contains("ntfs") && m.contains("ext"))
+    });
+    assert!(warned, "no warning about the two signatures:\n{}", r.all());
+    let m = info_json(&repo, "two");
+    let p1 = manifest_partition(&m, 0, 1);
+    assert_eq!(p1["filesystem"], "ntfs+ext", "{p1:#}");
+    assert_eq!(p1["mode"], "raw", "{p1:#}");
+    let target = d.join("target.img");
+    garbage_file(&target, 32 * MIB, 11);
+    restoredisk(&repo, "two", &[&target], &[]).ok();
+    assert_eq!(
+        sha_range(&target, MIB, 24 * MIB),
+        sha_bytes(&part),
+        "the partition is not byte-identical"
+    );
 }
