@@ -666,3 +666,78 @@ fn s3_one_gib_save_bounded_memory() {
     let keys = srv.keys("gib/");
     assert!(keys.iter().any(|k| k == "gib/data.lbi.000"), "{keys:?}");
 }
+
+/// Two saves to one name never both succeed on S3, where "directories" do not exist: every
+/// object lifeboat creates is written with `If-None-Match: *`, so the second writer of an
+/// image's lease gets `412 Precondition Failed` instead of replacing the first's. This proves
+/// the server honours the condition (as AWS S3 does since 2024), then races two saves.
+#[test]
+fn s3_two_saves_to_one_name_never_both_succeed() {
+    if !need(EXT_TOOLS) || !need(&["sfdisk"]) {
+        return;
+    }
+    let t = tempdir("s3-race");
+    let Some(srv) = S3::start(&t.path().join("srv")) else {
+        return;
+    };
+    let key = format!("{}/{S3_BUCKET}/cond/probe", srv.endpoint());
+    let put = |body: &str| {
+        let (code, text) = srv.curl(&[
+            "-X",
+            "PUT",
+            "-H",
+            "If-None-Match: *",
+            "-H",
+            "x-amz-content-sha256: UNSIGNED-PAYLOAD",
+            "--data-binary",
+            body,
+            &key,
+        ]);
+        assert!(code != "403", "the probe was refused: {text}");
+        code
+    };
+    assert_eq!(put("first"), "200");
+    assert_eq!(put("second"), "412", "the server ignores If-None-Match");
+    assert_eq!(srv.curl(&[&key]).1, "first");
+
+    let work = t.path().join("work");
+    fs::create_dir_all(&work).unwrap();
+    let fx = mbr_disk(
+        &work,
+        "src.img",
+        24,
+        61,
+        &[ext("ext4", 16, TreeSpec::new(62, 2))],
+    );
+    let c = Client::new(&srv.env(), Some(&work.join("home")));
+    let repo = srv.url("/race");
+    for round in 0..3 {
+        let image = format!("same-{round}");
+        let args = [
+            "savedisk",
+            "--repo",
+            &repo,
+            "--image",
+            &image,
+            "--disk",
+            s(&fx.path),
+        ];
+        let (a, b) = std::thread::scope(|sc| {
+            let a = sc.spawn(|| c.run(&args));
+            let b = sc.spawn(|| c.run(&args));
+            (a.join().unwrap(), b.join().unwrap())
+        });
+        let ok = [&a, &b].iter().filter(|r| r.code == 0).count();
+        assert_eq!(
+            ok,
+            1,
+            "round {round}: {} saves succeeded:\n{}\n---\n{}",
+            ok,
+            a.all(),
+            b.all()
+        );
+        let loser = if a.code == 0 { &b } else { &a };
+        assert!(loser.all().contains("already exists"), "{}", loser.all());
+        c.run(&["check", "--repo", &repo, "--image", &image]).ok();
+    }
+}
