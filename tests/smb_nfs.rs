@@ -382,3 +382,81 @@ fn nfs_one_gib_save_bounded_memory() {
         "NFS",
     );
 }
+
+/// SMB encryption: without `?encrypt=required` lifeboat warns that messages are only signed;
+/// with it, a server that can encrypt is used (and nothing is warned), and a server set to
+/// refuse encryption (`server smb encrypt = off`) is refused before anything is written.
+#[test]
+fn smb_encryption_required_or_refused() {
+    if !need(EXT_TOOLS) || !need(&["sfdisk"]) {
+        return;
+    }
+    let t = tempdir("smb-enc");
+    let Some(mut srv) = Smb::start(&t.path().join("srv")) else {
+        return;
+    };
+    let work = t.path().join("work");
+    fs::create_dir_all(&work).unwrap();
+    let fx = mbr_disk(
+        &work,
+        "src.img",
+        16,
+        71,
+        &[ext("ext4", 8, TreeSpec::new(72, 1))],
+    );
+    let c = Client::new(&smb_env(), None);
+    let plain = srv.url("");
+    let required = format!("{plain}?encrypt=required");
+    let r = c.run(&[
+        "savedisk",
+        "--repo",
+        &plain,
+        "--image",
+        "plain",
+        "--disk",
+        s(&fx.path),
+    ]);
+    r.ok().says(&["unencrypted", "encrypt=required"]);
+    let r = c.run(&[
+        "savedisk",
+        "--repo",
+        &required,
+        "--image",
+        "sealed",
+        "--disk",
+        s(&fx.path),
+    ]);
+    assert!(!r.all().contains("unencrypted"), "{}", r.all());
+    r.ok();
+    c.run(&["check", "--repo", &required, "--image", "sealed"])
+        .ok();
+    // The same server, now refusing to encrypt.
+    let conf = srv.dir.join("smb.conf");
+    let text = fs::read_to_string(&conf).unwrap();
+    fs::write(
+        &conf,
+        text.replace("[global]\n", "[global]\n  server smb encrypt = off\n"),
+    )
+    .unwrap();
+    srv.kill();
+    assert!(srv.spawn(), "smbd did not restart");
+    let r = c.run(&[
+        "savedisk",
+        "--repo",
+        &required,
+        "--image",
+        "refused",
+        "--disk",
+        s(&fx.path),
+    ]);
+    assert_ne!(
+        r.code,
+        0,
+        "a server that will not encrypt was used:\n{}",
+        r.all()
+    );
+    assert!(!srv.share_dir().join("refused").exists(), "{}", r.all());
+    c.run(&["list", "--repo", &plain])
+        .ok()
+        .says(&["unencrypted"]);
+}

@@ -590,6 +590,12 @@ impl S3Backend {
             format!("{bucket}.{authority}")
         };
         let base = format!("{}://{host}", url.scheme());
+        if url.scheme() == "http" {
+            ui.warn(&format!(
+                "{}: the endpoint {endpoint} is plain http: image data and request signatures travel unencrypted (anyone on the path can read the image; an https:// endpoint avoids it)",
+                spec.display()
+            ));
+        }
 
         let file = CredentialsFile::load_default()?;
         let quiet = NoInteraction;

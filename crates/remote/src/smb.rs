@@ -19,6 +19,7 @@ use super::readahead::{Fetch, ReadAhead};
 use super::{lookup_secret, CredentialsFile, Interaction, RemoteSpec};
 use lifeboat_repo::{Backend, BackendRead, BackendWrite, FileKind, ImageName};
 use lifeboat_repo::{RepoError, Result};
+use smb::connection::EncryptionMode;
 use smb::{
     Client, ClientConfig, CreateOptions, FileAccessMask, FileAttributes, FileCreateArgs,
     FileDirectoryInformation, FileDispositionInformation, FileRenameInformation, UncPath,
@@ -153,6 +154,7 @@ struct Smb {
     share: UncPath,
     user: String,
     password: String,
+    encryption: EncryptionMode,
     base: Vec<String>,
     session: Mutex<Session>,
     io_size: u32,
@@ -164,12 +166,16 @@ fn new_client(
     share: &UncPath,
     user: &str,
     password: &str,
+    encryption: EncryptionMode,
 ) -> std::result::Result<Client, smb::Error> {
     let mut cfg = ClientConfig {
         dfs: false,
         ..Default::default()
     };
     cfg.connection.port = Some(port);
+    // SMB 2.1 to 3.1.1 (docs/REPOSITORIES.md): never SMB 2.0.2.
+    cfg.connection.min_dialect = Some(smb::Dialect::Smb021);
+    cfg.connection.encryption_mode = encryption;
     cfg.connection.timeout = Some(TIMEOUT);
     cfg.connection.credits_backlog = Some(CREDITS);
     let client = Client::new(cfg);
@@ -196,8 +202,14 @@ impl Smb {
             .lock()
             .map_err(|_| Fault::Permanent(io::Error::other("session lock poisoned")))?;
         if s.generation == seen {
-            let c =
-                new_client(self.port, &self.share, &self.user, &self.password).map_err(fault)?;
+            let c = new_client(
+                self.port,
+                &self.share,
+                &self.user,
+                &self.password,
+                self.encryption,
+            )
+            .map_err(fault)?;
             let old = std::mem::replace(&mut s.client, Arc::new(c));
             s.generation += 1;
             std::thread::spawn(move || {
@@ -501,11 +513,25 @@ impl SmbBackend {
             reason,
         };
         for key in spec.query().keys() {
-            if key != "domain" {
+            if key != "domain" && key != "encrypt" {
                 return Err(unsupported(format!(
-                    "unknown option {key:?} (smb:// knows domain)"
+                    "unknown option {key:?} (smb:// knows domain and encrypt)"
                 )));
             }
+        }
+        let encryption = match spec.option("encrypt") {
+            None | Some("allowed") => EncryptionMode::Allowed,
+            Some("required") => EncryptionMode::Required,
+            Some(other) => {
+                return Err(unsupported(format!(
+                    "encrypt={other:?}: use encrypt=required (refuse a server that will not encrypt) or encrypt=allowed (the default)"
+                )))
+            }
+        };
+        if encryption != EncryptionMode::Required {
+            ui.warn(&format!(
+                "{display}: SMB messages are signed but travel unencrypted unless the server demands encryption; add ?encrypt=required to refuse a server that will not encrypt"
+            ));
         }
         let Some((share_name, base)) = spec.path().split_first() else {
             return Err(unsupported(
@@ -540,7 +566,7 @@ impl SmbBackend {
         let fail = |e: io::Error| io_err(display.clone(), e);
         let share = UncPath::from_str(&format!("\\\\{host}\\{share_name}"))
             .map_err(|e| unsupported(format!("not a valid share path: {e}")))?;
-        let client = new_client(port, &share, &user, &password).map_err(|e| {
+        let client = new_client(port, &share, &user, &password, encryption).map_err(|e| {
             let e = fault(e).into_io();
             fail(io::Error::new(
                 e.kind(),
@@ -563,6 +589,7 @@ impl SmbBackend {
             share,
             user,
             password,
+            encryption,
             base: base.to_vec(),
             session: Mutex::new(Session {
                 generation: 1,
