@@ -338,6 +338,34 @@ fn sftp_save_list_info_check_restore() {
         &work,
         &srv.data(),
     );
+    // Images hold whole disks: the image directory is 0700 and its files 0600 on the
+    // server, whatever sshd's umask allows.
+    let fx = mbr_disk(
+        &work,
+        "private.img",
+        16,
+        43,
+        &[ext("ext4", 8, TreeSpec::new(44, 1))],
+    );
+    Client::new(&srv.env(), Some(&work.join("home")))
+        .run(&[
+            "savedisk",
+            "--repo",
+            &srv.url(""),
+            "--image",
+            "private",
+            "--disk",
+            s(&fx.path),
+        ])
+        .ok();
+    use std::os::unix::fs::PermissionsExt;
+    let dir = srv.data().join("private");
+    let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700);
+    for e in fs::read_dir(&dir).unwrap() {
+        let p = e.unwrap().path();
+        assert_eq!(mode(&p), 0o600, "{}", p.display());
+    }
 }
 
 #[test]

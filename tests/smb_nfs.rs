@@ -308,6 +308,25 @@ fn nfs_save_list_info_check_restore() {
         &work,
         &srv.export().join("images"),
     );
+    let fx = mbr_disk(
+        &work,
+        "private.img",
+        16,
+        33,
+        &[ext("ext4", 8, TreeSpec::new(34, 1))],
+    );
+    Client::new::<&str, &str>(&[], None)
+        .run(&[
+            "savedisk",
+            "--repo",
+            &srv.url("/images"),
+            "--image",
+            "private",
+            "--disk",
+            s(&fx.path),
+        ])
+        .ok();
+    assert_private(&srv.export().join("images/private"));
 }
 
 #[test]
@@ -459,4 +478,53 @@ fn smb_encryption_required_or_refused() {
     c.run(&["list", "--repo", &plain])
         .ok()
         .says(&["unencrypted"]);
+    // A password in the address reaches no log at any verbosity (the arguments are logged
+    // redacted; the protocol libraries never below debug), and the log file is private.
+    let log = work.join("lifeboat.log");
+    let with_password = plain.replacen(
+        &format!("{SMB_USER}@"),
+        &format!("{SMB_USER}:{SMB_PASSWORD}@"),
+        1,
+    );
+    let r = Client::new::<&str, &str>(&[], None).run(&[
+        "-vvv",
+        "--log-file",
+        s(&log),
+        "list",
+        "--repo",
+        &with_password,
+    ]);
+    let r = r.ok();
+    let logged = fs::read_to_string(&log).unwrap();
+    assert!(
+        logged.contains("***"),
+        "the redacted address is not logged:\n{logged}"
+    );
+    for (what, text) in [
+        ("stdout", &r.stdout),
+        ("stderr", &r.stderr),
+        ("log", &logged),
+    ] {
+        assert!(
+            !text.contains(SMB_PASSWORD),
+            "the password is in the {what}"
+        );
+    }
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        fs::metadata(&log).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+}
+
+/// Images hold whole disks: what lifeboat creates on an NFS server is the owner's only
+/// (directories 0700, files 0600), whatever the server's umask.
+fn assert_private(image_dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(image_dir), 0o700, "{}", image_dir.display());
+    for e in fs::read_dir(image_dir).unwrap() {
+        let p = e.unwrap().path();
+        assert_eq!(mode(&p), 0o600, "{}", p.display());
+    }
 }
