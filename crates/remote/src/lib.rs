@@ -41,6 +41,8 @@ mod pipeline;
 pub mod s3;
 #[cfg(feature = "sftp")]
 pub mod sftp;
+#[cfg(feature = "sftp")]
+mod sftp_frame;
 // Shared by the network backends: read-ahead for ranged reads, and one async runtime for
 // backends built on async client libraries (add a feature here to use it).
 #[cfg(any(feature = "sftp", feature = "s3", feature = "smb"))]

@@ -56,6 +56,11 @@ const MAX_LIST_BODY: u64 = 32 << 20;
 const MAX_ERROR_BODY: u64 = 64 << 10;
 /// Pages of a listing followed at most (1000 keys each).
 const MAX_PAGES: usize = 100_000;
+/// The most keys and prefixes one listing keeps, and the most bytes their names take: a
+/// hostile or broken server cannot make a listing grow memory without bound (a repository
+/// holds a few files per image).
+const MAX_LIST_ENTRIES: usize = 1_000_000;
+const MAX_LIST_NAME_BYTES: usize = 256 << 20;
 
 /// Characters kept as they are in URIs (RFC 3986 unreserved).
 const ENCODE: &AsciiSet = &NON_ALPHANUMERIC
@@ -400,6 +405,7 @@ impl Client {
     fn list(&self, prefix: &str, max: Option<usize>) -> Result<Listing> {
         let mut objects = Vec::new();
         let mut prefixes = Vec::new();
+        let mut name_bytes = 0usize;
         let mut token: Option<String> = None;
         let max_keys = max.map(|m| m.to_string());
         for _ in 0..MAX_PAGES {
@@ -437,16 +443,29 @@ impl Client {
                     "Contents" => {
                         if let Some(k) = child(n, "Key") {
                             let size = child(n, "Size").and_then(|s| s.parse().ok()).unwrap_or(0);
+                            name_bytes += k.len();
                             objects.push((k, size));
                         }
                     }
                     "CommonPrefixes" => {
                         if let Some(p) = child(n, "Prefix") {
+                            name_bytes += p.len();
                             prefixes.push(p);
                         }
                     }
                     _ => {}
                 }
+            }
+            if objects.len() + prefixes.len() > MAX_LIST_ENTRIES || name_bytes > MAX_LIST_NAME_BYTES
+            {
+                return Err(self.err(
+                    prefix,
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "listing has more than {MAX_LIST_ENTRIES} entries or {} MiB of names",
+                        MAX_LIST_NAME_BYTES >> 20
+                    ),
+                ));
             }
             let truncated = child(root, "IsTruncated").is_some_and(|t| t == "true");
             token = child(root, "NextContinuationToken").filter(|t| !t.is_empty());

@@ -258,7 +258,10 @@ async fn start_sftp(ssh: Handle<HostCheck>, gen: u64) -> std::result::Result<Con
     ch.request_subsystem(true, "sftp")
         .await
         .map_err(|e| format!("the server refused the sftp subsystem: {e}"))?;
-    let sftp = RawSftpSession::new(ch.into_stream());
+    let sftp = RawSftpSession::new(super::sftp_frame::Framed::new(
+        ch.into_stream(),
+        super::sftp_frame::MAX_PACKET,
+    ));
     sftp.set_timeout(REQUEST_TIMEOUT);
     let v = sftp
         .init()
