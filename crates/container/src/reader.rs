@@ -211,7 +211,18 @@ impl<R: Read> StreamReader<R> {
     }
 
     fn read(&mut self, buf: &mut [u8], what: &'static str) -> Result<()> {
-        read_full(&mut self.r, buf, self.pos, what)?;
+        read_full(&mut self.r, buf, self.pos, what).map_err(|e| match e {
+            ContainerError::Io { pos, source } => match crate::seal::segment_error(&source) {
+                Some(s) => ContainerError::Tampered {
+                    what,
+                    pos,
+                    segment: Some(s.segment),
+                    chunk: what.starts_with("chunk").then_some(self.next_seq),
+                },
+                None => ContainerError::Io { pos, source },
+            },
+            e => e,
+        })?;
         self.pos += buf.len() as u64;
         Ok(())
     }
