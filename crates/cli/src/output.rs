@@ -447,10 +447,12 @@ pub fn error_message(e: &anyhow::Error) -> String {
 
 /// The container error behind a failure to open an encrypted image, if that is what `e` is.
 fn sealed_error(e: &anyhow::Error) -> Option<&ContainerError> {
-    let of_repo = |r: &RepoError| match r {
-        RepoError::Container(c) => Some(c),
-        _ => None,
-    };
+    fn of_repo(r: &RepoError) -> Option<&ContainerError> {
+        match r {
+            RepoError::Container(c) => Some(c),
+            _ => None,
+        }
+    }
     e.chain().find_map(|c| {
         if let Some(x) = c.downcast_ref::<ContainerError>() {
             Some(x)

@@ -589,7 +589,13 @@ pub struct OpenAt<R: ReadAt> {
     plain_len: u64,
     segments: u64,
     cache: Mutex<Option<(u64, Zeroizing<Vec<u8>>)>>,
+    /// Sealed bytes read ahead (up to [`READ_AHEAD`] segments), so that a network
+    /// repository is read in large pieces: (position in the sealed stream, bytes).
+    ahead: Mutex<(u64, Vec<u8>)>,
 }
+
+/// Segments read from the sealed stream at once by [`OpenAt`].
+const READ_AHEAD: u64 = 16;
 
 impl<R: ReadAt> OpenAt<R> {
     /// Opens the sealed stream in `inner` with keys made from its header.
@@ -603,7 +609,35 @@ impl<R: ReadAt> OpenAt<R> {
             plain_len,
             segments,
             cache: Mutex::new(None),
+            ahead: Mutex::new((0, Vec::new())),
         })
+    }
+
+    /// Plaintext bytes per segment.
+    pub fn segment_size(&self) -> u32 {
+        self.keys.parsed.segment_size
+    }
+
+    /// Copies sealed bytes `start .. start + buf.len()` into `buf`, from the read-ahead
+    /// window (refilled with up to [`READ_AHEAD`] segments from `start` when it does not
+    /// hold them).
+    fn read_sealed(&self, buf: &mut [u8], start: u64) -> io::Result<()> {
+        let mut ahead = self.ahead.lock().unwrap_or_else(|p| p.into_inner());
+        let end = start + buf.len() as u64;
+        let (at, bytes) = &*ahead;
+        if start < *at || end > *at + bytes.len() as u64 {
+            let full = u64::from(self.keys.parsed.segment_size) + TAG_LEN as u64;
+            let len = (READ_AHEAD * full)
+                .max(buf.len() as u64)
+                .min(self.inner.len().saturating_sub(start));
+            let mut fresh = vec![0u8; len as usize];
+            self.inner.read_exact_at(&mut fresh, start)?;
+            *ahead = (start, fresh);
+        }
+        let (at, bytes) = &*ahead;
+        let o = (start - at) as usize;
+        buf.copy_from_slice(&bytes[o..o + buf.len()]);
+        Ok(())
     }
 
     /// The sealed stream.
@@ -630,7 +664,7 @@ impl<R: ReadAt> OpenAt<R> {
         let last = i + 1 == self.segments;
         let len = if last { self.inner.len() - start } else { full };
         let mut buf = Zeroizing::new(vec![0u8; len as usize]);
-        self.inner.read_exact_at(&mut buf, start)?;
+        self.read_sealed(&mut buf, start)?;
         let n = self
             .keys
             .open_segment(i, last, &mut buf)

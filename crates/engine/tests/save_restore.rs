@@ -406,6 +406,9 @@ fn encrypted_image_round_trip_and_passphrase_refusals() {
         .unwrap()
         .execute(&|_| {}, &NO_CANCEL)
         .unwrap();
-    assert!(fs::read(&a).unwrap() == fs::read(&b).unwrap(), "restores differ");
+    assert!(
+        fs::read(&a).unwrap() == fs::read(&b).unwrap(),
+        "restores differ"
+    );
     assert_fsck_clean(&a, 1);
 }

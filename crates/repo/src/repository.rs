@@ -800,7 +800,15 @@ pub struct SourceReader<'a> {
 impl Read for SourceReader<'_> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         if self.at >= self.buf.len() {
-            let n = (self.src.len() - self.pos).min(1 << 20) as usize;
+            // An encrypted image is read a segment at a time, so that a segment that fails
+            // its tag is reported with the record that reaches it (the sealed layer reads
+            // ahead from the volumes in large pieces itself).
+            let step = self
+                .src
+                .open
+                .as_ref()
+                .map_or(1 << 20, |o| u64::from(o.segment_size()));
+            let n = (self.src.len() - self.pos).min(step) as usize;
             if n == 0 {
                 return Ok(0);
             }
