@@ -260,17 +260,16 @@ fn aes_key(bytes: &[u8; 32]) -> LessSafeKey {
     LessSafeKey::new(UnboundKey::new(&AES_256_GCM, bytes).expect("a 32-byte AES-256 key"))
 }
 
-/// Master key → (data key, metadata key, key-check value).
+/// A derived 32-byte key, wiped when dropped.
+type Subkey = Zeroizing<[u8; 32]>;
+
+/// Master key → [data key, metadata key, key-check value].
 fn derive(
     passphrase: &[u8],
     kdf: &KdfParams,
     image_id: &[u8; 16],
     salt: &[u8; 32],
-) -> Result<(
-    Zeroizing<[u8; 32]>,
-    Zeroizing<[u8; 32]>,
-    Zeroizing<[u8; 32]>,
-)> {
+) -> Result<[Subkey; 3]> {
     let params = argon2::Params::new(kdf.memory_kib, kdf.passes, kdf.lanes, Some(32))
         .map_err(|e| invalid(format!("Argon2id parameters: {e}")))?;
     let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
@@ -279,11 +278,11 @@ fn derive(
         .hash_password_into(passphrase, salt, &mut master[..])
         .map_err(|e| invalid(format!("Argon2id: {e}")))?;
     let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, image_id).extract(&master[..]);
-    Ok((
+    Ok([
         expand(&prk, b"lifeboat sealed image 2: segments"),
         expand(&prk, b"lifeboat sealed image 2: manifest"),
         expand(&prk, b"lifeboat sealed image 2: key check"),
-    ))
+    ])
 }
 
 impl Keys {
@@ -294,7 +293,7 @@ impl Keys {
         ring::rand::SystemRandom::new()
             .fill(&mut salt)
             .map_err(|_| invalid("no random numbers from the system".into()))?;
-        let (data, meta, check) = derive(passphrase, &kdf, &image_id, &salt)?;
+        let [data, meta, check] = derive(passphrase, &kdf, &image_id, &salt)?;
         let parsed = SealHeader {
             minor: SEALED_MINOR,
             segment_size: DEFAULT_SEGMENT,
@@ -314,7 +313,7 @@ impl Keys {
     /// The keys of an existing image from its header and the passphrase;
     /// [`ContainerError::WrongPassphrase`] when the key-check value differs.
     pub fn open(passphrase: &[u8], header: &SealHeader) -> Result<Self> {
-        let (data, meta, check) = derive(passphrase, &header.kdf, &header.image_id, &header.salt)?;
+        let [data, meta, check] = derive(passphrase, &header.kdf, &header.image_id, &header.salt)?;
         if !constant_time_eq(&check[..], &header.key_check) {
             return Err(ContainerError::WrongPassphrase);
         }

@@ -654,7 +654,7 @@ pub struct ImageSource {
     manifest: Manifest,
     volumes: Arc<Volumes>,
     encrypted: bool,
-    open: Option<OpenAt<SharedVolumes>>,
+    open: Option<Box<OpenAt<SharedVolumes>>>,
     location: String,
 }
 
@@ -710,7 +710,10 @@ impl ImageSource {
                 repo: self.location.clone(),
                 reason: IncompleteReason::Damaged(format!("manifest.json: {}", chain_text(&e))),
             })?;
-        self.open = Some(OpenAt::new(SharedVolumes(Arc::clone(&self.volumes)), keys)?);
+        self.open = Some(Box::new(OpenAt::new(
+            SharedVolumes(Arc::clone(&self.volumes)),
+            keys,
+        )?));
         self.manifest = full;
         Ok(())
     }
