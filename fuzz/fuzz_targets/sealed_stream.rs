@@ -41,7 +41,10 @@ fuzz_target!(|data: &[u8]| {
         let n = (at.len() as usize).min(1 << 16);
         let mut buf = vec![0u8; n];
         if n > 0 {
-            assert!(at.read_exact_at(&mut buf, 0).is_err(), "a forged segment opened");
+            assert!(
+                at.read_exact_at(&mut buf, 0).is_err(),
+                "a forged segment opened"
+            );
         }
     }
 });
