@@ -825,7 +825,13 @@ pub fn encrypted_roundtrip(
     let right = with("network passphrase");
     right
         .run(&[
-            "savedisk", "--repo", repo, "--image", "sealed", "--encrypt", "--disk",
+            "savedisk",
+            "--repo",
+            repo,
+            "--image",
+            "sealed",
+            "--encrypt",
+            "--disk",
             s(&fx.path),
         ])
         .ok();
@@ -852,7 +858,13 @@ pub fn encrypted_roundtrip(
     let before = sha_all(&target);
     let restore = |cl: &Client| {
         cl.run(&[
-            "restoredisk", "--repo", repo, "--image", "sealed", "--yes", "--disk",
+            "restoredisk",
+            "--repo",
+            repo,
+            "--image",
+            "sealed",
+            "--yes",
+            "--disk",
             s(&target),
         ])
     };
