@@ -17,6 +17,7 @@
 # Steps, each after `sync; echo 3 > /proc/sys/vm/drop_caches`, each timed to its end
 # including a final `sync` (so written data is on disk), peak RSS from /usr/bin/time:
 #   save     (a) lifeboat savedisk of the whole disk (a loop device) into a repository
+#            (a2) as (a) with --encrypt (target: at most 10% slower than (a))
 #            (b) partclone.ext4 -c of the partition (a loop device) | zstd -T0 -3 > file
 #            (c) zstd -T0 -3 of a file holding partclone's raw stream (the same used bytes)
 #            (a') as (a) with the static rescue binary (musl target, built by the README's
@@ -219,13 +220,15 @@ run() {
 }
 
 export LB=$lifeboat LBS=${lifeboat_static:-} SRC_DISK=$src_disk SRC_PART=$src_part W=$work
-mkdir -p "$work/repo" "$work/repo-static"
+mkdir -p "$work/repo" "$work/repo-static" "$work/repo-enc"
 
 # (c) needs partclone's raw stream as a file: made untimed first.
 partclone.ext4 -c -q -L "$work/pc-raw.log" -s "$src_part" -o "$work/pc.raw" >/dev/null 2>&1 ||
     die "partclone.ext4 -c failed: see $work/pc-raw.log"
 
 run lifeboat_save '$T "$LB" savedisk --repo "$W/repo" --image bench --disk "$SRC_DISK" >"$W/lb-save.log" 2>&1'
+# (a2) the same save encrypted (--encrypt: Argon2id key derivation, AES-256-GCM).
+run lifeboat_save_encrypted 'LIFEBOAT_PASSPHRASE=bench-passphrase $T "$LB" savedisk --repo "$W/repo-enc" --image bench --encrypt --disk "$SRC_DISK" >"$W/lb-save-enc.log" 2>&1'
 run partclone_save '$T partclone.ext4 -c -q -L "$W/pc-save.log" -s "$SRC_PART" -o - 2>/dev/null | $T zstd -q -T0 -3 >"$W/pc.zst"'
 run zstd_save '$T zstd -q -T0 -3 "$W/pc.raw" -o "$W/plain.zst"'
 if [ "$static" = 1 ]; then
@@ -284,13 +287,14 @@ print()
 print(f"disk {float('$DISK_GIB'):g} GiB, data {float('$DATA_GIB'):g} GiB; ext4 used {used_fs / MiB:.0f} MiB, "
       f"lifeboat stored {stored / MiB:.0f} MiB (MB/s below = used bytes / seconds)")
 print(f"{'step':<28} {'seconds':>8} {'MB/s':>8} {'peak RSS MiB':>13} {'output MiB':>11}")
-for k in ("lifeboat_save", "partclone_save", "zstd_save", "static_save", "lifeboat_restore",
+for k in ("lifeboat_save", "lifeboat_save_encrypted", "partclone_save", "zstd_save", "static_save", "lifeboat_restore",
           "lifeboat_restore_noprecheck", "partclone_restore", "static_restore"):
     if k not in secs:
         continue
     out = f"{size[k] / MiB:.0f}" if k in size else "-"
     print(f"{k:<28} {secs[k]:>8.2f} {stored / 1e6 / secs[k]:>8.1f} {rss[k]:>13} {out:>11}")
 r1 = secs["partclone_save"] / secs["lifeboat_save"]
+r_enc = secs["lifeboat_save_encrypted"] / secs["lifeboat_save"]
 r2 = secs["zstd_save"] / secs["lifeboat_save"]
 r3 = secs["partclone_restore"] / secs["lifeboat_restore"]
 r4 = secs["partclone_restore"] / secs["lifeboat_restore_noprecheck"]
@@ -298,6 +302,7 @@ peak = max(rss["lifeboat_save"], rss["lifeboat_restore"], rss["lifeboat_restore_
 ok = lambda b: "ok" if b else "MISSED"
 print()
 print(f"save:    lifeboat / partclone+zstd speed = {r1:.2f}x  (target >= 1.5x: {ok(r1 >= 1.5)})")
+print(f"save:    encrypted / unencrypted time = {r_enc:.2f}x  (target <= 1.10x: {ok(r_enc <= 1.10)})")
 print(f"save:    lifeboat / plain zstd speed     = {r2:.2f}x  (target >= 0.9x: {ok(r2 >= 0.9)})")
 print(f"restore: lifeboat / zstd+partclone speed = {r3:.2f}x  (target >= 1.5x: {ok(r3 >= 1.5)})")
 print(f"restore: same, lifeboat --no-precheck  = {r4:.2f}x  (informational)")

@@ -138,6 +138,8 @@ fn manifest(name: &str, disks: &[DiskRecord], s: &Summary) -> Manifest {
         },
         disks,
         files: vec![],
+        digest: None,
+        sealed: None,
     }
 }
 

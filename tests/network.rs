@@ -366,6 +366,14 @@ fn sftp_save_list_info_check_restore() {
         let p = e.unwrap().path();
         assert_eq!(mode(&p), 0o600, "{}", p.display());
     }
+    let data = srv.data();
+    encrypted_roundtrip(
+        &Client::new(&srv.env(), Some(&work.join("home"))),
+        &srv.url(""),
+        &work,
+        &|image, file| fs::read(data.join(image).join(file)).unwrap_or_default(),
+        47,
+    );
 }
 
 #[test]

@@ -792,3 +792,88 @@ pub fn files_in(dir: PathBuf) -> impl Fn(&str) -> Vec<String> {
             .unwrap_or_default()
     }
 }
+
+/// An encrypted image (`--encrypt`, passphrase from `LIFEBOAT_PASSPHRASE`) through a network
+/// repository: saved, nothing of the disk's layout or data in clear on the server (the source
+/// path, the raw partition's bytes), `check`ed, a wrong passphrase refused with the target
+/// unchanged, restored onto garbage and verified.
+pub fn encrypted_roundtrip(
+    c: &Client,
+    repo: &str,
+    d: &Path,
+    stored_file: &dyn Fn(&str, &str) -> Vec<u8>,
+    seed: u64,
+) {
+    let fx = mbr_disk(
+        d,
+        "secret-source.img",
+        40,
+        seed,
+        &[
+            bootable(ext("ext4", 24, TreeSpec::new(seed * 10 + 1, 2))),
+            raw(8, "da", seed * 10 + 2),
+        ],
+    );
+    let with = |pass: &str| {
+        let mut env = c.env.clone();
+        env.push(("LIFEBOAT_PASSPHRASE".into(), pass.into()));
+        Client {
+            env,
+            home: c.home.clone(),
+        }
+    };
+    let right = with("network passphrase");
+    right
+        .run(&[
+            "savedisk",
+            "--repo",
+            repo,
+            "--image",
+            "sealed",
+            "--encrypt",
+            "--disk",
+            s(&fx.path),
+        ])
+        .ok();
+    let raw_part = fx.part(2);
+    let raw_bytes = read_range(&fx.path, raw_part.start + MIB, 64);
+    for f in ["data.lbi.000", "manifest.json"] {
+        let b = stored_file("sealed", f);
+        assert!(!b.is_empty(), "{f} is not on the server");
+        for (what, needle) in [
+            ("source path", b"secret-source.img".as_slice()),
+            ("raw data", raw_bytes.as_slice()),
+        ] {
+            assert!(
+                !b.windows(needle.len()).any(|w| w == needle),
+                "{f} on the server holds the {what} in clear"
+            );
+        }
+    }
+    right
+        .run(&["check", "--repo", repo, "--image", "sealed"])
+        .ok();
+    let target = d.join("sealed-target.img");
+    garbage_file(&target, fx.size, seed + 3);
+    let before = sha_all(&target);
+    let restore = |cl: &Client| {
+        cl.run(&[
+            "restoredisk",
+            "--repo",
+            repo,
+            "--image",
+            "sealed",
+            "--yes",
+            "--disk",
+            s(&target),
+        ])
+    };
+    restore(&with("not the passphrase"))
+        .code(3)
+        .says(&["wrong passphrase"]);
+    assert_eq!(sha_all(&target), before, "a wrong passphrase wrote");
+    restore(&right).ok();
+    let scratch = d.join("sealed-scratch");
+    fs::create_dir_all(&scratch).unwrap();
+    verify_restored(&fx, &target, &scratch);
+}

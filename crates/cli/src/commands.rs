@@ -101,13 +101,28 @@ pub fn restore(a: RestoreArgs, parts: Vec<u32>, ui: &Ui, cancel: &AtomicBool) ->
 pub fn check(
     repo: &RepoArg,
     image: &ImageArg,
+    digest: Option<String>,
     tuning: &Tuning,
     ui: &Ui,
     cancel: &AtomicBool,
 ) -> Result<()> {
+    if let Some(d) = &digest {
+        if d.len() != 64 || !d.bytes().all(|c| c.is_ascii_hexdigit()) {
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                t!("cmd.digest_invalid").to_string() + "\n",
+            )
+            .exit()
+        }
+    }
     let repo = repo.open()?;
     let name = image.name()?;
-    let r = lifeboat_engine::check(&repo, &name, tuning.threads(), &|e| ui.event(e), cancel)?;
+    let opts = lifeboat_engine::CheckOptions {
+        threads: tuning.threads(),
+        passphrase: image.passphrase(),
+        digest,
+    };
+    let r = lifeboat_engine::check(&repo, &name, &opts, &|e| ui.event(e), cancel)?;
     ui.finish_progress();
     ui.say(&t!(
         "cmd.check_ok",
@@ -116,6 +131,10 @@ pub fn check(
         data = human(r.data_bytes),
         files = r.files
     ));
+    ui.note(&t!("cmd.check_digest", digest = r.digest));
+    if opts.digest.is_some() {
+        ui.note(&t!("cmd.check_digest_matches"));
+    }
     Ok(())
 }
 
@@ -129,7 +148,7 @@ pub fn extract(
 ) -> Result<()> {
     let repo = repo.open()?;
     let name = image.name()?;
-    let reader = lifeboat_engine::ImageReader::open(&repo, &name)?;
+    let reader = lifeboat_engine::ImageReader::open(&repo, &name, &image.passphrase())?;
     let x = reader.extract(disk, part, out)?;
     let what = match part {
         Some(p) => t!("cmd.extract_part", disk = disk, part = p),
@@ -217,10 +236,14 @@ pub fn list(repo: &Repository, ui: &Ui) -> Result<()> {
     Ok(())
 }
 
-pub fn info(repo: &Repository, name: &ImageName, ui: &Ui) -> Result<()> {
-    let m = repo.read_manifest(name)?;
+pub fn info(repo: &Repository, image: &ImageArg, ui: &Ui) -> Result<()> {
+    let name = image.name()?;
+    let encrypted = repo.read_manifest(&name)?.is_sealed();
+    let m = lifeboat_engine::image_manifest(repo, &name, &image.passphrase())?;
     if ui.json() {
-        println!("{}", serde_json::to_string(&m)?);
+        let mut v = serde_json::to_value(&m)?;
+        v["encrypted"] = serde_json::Value::Bool(encrypted);
+        println!("{}", serde_json::to_string(&v)?);
         return Ok(());
     }
     println!("image     {}", m.image);
@@ -243,6 +266,15 @@ pub fn info(repo: &Repository, name: &ImageName, ui: &Ui) -> Result<()> {
         m.files.len(),
         m.compression
     );
+    println!(
+        "digest    {}",
+        m.digest
+            .as_deref()
+            .unwrap_or("- (saved before image format 1.2)")
+    );
+    if encrypted {
+        println!("encrypted AES-256-GCM, key from the passphrase through Argon2id");
+    }
     for d in &m.disks {
         println!();
         println!(

@@ -29,6 +29,7 @@ mod interact;
 mod mount;
 mod output;
 mod plan_text;
+mod secret;
 mod stream;
 
 rust_i18n::i18n!("locales", fallback = "en");
@@ -86,12 +87,13 @@ fn run(cli: Cli, ui: &Ui, cancel: &AtomicBool) -> Result<()> {
         Command::Restoredisk(a) => commands::restore(a, Vec::new(), ui, cancel),
         Command::Restoreparts(a) => commands::restore(a.restore, a.parts, ui, cancel),
         Command::List { repo } => commands::list(&repo.open()?, ui),
-        Command::Info { repo, image } => commands::info(&repo.open()?, &image.name()?, ui),
+        Command::Info { repo, image } => commands::info(&repo.open()?, &image, ui),
         Command::Check {
             repo,
             image,
+            digest,
             tuning,
-        } => commands::check(&repo, &image, &tuning, ui, cancel),
+        } => commands::check(&repo, &image, digest, &tuning, ui, cancel),
         Command::Extract {
             repo,
             image,

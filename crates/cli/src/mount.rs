@@ -189,7 +189,7 @@ pub fn mount(
 ) -> Result<()> {
     let repo = repo.open()?;
     let name = image.name()?;
-    let reader = Arc::new(ImageReader::open(&repo, &name)?);
+    let reader = Arc::new(ImageReader::open(&repo, &name, &image.passphrase())?);
     let files = entries(&reader);
     let mut cfg = Config::default();
     cfg.mount_options.extend([

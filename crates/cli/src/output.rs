@@ -5,7 +5,8 @@
 use anyhow::{Context, Result};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use lifeboat_engine::{
-    Aftermath, DiskInfo, DiskKind, EngineError, ErrorClass, Event, Mismatch, Refusal,
+    Aftermath, ContainerError, DiskInfo, DiskKind, EngineError, ErrorClass, Event, Mismatch,
+    Refusal, RepoError,
 };
 use rust_i18n::t;
 use std::io::{IsTerminal, Write};
@@ -410,6 +411,11 @@ impl Ui {
 /// message), then what the operator can do: the advice the chain carries, and the hint for a
 /// repository error in the current language.
 pub fn error_message(e: &anyhow::Error) -> String {
+    match sealed_error(e) {
+        Some(ContainerError::WrongPassphrase) => return t!("error.wrong_passphrase").into(),
+        Some(ContainerError::Encrypted) => return t!("error.encrypted").into(),
+        _ => {}
+    }
     let mut msg = match e.downcast_ref::<EngineError>() {
         Some(EngineError::Cancelled(a)) => cancelled(*a),
         Some(EngineError::Refused(r)) => t!("error.refused", reason = refusal(r)).into(),
@@ -437,6 +443,29 @@ pub fn error_message(e: &anyhow::Error) -> String {
         msg.push_str(&hint);
     }
     msg
+}
+
+/// The container error behind a failure to open an encrypted image, if that is what `e` is.
+fn sealed_error(e: &anyhow::Error) -> Option<&ContainerError> {
+    fn of_repo(r: &RepoError) -> Option<&ContainerError> {
+        match r {
+            RepoError::Container(c) => Some(c),
+            _ => None,
+        }
+    }
+    e.chain().find_map(|c| {
+        if let Some(x) = c.downcast_ref::<ContainerError>() {
+            Some(x)
+        } else if let Some(r) = c.downcast_ref::<RepoError>() {
+            of_repo(r)
+        } else {
+            match c.downcast_ref::<EngineError>() {
+                Some(EngineError::Repo(r)) => of_repo(r),
+                Some(EngineError::Image { source, .. }) => Some(source),
+                _ => None,
+            }
+        }
+    })
 }
 
 /// "cancelled" and what the cancellation left behind, in the current language.

@@ -101,6 +101,24 @@ pub enum ContainerError {
     /// The operation was cancelled.
     #[error("cancelled")]
     Cancelled,
+    /// The image is sealed (encrypted, format 2.0) and was read without its passphrase.
+    #[error("the image is encrypted: its passphrase is needed to read it")]
+    Encrypted,
+    /// The passphrase does not open the image (its key-check value differs).
+    #[error("wrong passphrase: it does not open this encrypted image")]
+    WrongPassphrase,
+    /// Authenticated encryption found a modified, moved or foreign part of a sealed image.
+    #[error("authentication failed in {what} at container byte {pos}{}{}: the encrypted image was modified, cut or mixed with another image; restore from another copy", chunk.map(|c| format!(" (chunk {c})")).unwrap_or_default(), segment.map(|s| format!(", sealed segment {s}")).unwrap_or_default())]
+    Tampered {
+        /// Which structure was being read.
+        what: &'static str,
+        /// Position in the (decrypted) container stream.
+        pos: u64,
+        /// The sealed segment that failed.
+        segment: Option<u64>,
+        /// Chunk sequence number, when a chunk record was being read.
+        chunk: Option<u64>,
+    },
 }
 
 impl ContainerError {
@@ -113,7 +131,8 @@ impl ContainerError {
             | ContainerError::Checksum { pos, .. }
             | ContainerError::Invalid { pos, .. }
             | ContainerError::Json { pos, .. }
-            | ContainerError::Codec { pos, .. } => Some(*pos),
+            | ContainerError::Codec { pos, .. }
+            | ContainerError::Tampered { pos, .. } => Some(*pos),
             _ => None,
         }
     }

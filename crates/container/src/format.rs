@@ -133,6 +133,9 @@ impl FileHeader {
                 found: [b[0], b[1], b[2], b[3]],
             });
         }
+        if crate::seal::is_sealed(b) {
+            return Err(ContainerError::Encrypted);
+        }
         if crc32fast::hash(&b[0..60]) != LE::read_u32(&b[60..64]) {
             return Err(ContainerError::Checksum {
                 what: "file header",

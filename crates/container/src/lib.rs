@@ -32,11 +32,13 @@
 #![warn(missing_docs)]
 
 mod decode;
+pub mod digest;
 mod error;
 pub mod format;
 mod index;
 mod manifest;
 mod reader;
+pub mod seal;
 mod writer;
 
 pub use decode::{decode_parallel, decode_parallel_with, ChunkWorker, DecodeError, Decoded};

@@ -43,6 +43,14 @@ pub struct Manifest {
     /// container itself, which cannot list its own checksum).
     #[serde(default)]
     pub files: Vec<FileRecord>,
+    /// The image digest (`docs/FORMAT.md` §6.1), 64 hex digits; absent in images written
+    /// before format 1.2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// For an encrypted image, in `manifest.json` only: the full manifest sealed with the
+    /// image's metadata key, hex (§16.4). The clear fields beside it are the public ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<String>,
 }
 
 /// Kind of image.
@@ -255,6 +263,66 @@ impl Manifest {
         let mut v = serde_json::to_vec_pretty(self).expect("manifest serialises");
         v.push(b'\n');
         v
+    }
+
+    /// True for the `manifest.json` of an encrypted image (its full manifest is sealed).
+    pub fn is_sealed(&self) -> bool {
+        self.sealed.is_some()
+    }
+
+    /// The public `manifest.json` of an encrypted image (`docs/FORMAT.md` §16.4): the whole
+    /// manifest sealed with the image's metadata key, beside the fields that are not secret
+    /// (name, kind, times, tool, image id, chunk size, compression, totals, files). Host name,
+    /// disks and digest appear only inside the sealed part.
+    pub fn seal(&self, keys: &crate::seal::Keys) -> Manifest {
+        let mut full = self.clone();
+        full.files.clear();
+        full.sealed = None;
+        let sealed = keys.seal_blob(self.image.as_bytes(), &full.to_json());
+        Manifest {
+            host: String::new(),
+            disks: Vec::new(),
+            digest: None,
+            sealed: Some(sealed.iter().map(|b| format!("{b:02x}")).collect()),
+            ..self.clone()
+        }
+    }
+
+    /// The full manifest of an encrypted image from its public `manifest.json` (`self`), with
+    /// `files` taken from `self`. Fails when the sealed part does not open with `keys` or does
+    /// not belong to this image.
+    pub fn unseal(&self, keys: &crate::seal::Keys) -> Result<Manifest> {
+        let bad = |detail: String| ContainerError::Invalid {
+            what: "sealed manifest",
+            pos: 0,
+            detail,
+        };
+        let hex = self.sealed.as_deref().ok_or(ContainerError::Invalid {
+            what: "sealed manifest",
+            pos: 0,
+            detail: "the manifest is not sealed".into(),
+        })?;
+        if hex.len() % 2 != 0 || !hex.bytes().all(|c| c.is_ascii_hexdigit()) {
+            return Err(bad("not hexadecimal".into()));
+        }
+        let bytes: Vec<u8> = hex
+            .as_bytes()
+            .chunks(2)
+            .map(|p| {
+                let d = |c: u8| (c as char).to_digit(16).unwrap_or(0) as u8;
+                d(p[0]) << 4 | d(p[1])
+            })
+            .collect();
+        let plain = keys.open_blob(self.image.as_bytes(), &bytes)?;
+        let mut m = Manifest::from_json(&plain, 0)?;
+        if m.image != self.image || m.image_id != self.image_id || m.sealed.is_some() {
+            return Err(bad(format!(
+                "the sealed manifest describes image {:?} ({}), not {:?} ({})",
+                m.image, m.image_id, self.image, self.image_id
+            )));
+        }
+        m.files = self.files.clone();
+        Ok(m)
     }
 
     /// Parses and validates a manifest (`pos` is where it was found, for errors).

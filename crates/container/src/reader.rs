@@ -157,10 +157,16 @@ fn read_full<R: Read>(r: &mut R, buf: &mut [u8], pos: u64, what: &'static str) -
             Ok(n) => got += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(source) => {
-                return Err(ContainerError::Io {
-                    pos: pos + got as u64,
-                    source,
-                })
+                let pos = pos + got as u64;
+                return Err(match crate::seal::segment_error(&source) {
+                    Some(s) => ContainerError::Tampered {
+                        what,
+                        pos,
+                        segment: Some(s.segment),
+                        chunk: None,
+                    },
+                    None => ContainerError::Io { pos, source },
+                });
             }
         }
     }
@@ -211,7 +217,17 @@ impl<R: Read> StreamReader<R> {
     }
 
     fn read(&mut self, buf: &mut [u8], what: &'static str) -> Result<()> {
-        read_full(&mut self.r, buf, self.pos, what)?;
+        read_full(&mut self.r, buf, self.pos, what).map_err(|e| match e {
+            ContainerError::Tampered {
+                what, pos, segment, ..
+            } => ContainerError::Tampered {
+                what,
+                pos,
+                segment,
+                chunk: what.starts_with("chunk").then_some(self.next_seq),
+            },
+            e => e,
+        })?;
         self.pos += buf.len() as u64;
         Ok(())
     }

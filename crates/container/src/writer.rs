@@ -1,5 +1,6 @@
 //! The sequential, parallel-compressing container writer.
 
+use crate::digest::{chunk_digest, ImageDigest};
 use crate::error::{ContainerError, Result};
 use crate::format::*;
 use crossbeam_channel::{bounded, Receiver, Sender};
@@ -63,6 +64,8 @@ pub struct Summary {
     pub bytes_before_manifest: u64,
     /// Container bytes in all.
     pub total_bytes: u64,
+    /// The image digest (`docs/FORMAT.md` §6.1), 64 hex digits; set by `finish`.
+    pub digest: String,
 }
 
 struct Job {
@@ -80,6 +83,7 @@ struct Encoded {
     codec: Codec,
     data_len: u32,
     data_crc: u32,
+    digest: [u8; 32],
     payload: Vec<u8>,
 }
 
@@ -106,6 +110,7 @@ struct Output<W> {
     segment_first_seq: u64,
     directory: Vec<DirEntry>,
     disk_crc: BTreeMap<u32, crc32fast::Hasher>,
+    digest: ImageDigest,
 }
 
 impl<W: Write> Output<W> {
@@ -168,6 +173,7 @@ impl<W: Write> Output<W> {
                 c.data_crc,
                 u64::from(c.data_len),
             ));
+        self.digest.chunk(&c.digest);
         self.summary.chunks += 1;
         self.summary.data_bytes += u64::from(c.data_len);
         if self.segment.len() as u32 >= INDEX_SEGMENT_CHUNKS {
@@ -295,6 +301,7 @@ impl<W: Write + Send + 'static> ImageWriter<W> {
             segment_first_seq: 0,
             directory: Vec::new(),
             disk_crc: BTreeMap::new(),
+            digest: ImageDigest::default(),
         };
         output.write(&header.encode())?;
         let announced = match list {
@@ -497,6 +504,7 @@ impl<W: Write + Send + 'static> ImageWriter<W> {
             }
         }
         o.summary.bytes_before_manifest = o.pos;
+        o.summary.digest = std::mem::take(&mut o.digest).hex();
         let json = manifest(&o.summary)?;
         if json.len() as u64 > u64::from(MAX_JSON_LEN) {
             return Err(ContainerError::Usage("manifest too large".into()));
@@ -566,6 +574,7 @@ fn compress_worker(
     for j in jobs {
         let data_len = j.data.len() as u32;
         let data_crc = crc32fast::hash(&j.data);
+        let digest = chunk_digest(j.disk, j.seq, &j.extents, &j.data);
         let (codec, payload) = if is_zero(&j.data) {
             let _ = free.try_send(j.data);
             (Codec::Zero, Vec::new())
@@ -590,6 +599,7 @@ fn compress_worker(
             codec,
             data_len,
             data_crc,
+            digest,
             payload,
         };
         if items.send((j.order, Item::Chunk(enc))).is_err() {
@@ -610,7 +620,10 @@ fn output_thread<W: Write>(
         while let Some(item) = waiting.remove(&next) {
             next += 1;
             match item {
-                Item::Disk(index, json) => o.record(tag::DISK, index, json.len() as u64, &json)?,
+                Item::Disk(index, json) => {
+                    o.digest.disk(index, &json);
+                    o.record(tag::DISK, index, json.len() as u64, &json)?
+                }
                 Item::Chunk(c) => {
                     o.chunk(c)?;
                     let _ = permits.try_send(());

@@ -3,13 +3,40 @@
 use crate::error::{Aftermath, EngineError, Result};
 use crate::event::{Event, EventSink, Progress};
 use crate::image_error;
+use crate::secret::PassphraseSource;
+use lifeboat_container::digest::{chunk_digest, ImageDigest};
 use lifeboat_container::{
-    decode_parallel, DecodeError, Decoded, DiskRecord, Manifest, StreamReader,
+    decode_parallel_with, DecodeError, Decoded, DiskRecord, EncodedChunk, Manifest, StreamReader,
 };
 use lifeboat_repo::{ImageName, ImageSource, Repository};
+use std::collections::HashMap;
 use std::io::{self, Read};
 use std::sync::atomic::AtomicBool;
+use std::sync::Mutex;
 use std::time::Instant;
+
+/// How to check an image.
+#[derive(Debug, Clone)]
+pub struct CheckOptions {
+    /// Decompression threads.
+    pub threads: usize,
+    /// The passphrase, asked only when the image is encrypted.
+    pub passphrase: PassphraseSource,
+    /// The image digest the operator expects (`docs/FORMAT.md` §6.1, 64 hex digits): the
+    /// check fails (damaged) when the image's differs.
+    pub digest: Option<String>,
+}
+
+impl CheckOptions {
+    /// `threads` threads, no passphrase, no expected digest.
+    pub fn new(threads: usize) -> Self {
+        CheckOptions {
+            threads,
+            passphrase: PassphraseSource::none(),
+            digest: None,
+        }
+    }
+}
 
 /// What `check` verified.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -20,6 +47,10 @@ pub struct CheckReport {
     pub data_bytes: u64,
     /// Volume files whose CRC32 matched the manifest.
     pub files: usize,
+    /// The image digest computed from the data (64 hex digits).
+    pub digest: String,
+    /// Whether the image is encrypted (every sealed segment's tag was verified).
+    pub encrypted: bool,
 }
 
 /// Computes each volume file's CRC32 while the container is read sequentially.
@@ -53,24 +84,48 @@ impl<R: Read> Read for FileCrcs<R> {
 /// Reads the image once: every volume's CRC32, every record checksum, every chunk
 /// decompressed and its data CRC checked, the index, the disk records and the embedded
 /// manifest compared with `manifest.json`.
+///
+/// The image digest is recomputed from the data and compared with the manifest's (images
+/// saved before format 1.2 have none) and with `opts.digest`. An encrypted image is opened
+/// with a passphrase from `opts.passphrase`; every sealed segment's tag is verified (a
+/// modified byte is named by the chunk being read).
 pub fn check(
     repo: &Repository,
     image: &ImageName,
-    threads: usize,
+    opts: &CheckOptions,
     sink: &dyn EventSink,
     cancel: &AtomicBool,
 ) -> Result<CheckReport> {
     let started = Instant::now();
-    let source = repo.open_image(image)?;
-    check_source(
+    let source = crate::secret::open_image(repo, image, &opts.passphrase)?;
+    let mut report = check_source(
         &source,
         image,
         &repo.location(),
-        threads,
+        opts.threads,
         sink,
         cancel,
         started,
-    )
+    )?;
+    let mismatch = |what: String| EngineError::Damaged(format!("image {image}: {what}"));
+    if let Some(saved) = &source.manifest().digest {
+        if *saved != report.digest {
+            return Err(mismatch(format!(
+                "its data has digest {}, the manifest says {saved}",
+                report.digest
+            )));
+        }
+    }
+    if let Some(want) = &opts.digest {
+        if !want.eq_ignore_ascii_case(&report.digest) {
+            return Err(mismatch(format!(
+                "its digest is {}, not the expected {want}: it is not the image that was saved",
+                report.digest
+            )));
+        }
+    }
+    report.encrypted = source.is_encrypted();
+    Ok(report)
 }
 
 fn check_source(
@@ -91,7 +146,13 @@ fn check_source(
         bytes_total: total,
         disks: manifest.disks.iter().map(|d| d.source.clone()).collect(),
     });
-    let sizes: Vec<u64> = manifest.files.iter().map(|f| f.size).collect();
+    // The volume CRC32s are of the stored (for an encrypted image: sealed) bytes: computed
+    // while reading a plain image, in a pass of their own for an encrypted one.
+    let sizes: Vec<u64> = if source.is_encrypted() {
+        Vec::new()
+    } else {
+        manifest.files.iter().map(|f| f.size).collect()
+    };
     let mut reader = FileCrcs {
         inner: source.reader(),
         crcs: vec![crc32fast::Hasher::new(); sizes.len()],
@@ -102,6 +163,8 @@ fn check_source(
     let mut progress = Progress::new(sink, total);
     let mut report = CheckReport::default();
     let mut disk_crcs: Vec<crc32fast::Hasher> = Vec::new();
+    let mut digest = ImageDigest::default();
+    let chunk_digests: Mutex<HashMap<u64, [u8; 32]>> = Mutex::new(HashMap::new());
     let mismatch = |what: String| EngineError::Damaged(format!("image {image}: {what}"));
     {
         let stream = StreamReader::new(&mut reader).map_err(|e| image_error(source, e))?;
@@ -112,7 +175,15 @@ fn check_source(
                 stream.header().chunk_size
             )));
         }
-        let r = decode_parallel(stream, threads, cancel, |d| -> Result<()> {
+        let worker = |c: &EncodedChunk, data: &[u8]| -> Result<()> {
+            let d = chunk_digest(c.header.disk, c.header.seq, &c.extents, data);
+            chunk_digests
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(c.header.seq, d);
+            Ok(())
+        };
+        let r = decode_parallel_with(stream, threads, cancel, &worker, |d| -> Result<()> {
             match d {
                 Decoded::DiskList { disks, json } => {
                     let list = DiskRecord::list_from_json(json, disks, 0)
@@ -140,9 +211,18 @@ fn check_source(
                         )));
                     }
                     disk_crcs.push(crc32fast::Hasher::new());
+                    digest.disk(index, json);
                     progress.disk = index;
                 }
-                Decoded::Chunk { data, .. } => {
+                Decoded::Chunk { chunk, data } => {
+                    let d = chunk_digests
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .remove(&chunk.header.seq)
+                        .ok_or_else(|| {
+                            mismatch(format!("chunk {} has no digest", chunk.header.seq))
+                        })?;
+                    digest.chunk(&d);
                     if let Some(h) = disk_crcs.last_mut() {
                         h.update(data);
                     }
@@ -190,6 +270,10 @@ fn check_source(
             )));
         }
     }
+    if source.is_encrypted() {
+        source.verify_files().map_err(mismatch)?;
+        report.files = manifest.files.len();
+    }
     for (i, (h, f)) in reader.crcs.into_iter().zip(&manifest.files).enumerate() {
         let got = format!("{:08x}", h.finalize());
         if got != f.crc32 {
@@ -200,6 +284,7 @@ fn check_source(
         }
         report.files += 1;
     }
+    report.digest = digest.hex();
     progress.emit();
     sink.event(Event::Done {
         operation: "check".into(),

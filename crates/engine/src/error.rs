@@ -104,6 +104,9 @@ pub enum EngineError {
         #[source]
         source: Box<EngineError>,
     },
+    /// No passphrase for an encrypted image (the frontend's words); nothing was written.
+    #[error("{0}")]
+    Passphrase(String),
 }
 
 /// Why a safety check refused an operation before anything was written, with the data a
@@ -451,7 +454,11 @@ impl EngineError {
         match self {
             EngineError::Repo(e) => ErrorClass::of_repo(e),
             EngineError::AfterWrite { source, .. } => source.class(),
-            EngineError::Refused(_) => ErrorClass::Refused,
+            EngineError::Refused(_) | EngineError::Passphrase(_) => ErrorClass::Refused,
+            EngineError::Image {
+                source: ContainerError::WrongPassphrase | ContainerError::Encrypted,
+                ..
+            } => ErrorClass::Refused,
             EngineError::Cancelled(_) => ErrorClass::Cancelled,
             EngineError::Image { .. } | EngineError::Damaged(_) => ErrorClass::Damaged,
             EngineError::Disk(_)

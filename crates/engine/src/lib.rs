@@ -26,16 +26,19 @@ mod plan;
 mod reader;
 mod restore;
 mod save;
+mod secret;
 mod spool;
 mod swap;
 
-pub use check::{check, CheckReport};
+pub use check::{check, CheckOptions, CheckReport};
 pub use error::{
     chain_advice, Advice, Aftermath, EngineError, ErrorClass, Mismatch, Refusal, Result,
 };
 pub use event::{Event, EventSink};
 pub use inspect::{describe_disk, open_source, open_volume, read_table, scanners};
-pub use lifeboat_container::{chain_text, ImageKind, Manifest, PartitionRecord, VolumeRecord};
+pub use lifeboat_container::{
+    chain_text, ContainerError, ImageKind, Manifest, PartitionRecord, VolumeRecord,
+};
 pub use lifeboat_repo::{ImageName, ImageStatus, RepoError, Repository};
 pub use listing::{
     compare_stored, describe_source, disks_holding_path, filesystem_at, list_disks,
@@ -48,9 +51,9 @@ pub use restore::{
     plan_restore, plan_restore_stream, RestoreOptions, RestorePlan, RestoreReport, Target,
 };
 pub use save::{plan_save, save, save_to_stream, SaveOptions, SavePlan};
+pub use secret::{image_manifest, open_image, Passphrase, PassphraseSource};
 pub use spool::{default_memory, SpoolOptions};
 
-use lifeboat_container::ContainerError;
 use lifeboat_repo::ImageSource;
 
 /// Turns a container error into one that names the image file and the offset in it.

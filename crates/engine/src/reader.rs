@@ -54,9 +54,15 @@ pub struct Extracted {
 }
 
 impl ImageReader {
-    /// Opens image `name` of `repo` (it must be complete) for random reads.
-    pub fn open(repo: &Repository, name: &ImageName) -> Result<ImageReader> {
-        let source = repo.open_image(name)?;
+    /// Opens image `name` of `repo` (it must be complete) for random reads; an encrypted
+    /// image with a passphrase from `pass` (every read checks the tags of the sealed
+    /// segments it touches).
+    pub fn open(
+        repo: &Repository,
+        name: &ImageName,
+        pass: &crate::PassphraseSource,
+    ) -> Result<ImageReader> {
+        let source = crate::secret::open_image(repo, name, pass)?;
         let manifest = source.manifest().clone();
         let index = match IndexedImage::open(source) {
             Ok(i) => i,

@@ -43,6 +43,9 @@ pub struct RestoreOptions {
     pub from_disk: Option<u32>,
     /// Where the pre-check's reads are kept for the write pass (see [`crate::SpoolOptions`]).
     pub spool: crate::SpoolOptions,
+    /// The passphrase of an encrypted image, asked only when the image is encrypted (a
+    /// wrong one is refused before anything is written).
+    pub passphrase: crate::PassphraseSource,
 }
 
 impl RestoreOptions {
@@ -65,6 +68,7 @@ impl RestoreOptions {
             dry_run: false,
             from_disk: None,
             spool: crate::SpoolOptions::default(),
+            passphrase: crate::PassphraseSource::none(),
         }
     }
 }
@@ -169,7 +173,7 @@ pub fn plan_restore(repo: &Repository, opts: &RestoreOptions) -> Result<RestoreP
             "no image name given; say which image to restore".into(),
         ))
     })?;
-    let source = repo.open_image(name)?;
+    let source = crate::secret::open_image(repo, name, &opts.passphrase)?;
     let m = source.manifest().clone();
     if opts.parts.is_empty() && m.kind == ImageKind::Parts {
         return Err(EngineError::Mismatch(Mismatch::PartsImage {
@@ -234,7 +238,8 @@ pub fn plan_restore_stream<R: Read + Send + 'static>(
     opts: &RestoreOptions,
 ) -> Result<RestorePlan> {
     let nothing = |e: ContainerError| stream_damaged(e, false);
-    let mut r = StreamReader::new(Box::new(reader) as Box<dyn Read + Send>).map_err(nothing)?;
+    let plain = crate::secret::open_stream(reader, &opts.passphrase)?;
+    let mut r = StreamReader::new(plain).map_err(nothing)?;
     let unreadable = |what: String| {
         EngineError::Damaged(format!(
             "the image stream is damaged: {what}; nothing was written"
@@ -1216,7 +1221,8 @@ fn precheck(
     cancel: &AtomicBool,
 ) -> Result<()> {
     let started = Instant::now();
-    let total: u64 = source.manifest().files.iter().map(|f| f.size).sum();
+    // The container stream's length (for an encrypted image, of its plaintext).
+    let total: u64 = lifeboat_fs::ReadAt::len(source);
     sink.event(Event::Start {
         operation: "verify".into(),
         image: image.to_string(),

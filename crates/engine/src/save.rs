@@ -3,7 +3,9 @@
 use crate::error::{Aftermath, EngineError, Result};
 use crate::event::{Event, EventSink, Progress};
 use crate::inspect::{describe_layout, open_source_as, open_volumes, read_table, OpenedVolume};
+use crate::secret::Passphrase;
 use lifeboat_blockdev::Disk;
+use lifeboat_container::seal::{KdfParams, Keys, SealWriter};
 use lifeboat_container::{
     format::id_hex, ContainerError, DiskRecord, ImageKind, ImageWriter, Manifest, Tool, Totals,
     WriterOptions, MANIFEST_FORMAT, MANIFEST_VERSION,
@@ -34,6 +36,10 @@ pub struct SaveOptions {
     pub threads: usize,
     /// Chunk size in bytes.
     pub chunk_size: u32,
+    /// Encrypt the image with a key derived from this passphrase (`docs/FORMAT.md` §16).
+    pub encrypt: Option<Passphrase>,
+    /// Argon2id cost of the key derivation of an encrypted image.
+    pub kdf: KdfParams,
 }
 
 impl SaveOptions {
@@ -48,6 +54,8 @@ impl SaveOptions {
             level: d.level,
             threads: d.threads,
             chunk_size: d.chunk_size,
+            encrypt: None,
+            kdf: KdfParams::default(),
         }
     }
 }
@@ -250,15 +258,21 @@ impl SavePlan {
             source,
         };
         let written = self.write_image(image_sink, sink, cancel, &write_err)?;
-        let committed = written.out.commit(&written.manifest)?;
+        let public = match &written.keys {
+            Some(k) => written.manifest.seal(k),
+            None => written.manifest.clone(),
+        };
+        let committed = written.out.commit(&public)?;
         let image_bytes = committed.files.iter().map(|f| f.size).sum();
+        let mut full = written.manifest;
+        full.files = committed.files;
         sink.event(Event::Done {
             operation: self.operation.into(),
             bytes_done: written.bytes_done,
             image_bytes,
             elapsed_ms: started.elapsed().as_millis() as u64,
         });
-        Ok(committed)
+        Ok(full)
     }
 
     /// Saves as one sequential image stream into `out`: see [`save_to_stream`].
@@ -322,7 +336,9 @@ pub(crate) const STREAM_OUT: &str = "- (standard output)";
 /// A container written to its end.
 struct Written<W> {
     out: W,
+    /// The full manifest (an encrypted image's `manifest.json` gets its sealed form).
     manifest: Manifest,
+    keys: Option<Arc<Keys>>,
     bytes_done: u64,
     stream_bytes: u64,
 }
@@ -346,6 +362,19 @@ impl SavePlan {
                 reason: e.to_string(),
             })
         })?;
+        let keys = match &self.opts.encrypt {
+            Some(p) => Some(Arc::new(
+                Keys::create(p.bytes(), image_id, self.opts.kdf).map_err(write_err)?,
+            )),
+            None => None,
+        };
+        let out = match &keys {
+            Some(k) => MaybeSealed::Sealed(
+                SealWriter::new(out, Arc::clone(k))
+                    .map_err(|source| write_err(ContainerError::Io { pos: 0, source }))?,
+            ),
+            None => MaybeSealed::Plain(out),
+        };
         let wopts = WriterOptions {
             chunk_size: self.opts.chunk_size,
             level: self.opts.level,
@@ -399,6 +428,8 @@ impl SavePlan {
             disks: Vec::new(),
             totals: Totals::default(),
             files: Vec::new(),
+            digest: None,
+            sealed: None,
         };
         let mut final_manifest = None;
         let (out, summary) = writer
@@ -425,17 +456,63 @@ impl SavePlan {
                     chunks: s.chunks,
                     container_bytes_before_manifest: s.bytes_before_manifest,
                 };
+                m.digest = Some(s.digest.clone());
                 let json = m.to_json();
                 final_manifest = Some(m);
                 Ok(json)
             })
             .map_err(write_err)?;
+        let stream_bytes = match &out {
+            MaybeSealed::Sealed(_) => lifeboat_container::seal::sealed_len(
+                summary.total_bytes,
+                keys.as_ref().map_or(0, |k| k.header().segment_size),
+            ),
+            MaybeSealed::Plain(_) => summary.total_bytes,
+        };
+        let out = out.finish().map_err(|source| {
+            write_err(ContainerError::Io {
+                pos: summary.total_bytes,
+                source,
+            })
+        })?;
         Ok(Written {
             out,
             manifest: final_manifest.expect("manifest was built"),
+            keys,
             bytes_done: progress.done,
-            stream_bytes: summary.total_bytes,
+            stream_bytes,
         })
+    }
+}
+
+/// The container stream as written: plain, or sealed (encrypted image).
+enum MaybeSealed<W: io::Write> {
+    Plain(W),
+    Sealed(SealWriter<W>),
+}
+
+impl<W: io::Write> MaybeSealed<W> {
+    /// Seals the last segment of a sealed stream; returns the inner writer.
+    fn finish(self) -> io::Result<W> {
+        match self {
+            MaybeSealed::Plain(w) => Ok(w),
+            MaybeSealed::Sealed(s) => s.finish(),
+        }
+    }
+}
+
+impl<W: io::Write> io::Write for MaybeSealed<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            MaybeSealed::Plain(w) => w.write(buf),
+            MaybeSealed::Sealed(s) => s.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            MaybeSealed::Plain(w) => w.flush(),
+            MaybeSealed::Sealed(s) => s.flush(),
+        }
     }
 }
 

@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use lifeboat_engine::{save, ImageReader, SaveOptions};
+use lifeboat_engine::{save, ImageReader, PassphraseSource, SaveOptions};
 use lifeboat_fs::{ReadAt, Slice};
 use lifeboat_repo::{ImageName, Repository};
 use lifeboat_testkit::run_checked;
@@ -30,7 +30,7 @@ fn random_reads_and_extracts_give_the_saved_bytes_and_zeros_elsewhere() {
     opts.threads = 2;
     save(&repo, &opts, &|_| {}, &NO_CANCEL).unwrap();
 
-    let r = ImageReader::open(&repo, &name).unwrap();
+    let r = ImageReader::open(&repo, &name, &PassphraseSource::none()).unwrap();
     assert_eq!(r.disks().len(), 1);
     let disk =
         Arc::new(lifeboat_blockdev::Disk::open(&src, lifeboat_blockdev::OpenMode::Read).unwrap());

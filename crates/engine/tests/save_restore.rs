@@ -7,8 +7,8 @@ mod common;
 
 use common::*;
 use lifeboat_engine::{
-    check, plan_restore, plan_restore_stream, plan_save, save, EngineError, Event, RestoreOptions,
-    SaveOptions,
+    check, plan_restore, plan_restore_stream, plan_save, save, CheckOptions, EngineError, Event,
+    RestoreOptions, SaveOptions,
 };
 use lifeboat_repo::{ImageName, Repository};
 use std::fs;
@@ -120,7 +120,14 @@ fn mbr_disk_round_trip_over_garbage_with_plans_and_events() {
     assert_eq!(manifest.totals.stored_bytes, total);
 
     // The image checks out.
-    let report = check(&repo, &name("mbr"), 2, &|_| {}, &NO_CANCEL).unwrap();
+    let report = check(
+        &repo,
+        &name("mbr"),
+        &CheckOptions::new(2),
+        &|_| {},
+        &NO_CANCEL,
+    )
+    .unwrap();
     assert_eq!(report.data_bytes, total);
 
     // Restore onto a disk full of garbage.
@@ -287,7 +294,14 @@ fn refusals_leave_everything_untouched() {
     )
     .unwrap_err();
     assert!(matches!(e, EngineError::Repo(_)), "{e}");
-    check(&repo, &name("one"), 2, &|_| {}, &NO_CANCEL).unwrap();
+    check(
+        &repo,
+        &name("one"),
+        &CheckOptions::new(2),
+        &|_| {},
+        &NO_CANCEL,
+    )
+    .unwrap();
 
     // A target too small for the partition (it ends at 37 MiB), and the wrong number of
     // targets: refused before any write. (A smaller target that the partitions fit is
@@ -335,4 +349,66 @@ fn refusals_leave_everything_untouched() {
         "{e}"
     );
     assert!(fs::read(&dst).unwrap() == dst_bytes, "nothing was written");
+}
+
+#[test]
+fn encrypted_image_round_trip_and_passphrase_refusals() {
+    use lifeboat_engine::{ErrorClass, Passphrase, PassphraseSource};
+    let Some(()) = tools() else { return };
+    let t = tempfile::tempdir().unwrap();
+    let src = ext4_disk(t.path(), "src.img", 48, Label::Dos, &[(1, 30)]);
+    let repo = repository(t.path());
+    let pass = |p: &'static str| {
+        PassphraseSource::new(move || Ok(Passphrase::new(zeroize::Zeroizing::new(p.into()))))
+    };
+    let mut opts = SaveOptions::new(name("sealed"), vec![src.clone()]);
+    opts.threads = 2;
+    opts.kdf = lifeboat_container::seal::KdfParams {
+        memory_kib: 1024,
+        passes: 1,
+        lanes: 1,
+    };
+    opts.encrypt = Some(pass("right").get().unwrap());
+    let full = save(&repo, &opts, &|_| {}, &NO_CANCEL).unwrap();
+    assert!(full.digest.is_some());
+    assert!(!full.disks.is_empty());
+    let public = repo.read_manifest(&name("sealed")).unwrap();
+    assert!(public.is_sealed() && public.disks.is_empty() && public.host.is_empty());
+
+    // No passphrase, a wrong one: refused (nothing to write yet).
+    let mut o = CheckOptions::new(2);
+    let e = check(&repo, &name("sealed"), &o, &|_| {}, &NO_CANCEL).unwrap_err();
+    assert_eq!(e.class(), ErrorClass::Refused, "{e}");
+    o.passphrase = pass("wrong");
+    let e = check(&repo, &name("sealed"), &o, &|_| {}, &NO_CANCEL).unwrap_err();
+    assert_eq!(e.class(), ErrorClass::Refused, "{e}");
+    o.passphrase = pass("right");
+    o.digest = full.digest.clone();
+    let r = check(&repo, &name("sealed"), &o, &|_| {}, &NO_CANCEL).unwrap();
+    assert!(r.encrypted);
+    assert_eq!(Some(r.digest), full.digest);
+
+    // The restore of the encrypted image writes what the plain one writes.
+    save_image(&repo, "plain", vec![src.clone()], vec![]);
+    let (a, b) = (t.path().join("a.img"), t.path().join("b.img"));
+    garbage_disk(&a, 48 * MIB, 9);
+    garbage_disk(&b, 48 * MIB, 9);
+    let mut ro = restore_opts("sealed", vec![a.clone()]);
+    ro.passphrase = pass("wrong");
+    let e = plan_restore(&repo, &ro).err().unwrap();
+    assert_eq!(e.class(), ErrorClass::Refused, "{e}");
+    ro.passphrase = pass("right");
+    plan_restore(&repo, &ro)
+        .unwrap()
+        .execute(&|_| {}, &NO_CANCEL)
+        .unwrap();
+    plan_restore(&repo, &restore_opts("plain", vec![b.clone()]))
+        .unwrap()
+        .execute(&|_| {}, &NO_CANCEL)
+        .unwrap();
+    assert!(
+        fs::read(&a).unwrap() == fs::read(&b).unwrap(),
+        "restores differ"
+    );
+    assert_fsck_clean(&a, 1);
 }

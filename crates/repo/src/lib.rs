@@ -191,6 +191,13 @@ impl RepoError {
             RepoError::InvalidName { .. } => ErrorClass::Usage,
             RepoError::Foreign { .. } | RepoError::Leased { .. } => ErrorClass::Refused,
             RepoError::Incomplete { .. } => ErrorClass::Damaged,
+            RepoError::Container(
+                lifeboat_container::ContainerError::WrongPassphrase
+                | lifeboat_container::ContainerError::Encrypted,
+            ) => ErrorClass::Refused,
+            RepoError::Container(lifeboat_container::ContainerError::Tampered { .. }) => {
+                ErrorClass::Damaged
+            }
             RepoError::Io { .. }
             | RepoError::Exists { .. }
             | RepoError::NotFound { .. }

@@ -3,6 +3,7 @@
 use crate::backend::{Backend, BackendRead, BackendWrite};
 use crate::lease::{Lease, HEARTBEAT, MAX_LEASE};
 use crate::{FileKind, ImageName, IncompleteReason, LocalBackend, RepoError, Result};
+use lifeboat_container::seal::{Keys, OpenAt, SealHeader, SEAL_HEADER_LEN};
 use lifeboat_container::{chain_text, FileRecord, Manifest};
 use lifeboat_fs::ReadAt;
 use std::io::{self, Read, Write};
@@ -248,9 +249,13 @@ impl Repository {
             start += f.size;
         }
         Ok(ImageSource {
+            encrypted: manifest.is_sealed(),
             manifest,
-            volumes,
-            len: start,
+            volumes: Arc::new(Volumes {
+                list: volumes,
+                len: start,
+            }),
+            open: None,
             location: format!("{}/{}", self.location(), name),
         })
     }
@@ -594,17 +599,68 @@ struct Volume {
     reader: Box<dyn BackendRead>,
 }
 
+/// The volume files of an image as one stream (sealed, for an encrypted image).
+struct Volumes {
+    list: Vec<Volume>,
+    len: u64,
+}
+
+impl ReadAt for Volumes {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        let mut done = 0usize;
+        while done < buf.len() {
+            let pos = offset + done as u64;
+            let v = self
+                .list
+                .iter()
+                .find(|v| pos >= v.start && pos < v.start + v.len)
+                .ok_or_else(|| {
+                    io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!("byte {pos} is past the image end"),
+                    )
+                })?;
+            let n = ((v.start + v.len - pos) as usize).min(buf.len() - done);
+            v.reader
+                .read_exact_at(&mut buf[done..done + n], pos - v.start)
+                .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", v.name)))?;
+            done += n;
+        }
+        Ok(())
+    }
+    fn len(&self) -> u64 {
+        self.len
+    }
+}
+
+/// Shared handle on the volumes, for the decrypting layer.
+struct SharedVolumes(Arc<Volumes>);
+
+impl ReadAt for SharedVolumes {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        self.0.read_exact_at(buf, offset)
+    }
+    fn len(&self) -> u64 {
+        self.0.len
+    }
+}
+
 /// A complete image opened for reading: the manifest, and the volumes as one logical stream
-/// (random access through [`ReadAt`], sequential through [`ImageSource::reader`]).
+/// (random access through [`ReadAt`], sequential through [`ImageSource::reader`]). An
+/// encrypted image reads as its sealed bytes until [`ImageSource::unlock`]; from then on,
+/// reads return the checked plaintext container stream and [`ImageSource::manifest`] is the
+/// full manifest.
 pub struct ImageSource {
     manifest: Manifest,
-    volumes: Vec<Volume>,
-    len: u64,
+    volumes: Arc<Volumes>,
+    encrypted: bool,
+    open: Option<Box<OpenAt<SharedVolumes>>>,
     location: String,
 }
 
 impl ImageSource {
-    /// The manifest from `manifest.json`.
+    /// The manifest from `manifest.json` (for an encrypted image: only its public fields
+    /// until [`ImageSource::unlock`], the full manifest after it).
     pub fn manifest(&self) -> &Manifest {
         &self.manifest
     }
@@ -614,14 +670,67 @@ impl ImageSource {
         &self.location
     }
 
-    /// Which volume file holds container byte `pos`, and where in it.
+    /// True for an encrypted (sealed) image.
+    pub fn is_encrypted(&self) -> bool {
+        self.encrypted
+    }
+
+    /// True for an encrypted image not unlocked yet.
+    pub fn is_locked(&self) -> bool {
+        self.encrypted && self.open.is_none()
+    }
+
+    /// The header of an encrypted image's sealed stream.
+    pub fn seal_header(&self) -> Result<SealHeader> {
+        let mut b = [0u8; SEAL_HEADER_LEN];
+        self.volumes
+            .read_exact_at(&mut b, 0)
+            .map_err(|source| RepoError::Io {
+                path: self.location.clone(),
+                source,
+            })?;
+        Ok(SealHeader::decode(&b)?)
+    }
+
+    /// Opens an encrypted image with its passphrase: derives the keys (Argon2id, a fraction
+    /// of a second), checks them against the header's key-check value
+    /// ([`lifeboat_container::ContainerError::WrongPassphrase`] otherwise) and opens the
+    /// sealed manifest. A no-op for an image that is not encrypted.
+    pub fn unlock(&mut self, passphrase: &[u8]) -> Result<()> {
+        if !self.is_locked() {
+            return Ok(());
+        }
+        let header = self.seal_header()?;
+        let keys = Arc::new(Keys::open(passphrase, &header)?);
+        let full = self
+            .manifest
+            .unseal(&keys)
+            .map_err(|e| RepoError::Incomplete {
+                name: self.manifest.image.clone(),
+                repo: self.location.clone(),
+                reason: IncompleteReason::Damaged(format!("manifest.json: {}", chain_text(&e))),
+            })?;
+        self.open = Some(Box::new(OpenAt::new(
+            SharedVolumes(Arc::clone(&self.volumes)),
+            keys,
+        )?));
+        self.manifest = full;
+        Ok(())
+    }
+
+    /// Which volume file holds container byte `pos`, and where in it (for an unlocked
+    /// image, `pos` is a position in the plaintext stream).
     pub fn locate(&self, pos: u64) -> (String, u64) {
-        for v in &self.volumes {
+        let pos = match &self.open {
+            Some(o) => o.sealed_position(pos),
+            None => pos,
+        };
+        for v in &self.volumes.list {
             if pos < v.start + v.len {
                 return (v.name.clone(), pos.saturating_sub(v.start));
             }
         }
-        match self.volumes.last() {
+        match self.volumes.list.last() {
             Some(v) => (v.name.clone(), pos.saturating_sub(v.start)),
             None => (String::new(), pos),
         }
@@ -636,7 +745,7 @@ impl ImageSource {
     pub fn reader_at(&self, pos: u64) -> SourceReader<'_> {
         SourceReader {
             src: self,
-            pos: pos.min(self.len),
+            pos: pos.min(self.len()),
             buf: Vec::new(),
             at: 0,
         }
@@ -645,7 +754,7 @@ impl ImageSource {
     /// Checks each volume's CRC32 against the manifest; returns the first mismatching volume.
     pub fn verify_files(&self) -> Result<(), String> {
         let mut buf = vec![0u8; 1 << 20];
-        for (v, f) in self.volumes.iter().zip(&self.manifest.files) {
+        for (v, f) in self.volumes.list.iter().zip(&self.manifest.files) {
             let mut h = crc32fast::Hasher::new();
             let mut off = 0u64;
             while off < v.len {
@@ -670,29 +779,16 @@ impl ImageSource {
 
 impl ReadAt for ImageSource {
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
-        let mut done = 0usize;
-        while done < buf.len() {
-            let pos = offset + done as u64;
-            let v = self
-                .volumes
-                .iter()
-                .find(|v| pos >= v.start && pos < v.start + v.len)
-                .ok_or_else(|| {
-                    io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        format!("byte {pos} is past the image end"),
-                    )
-                })?;
-            let n = ((v.start + v.len - pos) as usize).min(buf.len() - done);
-            v.reader
-                .read_exact_at(&mut buf[done..done + n], pos - v.start)
-                .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", v.name)))?;
-            done += n;
+        match &self.open {
+            Some(o) => o.read_exact_at(buf, offset),
+            None => self.volumes.read_exact_at(buf, offset),
         }
-        Ok(())
     }
     fn len(&self) -> u64 {
-        self.len
+        match &self.open {
+            Some(o) => o.len(),
+            None => self.volumes.len,
+        }
     }
 }
 
@@ -707,7 +803,15 @@ pub struct SourceReader<'a> {
 impl Read for SourceReader<'_> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         if self.at >= self.buf.len() {
-            let n = (self.src.len - self.pos).min(1 << 20) as usize;
+            // An encrypted image is read a segment at a time, so that a segment that fails
+            // its tag is reported with the record that reaches it (the sealed layer reads
+            // ahead from the volumes in large pieces itself).
+            let step = self
+                .src
+                .open
+                .as_ref()
+                .map_or(1 << 20, |o| u64::from(o.segment_size()));
+            let n = (self.src.len() - self.pos).min(step) as usize;
             if n == 0 {
                 return Ok(0);
             }

@@ -27,6 +27,8 @@ fn manifest(name: &str) -> Manifest {
         disks: Vec::new(),
         totals: Totals::default(),
         files: Vec::new(),
+        digest: None,
+        sealed: None,
     }
 }
 

@@ -246,7 +246,14 @@ impl Console<'_> {
             return Ok(Step::Back);
         };
         let (n, m, _) = images.into_iter().nth(i).expect("index from the menu");
-        Ok(Step::Next((ImageName::new(&n)?, m)))
+        let name = ImageName::new(&n)?;
+        // An encrypted image's disks are known only inside it: unlock it now.
+        let m = if m.is_sealed() {
+            lifeboat_engine::image_manifest(&chosen.repo, &name, &self.passphrase)?
+        } else {
+            m
+        };
+        Ok(Step::Next((name, m)))
     }
 
     /// Step 4 for a save: a new, valid, unused name.
@@ -472,6 +479,7 @@ impl Console<'_> {
         }
         let mut opts = RestoreOptions::new(name.clone(), targets.clone());
         opts.parts = parts.clone();
+        opts.passphrase = self.passphrase.clone();
         // Every safety check runs here, before the questions; targets are held exclusively.
         let plan = lifeboat_engine::plan_restore(&chosen.repo, &opts)?;
         println!();
@@ -559,10 +567,15 @@ impl Console<'_> {
         };
         let started = Instant::now();
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let opts = lifeboat_engine::CheckOptions {
+            threads,
+            passphrase: self.passphrase.clone(),
+            digest: None,
+        };
         let r = lifeboat_engine::check(
             &chosen.repo,
             &name,
-            threads,
+            &opts,
             &|e| self.ui.event(e),
             self.cancel,
         );

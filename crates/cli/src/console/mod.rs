@@ -46,6 +46,9 @@ pub(crate) struct Console<'a> {
     cancel: &'a AtomicBool,
     term: Term,
     theme: SimpleTheme,
+    /// The passphrase of encrypted images: asked (env or terminal) when the first encrypted
+    /// image is chosen, then kept for the session.
+    passphrase: lifeboat_engine::PassphraseSource,
 }
 
 /// Turns a prompt failure into a cancellation when it was Ctrl-C.
@@ -65,6 +68,7 @@ impl<'a> Console<'a> {
             cancel,
             term: Term::stderr(),
             theme: SimpleTheme,
+            passphrase: crate::secret::source(None),
         }
     }
 

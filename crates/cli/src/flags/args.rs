@@ -61,6 +61,10 @@ pub struct ImageArg {
     /// Image name: letters, digits and . _ - + @ (e.g. web01-2026-11-25).
     #[arg(long, value_name = "NAME")]
     pub image: String,
+    /// Passphrase of an encrypted image from this file (only its owner may read it: mode
+    /// 0600); else from LIFEBOAT_PASSPHRASE, else asked on the terminal.
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
 }
 
 #[derive(Args, Clone)]
@@ -98,6 +102,10 @@ pub enum Command {
         repo: RepoArg,
         #[command(flatten)]
         image: ImageArg,
+        /// The image digest noted after the save (`lifeboat info`): the check fails unless
+        /// the image has exactly this digest.
+        #[arg(long, value_name = "HEX")]
+        digest: Option<String>,
         #[command(flatten)]
         tuning: Tuning,
     },
@@ -188,6 +196,10 @@ pub struct SaveArgs {
     /// zstd compression level (1 fastest … 19 smallest).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=19))]
     pub level: i32,
+    /// Encrypt and authenticate the image (AES-256-GCM, key from the passphrase through
+    /// Argon2id): from --passphrase-file, else LIFEBOAT_PASSPHRASE, else asked twice.
+    #[arg(long)]
+    pub encrypt: bool,
     #[command(flatten)]
     pub tuning: Tuning,
 }
@@ -209,6 +221,10 @@ pub struct RestoreArgs {
     /// given there, the stream's manifest must name it).
     #[arg(long, value_name = "NAME")]
     pub image: Option<String>,
+    /// Passphrase of an encrypted image from this file (only its owner may read it: mode
+    /// 0600); else from LIFEBOAT_PASSPHRASE, else asked on the terminal.
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
     /// Target disk, one per disk of the image, in the same order. It will be OVERWRITTEN.
     #[arg(long, value_name = "DISK", required = true)]
     pub disk: Vec<PathBuf>,

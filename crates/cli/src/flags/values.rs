@@ -45,7 +45,25 @@ impl SaveArgs {
         opts.split_size = self.split_size;
         opts.level = self.level;
         opts.threads = self.tuning.threads();
+        if self.encrypt {
+            let p = crate::secret::get(self.image.passphrase_file.as_deref(), true)
+                .map_err(lifeboat_engine::EngineError::Passphrase)?;
+            opts.encrypt = Some(p);
+        } else if self.image.passphrase_file.is_some() {
+            clap::Error::raw(
+                clap::error::ErrorKind::ArgumentConflict,
+                "--passphrase-file goes with --encrypt when saving\n",
+            )
+            .exit()
+        }
         Ok(opts)
+    }
+}
+
+impl ImageArg {
+    /// Where the passphrase comes from, should the image be encrypted.
+    pub fn passphrase(&self) -> lifeboat_engine::PassphraseSource {
+        crate::secret::source(self.passphrase_file.clone())
     }
 }
 
@@ -66,6 +84,7 @@ impl RestoreArgs {
         opts.spool.dir = self.spool.clone();
         opts.spool.memory = self.spool_memory;
         opts.threads = self.tuning.threads();
+        opts.passphrase = crate::secret::source(self.passphrase_file.clone());
         self.layout_options(&mut opts)?;
         Ok(opts)
     }
@@ -77,6 +96,7 @@ impl RestoreArgs {
         opts.image = self.image.as_deref().map(ImageName::new).transpose()?;
         opts.parts = parts;
         opts.threads = self.tuning.threads();
+        opts.passphrase = crate::secret::source(self.passphrase_file.clone());
         self.layout_options(&mut opts)?;
         Ok(opts)
     }
