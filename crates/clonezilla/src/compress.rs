@@ -127,9 +127,74 @@ pub fn open<'a, R: Read + Send + 'a>(
         }
         Compression::Xz => Box::new(lzma_rust2::XzReader::new(whole, true)),
         Compression::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(whole)),
-        Compression::Lz4 => Box::new(lz4_flex::frame::FrameDecoder::new(whole)),
+        Compression::Lz4 => Box::new(Lz4Frames {
+            dec: Some(lz4_flex::frame::FrameDecoder::new(PushBack {
+                byte: None,
+                inner: Box::new(whole),
+            })),
+        }),
     };
     Ok((c, out))
+}
+
+/// A reader with one byte pushed back in front of it.
+struct PushBack<'a> {
+    byte: Option<u8>,
+    inner: Box<dyn Read + Send + 'a>,
+}
+
+impl Read for PushBack<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match (self.byte.take(), buf.is_empty()) {
+            (Some(b), false) => {
+                buf[0] = b;
+                Ok(1)
+            }
+            (b, _) => {
+                self.byte = b.or(self.byte);
+                self.inner.read(buf)
+            }
+        }
+    }
+}
+
+/// lz4 frames one after the other (lz4_flex's decoder stops after the first).
+struct Lz4Frames<'a> {
+    dec: Option<lz4_flex::frame::FrameDecoder<PushBack<'a>>>,
+}
+
+impl Read for Lz4Frames<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            let Some(dec) = self.dec.as_mut() else {
+                return Ok(0);
+            };
+            let n = dec.read(buf)?;
+            if n > 0 {
+                return Ok(n);
+            }
+            // End of a frame: another one follows unless the input ends here.
+            let Some(dec) = self.dec.take() else {
+                return Ok(0);
+            };
+            let mut inner = dec.into_inner();
+            let mut one = [0u8; 1];
+            let got = loop {
+                match inner.read(&mut one) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    other => break other?,
+                }
+            };
+            if got == 0 {
+                return Ok(0);
+            }
+            inner.byte = Some(one[0]);
+            self.dec = Some(lz4_flex::frame::FrameDecoder::new(inner));
+        }
+    }
 }
 
 #[cfg(test)]
