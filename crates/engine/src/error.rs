@@ -107,6 +107,16 @@ pub enum EngineError {
     /// No passphrase for an encrypted image (the frontend's words); nothing was written.
     #[error("{0}")]
     Passphrase(String),
+    /// A Clonezilla image could not be read, or is damaged (the source names the file, and
+    /// the block or byte offset).
+    #[error("Clonezilla image {image}")]
+    Clonezilla {
+        /// Image (directory) name.
+        image: String,
+        /// The reader's error.
+        #[source]
+        source: lifeboat_clonezilla::Error,
+    },
 }
 
 /// Why a safety check refused an operation before anything was written, with the data a
@@ -461,6 +471,8 @@ impl EngineError {
             } => ErrorClass::Refused,
             EngineError::Cancelled(_) => ErrorClass::Cancelled,
             EngineError::Image { .. } | EngineError::Damaged(_) => ErrorClass::Damaged,
+            EngineError::Clonezilla { source, .. } if source.is_damage() => ErrorClass::Damaged,
+            EngineError::Clonezilla { .. } => ErrorClass::Failed,
             EngineError::Disk(_)
             | EngineError::Table { .. }
             | EngineError::ImageWrite { .. }

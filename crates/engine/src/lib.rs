@@ -17,6 +17,7 @@
 #![warn(missing_docs)]
 
 mod check;
+mod clonezilla;
 mod error;
 mod event;
 mod grow;
@@ -31,11 +32,16 @@ mod spool;
 mod swap;
 
 pub use check::{check, CheckOptions, CheckReport};
+pub use clonezilla::{
+    clonezilla_check, clonezilla_info, is_clonezilla, list_clonezilla, open_clonezilla,
+    ClonezillaCheck, ClonezillaEntry, ClonezillaInfo, CzDisk, CzPart, CzPartclone, RepoImageFiles,
+};
 pub use error::{
     chain_advice, Advice, Aftermath, EngineError, ErrorClass, Mismatch, Refusal, Result,
 };
 pub use event::{Event, EventSink};
 pub use inspect::{describe_disk, open_source, open_volume, read_table, scanners};
+pub use lifeboat_clonezilla;
 pub use lifeboat_container::{
     chain_text, ContainerError, ImageKind, Manifest, PartitionRecord, VolumeRecord,
 };

@@ -5,6 +5,20 @@ use lifeboat_fs::ReadAt;
 use std::io::Write;
 use std::path::Path;
 
+/// Refuses names that are not one plain file name each (empty, `.`, `..`, or holding `/` or
+/// NUL): what [`Backend::open_named`] implementations check first.
+pub fn plain_names(image: &str, file: &str) -> Result<()> {
+    for n in [image, file] {
+        if n.is_empty() || n == "." || n == ".." || n.contains(['/', '\0']) {
+            return Err(crate::RepoError::Unsupported {
+                spec: n.to_string(),
+                reason: "not a file name inside an image directory".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// A file being written to a backend. Bytes are durable only after [`BackendWrite::finish`].
 pub trait BackendWrite: Write + Send {
     /// Flushes and makes the file durable (fsync, upload completion, …).
@@ -38,6 +52,18 @@ pub trait Backend: Send + Sync {
     fn create(&self, image: &ImageName, file: FileKind) -> Result<Box<dyn BackendWrite>>;
     /// Opens a file for positional reads.
     fn open(&self, image: &ImageName, file: FileKind) -> Result<Box<dyn BackendRead>>;
+    /// Opens any file of an image directory by name for positional reads — also files
+    /// lifeboat did not write, such as those of a Clonezilla image directory. `image` and
+    /// `file` are names from [`Backend::list_images`] and [`Backend::list_files`]; names
+    /// holding `/`, `\0` or being `.`/`..` are refused. Backends that cannot do this return
+    /// [`crate::RepoError::Unsupported`].
+    fn open_named(&self, image: &str, file: &str) -> Result<Box<dyn BackendRead>> {
+        plain_names(image, file)?;
+        Err(crate::RepoError::Unsupported {
+            spec: format!("{}/{image}", self.location()),
+            reason: "this kind of repository cannot open files lifeboat did not write (Clonezilla images are read from local directories, SMB and NFS repositories)".into(),
+        })
+    }
     /// Writes a whole small file atomically: either the old state or all of `data` is seen,
     /// never a part, also after a crash (backends that rename use [`FileKind::temp_name`]).
     fn put_atomic(&self, image: &ImageName, file: FileKind, data: &[u8]) -> Result<()>;

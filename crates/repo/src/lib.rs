@@ -27,7 +27,7 @@ mod local;
 mod name;
 mod repository;
 
-pub use backend::{Backend, BackendRead, BackendWrite};
+pub use backend::{plain_names, Backend, BackendRead, BackendWrite};
 pub use file::{FileKind, LEASE_FILE, MANIFEST_FILE, MARKER_FILE};
 pub use lease::{Lease, LeaseParseError, HEARTBEAT, LEASE_TTL};
 pub use local::LocalBackend;

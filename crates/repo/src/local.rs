@@ -159,6 +159,20 @@ impl Backend for LocalBackend {
         }))
     }
 
+    fn open_named(&self, image: &str, file: &str) -> Result<Box<dyn BackendRead>> {
+        crate::plain_names(image, file)?;
+        let path = self.dir(image).join(file);
+        let f = File::open(&path).map_err(|e| io_err(&path, e))?;
+        let md = f.metadata().map_err(|e| io_err(&path, e))?;
+        if !md.is_file() {
+            return Err(io_err(
+                &path,
+                io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"),
+            ));
+        }
+        Ok(Box::new((f, md.len())))
+    }
+
     fn open(&self, image: &ImageName, file: FileKind) -> Result<Box<dyn BackendRead>> {
         let path = self.path(image, file);
         let f = File::open(&path).map_err(|e| io_err(&path, e))?;

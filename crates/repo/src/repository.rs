@@ -71,6 +71,11 @@ impl Repository {
         &*self.backend
     }
 
+    /// A shared handle on the backend, for readers that outlive a borrow of the repository.
+    pub fn shared_backend(&self) -> Arc<dyn Backend> {
+        Arc::clone(&self.backend)
+    }
+
     /// Location for messages.
     pub fn location(&self) -> String {
         self.backend.location()
