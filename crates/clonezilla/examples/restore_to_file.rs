@@ -8,6 +8,7 @@ use std::fs::{File, OpenOptions};
 use std::io::Read;
 use std::os::unix::fs::FileExt;
 
+use lifeboat_clonezilla::ahead::ReadAhead;
 use lifeboat_clonezilla::{compress, Limits, PartcloneReader};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -17,8 +18,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let pieces: Box<dyn Read + Send> = Box::new(File::open(image)?);
     let (_, r) = compress::open(image, pieces)?;
-    let mut pc = PartcloneReader::new(r, Limits::default())?;
-    let target = OpenOptions::new().write(true).create(true).truncate(false).open(out)?;
+    let mut pc = PartcloneReader::new(ReadAhead::new(r)?, Limits::default())?;
+    let target = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(out)?;
     if !target.metadata()?.is_file() {
         return Err(format!("{out} is not a regular file").into());
     }

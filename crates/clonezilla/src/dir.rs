@@ -476,7 +476,18 @@ impl CloneImage {
             next: 0,
             cur: None,
         };
-        compress::open(first, joined)
+        let (c, r) = compress::open(first, joined)?;
+        // Decoding runs on its own thread, ahead of the reader (like Clonezilla's
+        // decompressor process in front of partclone).
+        let r = crate::ahead::ReadAhead::new(r).map_err(|source| {
+            Error::Io {
+                offset: 0,
+                what: "decoding thread",
+                source,
+            }
+            .in_file(first)
+        })?;
+        Ok((c, Box::new(r)))
     }
 
     /// A partclone reader of a partition's image (header and bitmap read and checked).

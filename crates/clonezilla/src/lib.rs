@@ -32,6 +32,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod ahead;
 pub mod compress;
 mod crc;
 mod dir;
