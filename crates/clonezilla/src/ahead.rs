@@ -115,7 +115,9 @@ mod tests {
 
     #[test]
     fn delivers_everything_in_order_and_errors() {
-        let data: Vec<u8> = (0..(3 * BUF + 12345)).map(|i| (i * 7 % 251) as u8).collect();
+        let data: Vec<u8> = (0..(3 * BUF + 12345))
+            .map(|i| (i * 7 % 251) as u8)
+            .collect();
         let mut r = ReadAhead::new(Box::new(io::Cursor::new(data.clone()))).unwrap();
         let mut out = Vec::new();
         r.read_to_end(&mut out).unwrap();
@@ -127,7 +129,10 @@ mod tests {
             }
         }
         let mut r = ReadAhead::new(Box::new(Bad)).unwrap();
-        assert_eq!(r.read(&mut [0; 10]).unwrap_err().kind(), io::ErrorKind::InvalidData);
+        assert_eq!(
+            r.read(&mut [0; 10]).unwrap_err().kind(),
+            io::ErrorKind::InvalidData
+        );
         // Dropped early: the thread ends.
         drop(ReadAhead::new(Box::new(io::repeat(1))).unwrap());
     }

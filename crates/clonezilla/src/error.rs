@@ -162,8 +162,9 @@ impl Error {
         }
     }
 
-    /// True when the error means the image's bytes are damaged (checksum, truncation,
-    /// inconsistent header), as opposed to an I/O failure or an unsupported feature.
+    /// True when the error means the image is damaged or incomplete (checksum, truncation,
+    /// inconsistent header, a missing file or piece, an unreadable list), as opposed to an
+    /// I/O failure or an unsupported feature.
     pub fn is_damage(&self) -> bool {
         match self {
             Error::InFile { source, .. } => source.is_damage(),
@@ -172,7 +173,9 @@ impl Error {
             | Error::HeaderChecksum { .. }
             | Error::BitmapChecksum { .. }
             | Error::BitmapMagic { .. }
-            | Error::BlockChecksum { .. } => true,
+            | Error::BlockChecksum { .. }
+            | Error::Missing { .. }
+            | Error::BadText { .. } => true,
             Error::Io { source, .. } => {
                 // Decoders report corrupt compressed data as InvalidData.
                 source.kind() == io::ErrorKind::InvalidData

@@ -491,7 +491,7 @@ fn read_bitmap<R: Read>(c: &mut Counted<R>, h: &Header, limits: &Limits) -> Resu
         BitmapMode::None => {
             map.words = vec![!0u64; h.total_blocks.div_ceil(64) as usize];
             if let Some(last) = map.words.last_mut() {
-                if h.total_blocks % 64 != 0 {
+                if !h.total_blocks.is_multiple_of(64) {
                     *last = (1u64 << (h.total_blocks % 64)) - 1;
                 }
             }
@@ -524,7 +524,7 @@ fn read_bitmap<R: Read>(c: &mut Counted<R>, h: &Header, limits: &Limits) -> Resu
                 map.words.push(u64::from_le_bytes(a));
             }
             // Bits past the last block are not blocks.
-            if h.total_blocks % 64 != 0 {
+            if !h.total_blocks.is_multiple_of(64) {
                 if let Some(last) = map.words.last_mut() {
                     *last &= (1u64 << (h.total_blocks % 64)) - 1;
                 }

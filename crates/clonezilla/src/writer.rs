@@ -130,7 +130,7 @@ impl<W: Write> ImageWriter<W> {
 
     /// Writes whole used blocks, in block order (`data.len()` a multiple of the block size).
     pub fn write_blocks(&mut self, data: &[u8]) -> io::Result<()> {
-        if self.block_size == 0 || data.len() % self.block_size != 0 {
+        if self.block_size == 0 || !data.len().is_multiple_of(self.block_size) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "data is not a whole number of blocks",

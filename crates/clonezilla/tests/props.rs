@@ -61,11 +61,11 @@ fn write(c: &Case) -> Vec<u8> {
     w.finish().unwrap()
 }
 
+/// Bytes read back and the runs `(first block, blocks)`.
+type Readback = (Vec<u8>, Vec<(u64, u64)>);
+
 /// All used blocks, in order, and the runs.
-fn read(
-    bytes: &[u8],
-    max: usize,
-) -> Result<(Vec<u8>, Vec<(u64, u64)>), lifeboat_clonezilla::Error> {
+fn read(bytes: &[u8], max: usize) -> Result<Readback, lifeboat_clonezilla::Error> {
     let mut r = PartcloneReader::new(bytes, Limits::default())?;
     let mut all = Vec::new();
     let mut runs = Vec::new();

@@ -112,9 +112,12 @@ fn partclone_restore(f: &Fixture, img: &Path, len: u64) -> Vec<u8> {
     v
 }
 
+/// Bytes read back and the runs `(first block, blocks)`.
+type Readback = (Vec<u8>, Vec<(u64, u64)>);
+
 /// Reads the whole image with our reader: the partition it describes (unused blocks zero)
 /// and the list of runs.
-fn restore_ours(r: impl Read, len: u64) -> Result<(Vec<u8>, Vec<(u64, u64)>), Error> {
+fn restore_ours(r: impl Read, len: u64) -> Result<Readback, Error> {
     let mut pc = PartcloneReader::new(r, Limits::default())?;
     let bs = u64::from(pc.header().block_size);
     let mut out = vec![0u8; len as usize];

@@ -157,4 +157,5 @@ fn check_names_the_file_and_block_of_damage() {
     let e = clonezilla_check(&repo, "img", &|_| {}, &AtomicBool::new(false)).unwrap_err();
     let text = lifeboat_engine::chain_text(&e);
     assert!(text.contains("sdz2.dd-ptcl-img.gz.ab"), "{text}");
+    assert_eq!(e.class(), ErrorClass::Damaged, "{text}");
 }
