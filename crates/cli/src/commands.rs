@@ -117,6 +117,19 @@ pub fn check(
     }
     let repo = repo.open()?;
     let name = image.name()?;
+    if lifeboat_engine::is_clonezilla(&repo, name.as_str()) {
+        let r = lifeboat_engine::clonezilla_check(&repo, name.as_str(), &|e| ui.event(e), cancel)?;
+        ui.finish_progress();
+        ui.say(&t!(
+            "cmd.cz_check_ok",
+            image = name,
+            parts = r.parts,
+            blocks = r.blocks,
+            data = human(r.data_bytes),
+            files = r.files
+        ));
+        return Ok(());
+    }
     let opts = lifeboat_engine::CheckOptions {
         threads: tuning.threads(),
         passphrase: image.passphrase(),
@@ -167,18 +180,19 @@ pub fn extract(
 
 pub fn list(repo: &Repository, ui: &Ui) -> Result<()> {
     let entries = repo.list()?;
+    let clonezilla = lifeboat_engine::list_clonezilla(repo)?;
     if ui.json() {
-        let v: Vec<serde_json::Value> = entries
+        let mut v: Vec<serde_json::Value> = entries
             .iter()
             .map(|e| match &e.status {
                 ImageStatus::Complete(m) => serde_json::json!({
-                    "image": e.name, "complete": true, "bytes": e.bytes,
+                    "image": e.name, "format": "lifeboat", "complete": true, "bytes": e.bytes,
                     "created": m.created, "host": m.host, "kind": m.kind,
                     "stored_bytes": m.totals.stored_bytes,
                     "disks": m.disks.iter().map(|d| serde_json::json!({"source": d.source, "size": d.size})).collect::<Vec<_>>(),
                 }),
                 ImageStatus::Incomplete(why) => serde_json::json!({
-                    "image": e.name, "complete": false, "bytes": e.bytes, "reason": why,
+                    "image": e.name, "format": "lifeboat", "complete": false, "bytes": e.bytes, "reason": why,
                     "saving": e.lease.as_ref().map(|l| serde_json::json!({
                         "host": l.host, "pid": l.pid, "user": l.user,
                         "started": l.started, "heartbeat_age_s": l.age(),
@@ -186,22 +200,29 @@ pub fn list(repo: &Repository, ui: &Ui) -> Result<()> {
                 }),
             })
             .collect();
+        v.extend(clonezilla.iter().map(|c| {
+            serde_json::json!({
+                "image": c.name, "format": "clonezilla", "complete": c.error.is_none(),
+                "bytes": c.bytes, "disks": c.disks, "parts": c.parts, "reason": c.error,
+            })
+        }));
         println!("{}", serde_json::to_string(&v)?);
         return Ok(());
     }
-    if entries.is_empty() {
+    if entries.is_empty() && clonezilla.is_empty() {
         println!("no images in {}", repo.location());
         return Ok(());
     }
     println!(
-        "{:<32} {:<10} {:<20} {:>10} {:>10}  DISKS",
-        "IMAGE", "STATUS", "CREATED", "DATA", "SIZE"
+        "{:<32} {:<10} {:<10} {:<20} {:>10} {:>10}  DISKS",
+        "IMAGE", "FORMAT", "STATUS", "CREATED", "DATA", "SIZE"
     );
     for e in &entries {
         match &e.status {
             ImageStatus::Complete(m) => println!(
-                "{:<32} {:<10} {:<20} {:>10} {:>10}  {}",
+                "{:<32} {:<10} {:<10} {:<20} {:>10} {:>10}  {}",
                 e.name,
+                "lifeboat",
                 "complete",
                 m.created,
                 human(m.totals.stored_bytes),
@@ -214,8 +235,9 @@ pub fn list(repo: &Repository, ui: &Ui) -> Result<()> {
             ),
             ImageStatus::Incomplete(why) => match &e.lease {
                 Some(l) => println!(
-                    "{:<32} {:<10} {:<20} {:>10} {:>10}  {}",
+                    "{:<32} {:<10} {:<10} {:<20} {:>10} {:>10}  {}",
                     e.name,
+                    "lifeboat",
                     "SAVING",
                     "-",
                     "-",
@@ -223,8 +245,9 @@ pub fn list(repo: &Repository, ui: &Ui) -> Result<()> {
                     t!("delete.lease", lease = l.to_string())
                 ),
                 None => println!(
-                    "{:<32} {:<10} {:<20} {:>10} {:>10}  {why}",
+                    "{:<32} {:<10} {:<10} {:<20} {:>10} {:>10}  {why}",
                     e.name,
+                    "lifeboat",
                     "INCOMPLETE",
                     "-",
                     "-",
@@ -233,11 +256,107 @@ pub fn list(repo: &Repository, ui: &Ui) -> Result<()> {
             },
         }
     }
+    for c in &clonezilla {
+        let what = match &c.error {
+            None => format!("{} ({})", c.disks.join(", "), c.parts.join(" ")),
+            Some(why) => why.clone(),
+        };
+        println!(
+            "{:<32} {:<10} {:<10} {:<20} {:>10} {:>10}  {what}",
+            c.name,
+            "clonezilla",
+            if c.error.is_none() {
+                "readable"
+            } else {
+                "UNREADABLE"
+            },
+            "-",
+            "-",
+            human(c.bytes)
+        );
+    }
+    Ok(())
+}
+
+/// `lifeboat info` of a Clonezilla image.
+fn clonezilla_info(repo: &Repository, name: &ImageName, ui: &Ui) -> Result<()> {
+    let i = lifeboat_engine::clonezilla_info(repo, name.as_str())?;
+    if ui.json() {
+        println!("{}", serde_json::to_string(&i)?);
+        return Ok(());
+    }
+    println!("image     {}", i.image);
+    println!("format    Clonezilla image directory");
+    for d in &i.disks {
+        println!();
+        println!(
+            "disk {}   table {}, {}-byte sectors; boot files: {}",
+            d.name,
+            d.table,
+            d.sector_size,
+            if d.boot_files.is_empty() {
+                "-".to_string()
+            } else {
+                d.boot_files.join(", ")
+            }
+        );
+        println!(
+            "          {:>4} {:>12} {:>10}  TYPE",
+            "PART", "START", "SIZE"
+        );
+        for (n, start, size, kind) in &d.partitions {
+            println!(
+                "          {:>4} {:>12} {:>10}  {kind}",
+                n,
+                start * u64::from(d.sector_size),
+                human(size * u64::from(d.sector_size))
+            );
+        }
+    }
+    println!();
+    println!(
+        "{:<12} {:<10} {:<8} {:<8} {:>10} {:>10} {:>10}  PARTCLONE",
+        "PARTITION", "MODE", "FS", "COMPR", "STORED", "FS SIZE", "USED"
+    );
+    for p in &i.parts {
+        let (size, used, pc) = match &p.partclone {
+            Some(h) => (
+                human(h.total_blocks * u64::from(h.block_size)),
+                human(h.used_blocks * u64::from(h.block_size)),
+                format!(
+                    "{} {}, {}-byte blocks, {}",
+                    h.format, h.fs, h.block_size, h.checksum
+                ),
+            ),
+            None => ("-".into(), "-".into(), "-".into()),
+        };
+        println!(
+            "{:<12} {:<10} {:<8} {:<8} {:>10} {:>10} {:>10}  {pc}",
+            p.name,
+            p.mode,
+            p.filesystem,
+            p.compression,
+            human(p.stored_bytes),
+            size,
+            used
+        );
+        if p.files.len() > 1 {
+            println!(
+                "             {} pieces: {} … {}",
+                p.files.len(),
+                p.files[0],
+                p.files[p.files.len() - 1]
+            );
+        }
+    }
     Ok(())
 }
 
 pub fn info(repo: &Repository, image: &ImageArg, ui: &Ui) -> Result<()> {
     let name = image.name()?;
+    if lifeboat_engine::is_clonezilla(repo, name.as_str()) {
+        return clonezilla_info(repo, &name, ui);
+    }
     let encrypted = repo.read_manifest(&name)?.is_sealed();
     let m = lifeboat_engine::image_manifest(repo, &name, &image.passphrase())?;
     if ui.json() {

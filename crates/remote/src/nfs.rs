@@ -1006,8 +1006,11 @@ impl Backend for NfsBackend {
     }
 
     fn open(&self, name: &ImageName, kind: FileKind) -> Result<Box<dyn BackendRead>> {
-        let (image, file) = (name.as_str(), kind.name());
-        let file = file.as_str();
+        self.open_named(name.as_str(), &kind.name())
+    }
+
+    fn open_named(&self, image: &str, file: &str) -> Result<Box<dyn BackendRead>> {
+        lifeboat_repo::plain_names(image, file)?;
         let dir = self.dir(image)?;
         let (fh, attr) = self
             .nfs

@@ -723,8 +723,11 @@ impl Backend for SmbBackend {
     }
 
     fn open(&self, name: &ImageName, kind: FileKind) -> Result<Box<dyn BackendRead>> {
-        let (image, file) = (name.as_str(), kind.name());
-        let file = file.as_str();
+        self.open_named(name.as_str(), &kind.name())
+    }
+
+    fn open_named(&self, image: &str, file: &str) -> Result<Box<dyn BackendRead>> {
+        lifeboat_repo::plain_names(image, file)?;
         let f = SmbFile {
             smb: Arc::clone(&self.smb),
             parts: [image.to_string(), file.to_string()],
