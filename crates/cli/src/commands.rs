@@ -12,6 +12,13 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
+/// `println!` with the text made terminal-safe (for names and texts read from a repository).
+macro_rules! safe_println {
+    ($($t:tt)*) => {
+        println!("{}", crate::output::term_safe(&format!($($t)*)))
+    };
+}
+
 /// `lifeboat manpage`: the roff page on stdout, or one page per command into `dir`.
 pub fn manpage(dir: Option<PathBuf>) -> Result<()> {
     let cmd = flags::command();
@@ -215,15 +222,15 @@ pub fn list(repo: &Repository, ui: &Ui) -> Result<()> {
     }
     println!(
         "{:<32} {:<10} {:<10} {:<20} {:>10} {:>10}  DISKS",
-        "IMAGE", "FORMAT", "STATUS", "CREATED", "DATA", "SIZE"
+        "IMAGE", "STATUS", "FORMAT", "CREATED", "DATA", "SIZE"
     );
     for e in &entries {
         match &e.status {
             ImageStatus::Complete(m) => println!(
                 "{:<32} {:<10} {:<10} {:<20} {:>10} {:>10}  {}",
                 e.name,
-                "lifeboat",
                 "complete",
+                "lifeboat",
                 m.created,
                 human(m.totals.stored_bytes),
                 human(e.bytes),
@@ -237,8 +244,8 @@ pub fn list(repo: &Repository, ui: &Ui) -> Result<()> {
                 Some(l) => println!(
                     "{:<32} {:<10} {:<10} {:<20} {:>10} {:>10}  {}",
                     e.name,
-                    "lifeboat",
                     "SAVING",
+                    "lifeboat",
                     "-",
                     "-",
                     human(e.bytes),
@@ -247,8 +254,8 @@ pub fn list(repo: &Repository, ui: &Ui) -> Result<()> {
                 None => println!(
                     "{:<32} {:<10} {:<10} {:<20} {:>10} {:>10}  {why}",
                     e.name,
-                    "lifeboat",
                     "INCOMPLETE",
+                    "lifeboat",
                     "-",
                     "-",
                     human(e.bytes)
@@ -261,15 +268,16 @@ pub fn list(repo: &Repository, ui: &Ui) -> Result<()> {
             None => format!("{} ({})", c.disks.join(", "), c.parts.join(" ")),
             Some(why) => why.clone(),
         };
-        println!(
+        // Names and texts come from the repository: shown terminal-safe.
+        safe_println!(
             "{:<32} {:<10} {:<10} {:<20} {:>10} {:>10}  {what}",
             c.name,
-            "clonezilla",
             if c.error.is_none() {
                 "readable"
             } else {
                 "UNREADABLE"
             },
+            "clonezilla",
             "-",
             "-",
             human(c.bytes)
@@ -285,11 +293,11 @@ fn clonezilla_info(repo: &Repository, name: &ImageName, ui: &Ui) -> Result<()> {
         println!("{}", serde_json::to_string(&i)?);
         return Ok(());
     }
-    println!("image     {}", i.image);
-    println!("format    Clonezilla image directory");
+    safe_println!("image     {}", i.image);
+    safe_println!("format    Clonezilla image directory");
     for d in &i.disks {
         println!();
-        println!(
+        safe_println!(
             "disk {}   table {}, {}-byte sectors; boot files: {}",
             d.name,
             d.table,
@@ -300,12 +308,14 @@ fn clonezilla_info(repo: &Repository, name: &ImageName, ui: &Ui) -> Result<()> {
                 d.boot_files.join(", ")
             }
         );
-        println!(
+        safe_println!(
             "          {:>4} {:>12} {:>10}  TYPE",
-            "PART", "START", "SIZE"
+            "PART",
+            "START",
+            "SIZE"
         );
         for (n, start, size, kind) in &d.partitions {
-            println!(
+            safe_println!(
                 "          {:>4} {:>12} {:>10}  {kind}",
                 n,
                 start * u64::from(d.sector_size),
@@ -314,9 +324,15 @@ fn clonezilla_info(repo: &Repository, name: &ImageName, ui: &Ui) -> Result<()> {
         }
     }
     println!();
-    println!(
+    safe_println!(
         "{:<12} {:<10} {:<8} {:<8} {:>10} {:>10} {:>10}  PARTCLONE",
-        "PARTITION", "MODE", "FS", "COMPR", "STORED", "FS SIZE", "USED"
+        "PARTITION",
+        "MODE",
+        "FS",
+        "COMPR",
+        "STORED",
+        "FS SIZE",
+        "USED"
     );
     for p in &i.parts {
         let (size, used, pc) = match &p.partclone {
@@ -330,7 +346,7 @@ fn clonezilla_info(repo: &Repository, name: &ImageName, ui: &Ui) -> Result<()> {
             ),
             None => ("-".into(), "-".into(), "-".into()),
         };
-        println!(
+        safe_println!(
             "{:<12} {:<10} {:<8} {:<8} {:>10} {:>10} {:>10}  {pc}",
             p.name,
             p.mode,
@@ -341,7 +357,7 @@ fn clonezilla_info(repo: &Repository, name: &ImageName, ui: &Ui) -> Result<()> {
             used
         );
         if p.files.len() > 1 {
-            println!(
+            safe_println!(
                 "             {} pieces: {} … {}",
                 p.files.len(),
                 p.files[0],
