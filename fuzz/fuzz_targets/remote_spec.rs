@@ -15,7 +15,10 @@ fuzz_target!(|data: &[u8]| {
         let display = spec.display();
         if let Some(p) = spec.password_in_url().filter(|p| p.len() >= 4) {
             assert!(!display.contains(p), "display leaks the password");
-            assert!(!shown.contains(&format!(":{p}@")), "redact leaks the password");
+            assert!(
+                !shown.contains(&format!(":{p}@")),
+                "redact leaks the password"
+            );
         }
     }
     let _ = CredentialsFile::parse(std::path::Path::new("credentials"), text);

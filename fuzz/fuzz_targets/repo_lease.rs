@@ -9,7 +9,10 @@ use lifeboat_repo::Lease;
 fuzz_target!(|data: &[u8]| {
     if let Ok(l) = Lease::parse(data) {
         let again = Lease::parse(&l.to_bytes()).expect("a written lease parses");
-        assert_eq!((again.pid, again.started, again.heartbeat), (l.pid, l.started, l.heartbeat));
+        assert_eq!(
+            (again.pid, again.started, again.heartbeat),
+            (l.pid, l.started, l.heartbeat)
+        );
         let _ = l.is_live();
     }
 });
