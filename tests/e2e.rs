@@ -684,8 +684,9 @@ fn check_events(r: &Run, ops: &[&str]) -> Vec<Value> {
             i += 1;
         }
     }
+    // Warnings, and notes (the image digest `check` reports), carry a message each.
     let skip_warnings = |i: &mut usize| {
-        while *i < ev.len() && kind(&ev[*i]) == "warning" {
+        while *i < ev.len() && matches!(kind(&ev[*i]), "warning" | "note") {
             assert!(ev[*i]["message"].is_string());
             *i += 1;
         }

@@ -144,6 +144,11 @@ pub fn check(
     };
     let r = lifeboat_engine::check(&repo, &name, &opts, &|e| ui.event(e), cancel)?;
     ui.finish_progress();
+    // The notes come before the result, which is the last line (also of the JSON stream).
+    ui.note(&t!("cmd.check_digest", digest = r.digest));
+    if opts.digest.is_some() {
+        ui.note(&t!("cmd.check_digest_matches"));
+    }
     ui.say(&t!(
         "cmd.check_ok",
         image = name,
@@ -151,10 +156,6 @@ pub fn check(
         data = human(r.data_bytes),
         files = r.files
     ));
-    ui.note(&t!("cmd.check_digest", digest = r.digest));
-    if opts.digest.is_some() {
-        ui.note(&t!("cmd.check_digest_matches"));
-    }
     Ok(())
 }
 

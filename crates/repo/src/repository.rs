@@ -351,19 +351,42 @@ pub struct Cleanup {
 /// The thread that renews a save's lease every [`HEARTBEAT`], and notices when the lease is
 /// no longer the save's own (deleted, or replaced by another save).
 struct Heartbeat {
-    stop: mpsc::Sender<()>,
+    stop: mpsc::Sender<Stop>,
     thread: JoinHandle<Option<String>>,
+}
+
+/// How long a failing save waits for its lease to be given up.
+const ABANDON_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// How a heartbeat ends.
+enum Stop {
+    /// The save is about to commit: stop renewing.
+    Commit,
+    /// The save failed or was cancelled: give the lease up (delete it if it is still ours),
+    /// on the heartbeat's own thread, so that a dead server does not hold the failing save.
+    Abandon,
 }
 
 impl Heartbeat {
     fn start(backend: Arc<dyn Backend>, name: ImageName, lease: Lease) -> Heartbeat {
-        let (stop, rx) = mpsc::channel::<()>();
+        let (stop, rx) = mpsc::channel::<Stop>();
         let thread = std::thread::Builder::new()
             .name("lifeboat-lease".into())
             .spawn(move || loop {
                 match rx.recv_timeout(HEARTBEAT) {
                     Err(RecvTimeoutError::Timeout) => {}
-                    _ => return None,
+                    Ok(Stop::Abandon) => {
+                        let ours = backend
+                            .get(&name, FileKind::Lease, MAX_LEASE)
+                            .ok()
+                            .and_then(|b| Lease::parse(&b).ok())
+                            .is_some_and(|l| l.token == lease.token);
+                        if ours {
+                            let _ = backend.delete_file(&name, FileKind::Lease);
+                        }
+                        return None;
+                    }
+                    Ok(Stop::Commit) | Err(RecvTimeoutError::Disconnected) => return None,
                 }
                 match backend.get(&name, FileKind::Lease, MAX_LEASE) {
                     Ok(b) => match Lease::parse(&b) {
@@ -394,8 +417,19 @@ impl Heartbeat {
 
     /// Stops the thread; `Some(what)` when it found the lease was no longer ours.
     fn stop(self) -> Option<String> {
-        let _ = self.stop.send(());
+        let _ = self.stop.send(Stop::Commit);
         self.thread.join().unwrap_or(None)
+    }
+
+    /// Tells the thread to give the lease up and waits a few seconds at most: a save that
+    /// fails because its server died is not held by it (if the process then ends first, the
+    /// lease stays behind and is stale as soon as the process is gone).
+    fn abandon(self) {
+        let _ = self.stop.send(Stop::Abandon);
+        let until = std::time::Instant::now() + ABANDON_WAIT;
+        while !self.thread.is_finished() && std::time::Instant::now() < until {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
     }
 }
 
@@ -557,16 +591,11 @@ impl Drop for ImageSink {
         if self.committed {
             return;
         }
-        // Not committed (an error, or cancelled): give up the lease if it is still ours.
-        let ours = self.heartbeat.take().and_then(Heartbeat::stop).is_none()
-            && self
-                .backend
-                .get(&self.name, FileKind::Lease, MAX_LEASE)
-                .ok()
-                .and_then(|b| Lease::parse(&b).ok())
-                .is_some_and(|l| l.token == self.lease.token);
-        if ours {
-            let _ = self.backend.delete_file(&self.name, FileKind::Lease);
+        // Not committed (an error, or cancelled): the heartbeat gives up the lease if it is
+        // still ours. (After a failed pre-commit check there is no heartbeat and the lease is
+        // not ours to delete.)
+        if let Some(h) = self.heartbeat.take() {
+            h.abandon();
         }
     }
 }
