@@ -686,7 +686,7 @@ fn check_events(r: &Run, ops: &[&str]) -> Vec<Value> {
     }
     // Warnings, and notes (the image digest `check` reports), carry a message each.
     let skip_warnings = |i: &mut usize| {
-        while *i < ev.len() && matches!(kind(&ev[*i]), "warning" | "note") {
+        while *i < ev.len() && matches!(kind(&ev[*i]).as_str(), "warning" | "note") {
             assert!(ev[*i]["message"].is_string());
             *i += 1;
         }
