@@ -221,21 +221,22 @@ impl<'a> Volume<'a> {
         Ok((a, pos % bs, bs))
     }
 
-    /// Reads a resource (a pointer block, sub-block...) by address from its resource file.
-    fn read_resource(&mut self, a: u64, depth: u32, what: &str) -> Result<Vec<u8>, FsError> {
+    /// The resource file that holds the resource at address `a`, and the resource's offset in
+    /// that file.
+    fn resource_location(&self, a: u64, what: &str) -> Result<(&ResFile, u64), FsError> {
         let t = addr_type(a);
         let slot = match t {
-            AddrType::PointerBlock => &mut self.pbc,
-            AddrType::SubBlock => &mut self.sbc,
-            AddrType::Pointer2Block => &mut self.pb2,
-            AddrType::FileDescriptor => &mut self.fdc,
+            AddrType::PointerBlock => &self.pbc,
+            AddrType::SubBlock => &self.sbc,
+            AddrType::Pointer2Block => &self.pb2,
+            AddrType::FileDescriptor => &self.fdc,
             _ => {
                 return Err(corrupt(format!(
                     "{what}: address {a:#x} does not name a resource"
                 )))
             }
         };
-        let rf = slot.take().ok_or_else(|| {
+        let rf = slot.as_ref().ok_or_else(|| {
             corrupt(format!(
                 "{what}: address {a:#x} needs a missing system file"
             ))
@@ -245,16 +246,32 @@ impl<'a> Volume<'a> {
         } else {
             resource_parts(a, self.h.version, self.h.dense_sbpc())
         };
-        let res = rf.hdr.offset_of(c, r, rf.name).and_then(|off| {
-            self.read_file(&rf.fd, off, rf.hdr.resource_size as usize, depth, rf.name)
-        });
-        let slot = match t {
+        Ok((rf, rf.hdr.offset_of(c, r, rf.name)?))
+    }
+
+    /// The slot of the resource file for resources of type `t` (file descriptors for any type
+    /// that is not a pointer block, sub-block or second-level pointer block).
+    fn slot_mut(&mut self, t: AddrType) -> &mut Option<ResFile> {
+        match t {
             AddrType::PointerBlock => &mut self.pbc,
             AddrType::SubBlock => &mut self.sbc,
             AddrType::Pointer2Block => &mut self.pb2,
             _ => &mut self.fdc,
-        };
-        *slot = Some(rf);
+        }
+    }
+
+    /// Reads a resource (a pointer block, sub-block...) by address from its resource file.
+    fn read_resource(&mut self, a: u64, depth: u32, what: &str) -> Result<Vec<u8>, FsError> {
+        let off = self.resource_location(a, what)?.1;
+        let t = addr_type(a);
+        // Taken out while reading: read_file needs `self` mutably.
+        let rf = self.slot_mut(t).take().ok_or_else(|| {
+            corrupt(format!(
+                "{what}: address {a:#x} needs a missing system file"
+            ))
+        })?;
+        let res = self.read_file(&rf.fd, off, rf.hdr.resource_size as usize, depth, rf.name);
+        *self.slot_mut(t) = Some(rf);
         res
     }
 
@@ -317,31 +334,12 @@ impl<'a> Volume<'a> {
     /// by the raw word, a crafted volume could have one block read and walked 2^17 times.
     fn pointer_key(&self, a: u64, what: &str) -> Result<(u8, u64), FsError> {
         let t = addr_type(a);
-        let rf = match t {
-            AddrType::FileBlock | AddrType::LargeFileBlock => {
-                return Ok((0, self.block_offset(a, what)?.0))
-            }
-            AddrType::PointerBlock => &self.pbc,
-            AddrType::SubBlock => &self.sbc,
-            AddrType::Pointer2Block => &self.pb2,
-            AddrType::FileDescriptor => &self.fdc,
-            _ => {
-                return Err(corrupt(format!(
-                    "{what}: address {a:#x} does not name a pointer block"
-                )))
-            }
-        };
-        let rf = rf.as_ref().ok_or_else(|| {
-            corrupt(format!(
-                "{what}: address {a:#x} needs a missing system file"
-            ))
-        })?;
-        let (c, r) = if t == AddrType::FileDescriptor {
-            fd_parts(a)
+        let off = if matches!(t, AddrType::FileBlock | AddrType::LargeFileBlock) {
+            self.block_offset(a, what)?.0
         } else {
-            resource_parts(a, self.h.version, self.h.dense_sbpc())
+            self.resource_location(a, what)?.1
         };
-        Ok((t as u8, rf.hdr.offset_of(c, r, rf.name)?))
+        Ok((t as u8, off))
     }
 
     fn mark_pointer_tree(&mut self, pb: u64, double: bool, what: &str) -> Result<(), FsError> {
