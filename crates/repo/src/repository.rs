@@ -216,15 +216,9 @@ impl Repository {
             });
         match written {
             Ok(()) => {}
-            Err(RepoError::Io { source, .. }) if source.kind() == io::ErrorKind::AlreadyExists => {
-                // A retried create may have found the lease its own lost first attempt wrote.
-                let theirs = self.backend.get(name, FileKind::Lease, MAX_LEASE).ok();
-                if theirs.and_then(|b| Lease::parse(&b).ok()).map(|l| l.token)
-                    != Some(lease.token.clone())
-                {
-                    return Err(exists());
-                }
-            }
+            // A retried create may have found the lease its own lost first attempt wrote:
+            // the read-back below tells.
+            Err(RepoError::Io { source, .. }) if source.kind() == io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(e),
         }
         // Read back: the lease must be ours (a backend that let two creates through shows it).
