@@ -369,26 +369,9 @@ impl CloneImage {
                 bases.insert(base.to_string());
             }
         }
-        let swap = format!("swappt-{p}.info");
         if bases.is_empty() {
-            if self.has(&swap) {
-                let text = self.read_text(&swap)?;
-                let field = |k: &str| {
-                    text.split_whitespace()
-                        .find_map(|w| w.strip_prefix(k))
-                        .map(|v| v.trim_matches('"').to_string())
-                        .filter(|v| !v.is_empty())
-                };
-                return Ok(PartImage {
-                    name: p.to_string(),
-                    disk,
-                    number,
-                    content: PartContent::Swap {
-                        uuid: field("UUID="),
-                        label: field("LABEL="),
-                    },
-                    pieces: Vec::new(),
-                });
+            if let Some(swap) = self.swap_part(p)? {
+                return Ok(swap);
             }
             return Err(Error::Missing {
                 dir: self.location(),
@@ -461,6 +444,46 @@ impl CloneImage {
             content,
             pieces,
         })
+    }
+
+    /// The swap partition `p` (kernel name, e.g. `sda2`) as its `swappt-<p>.info` describes
+    /// it (Clonezilla lists swap partitions there, not in `parts`), if that file exists.
+    pub fn swap_part(&self, p: &str) -> Result<Option<PartImage>> {
+        let swap = format!("swappt-{p}.info");
+        if !self.has(&swap) {
+            return Ok(None);
+        }
+        let text = self.read_text(&swap)?;
+        let field = |k: &str| {
+            text.split_whitespace()
+                .find_map(|w| w.strip_prefix(k))
+                .map(|v| v.trim_matches('"').to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let (disk, number) = match split_part_name(p) {
+            Some((d, n)) => (Some(d), Some(n)),
+            None => (None, None),
+        };
+        Ok(Some(PartImage {
+            name: p.to_string(),
+            disk,
+            number,
+            content: PartContent::Swap {
+                uuid: field("UUID="),
+                label: field("LABEL="),
+            },
+            pieces: Vec::new(),
+        }))
+    }
+
+    /// The kernel name of partition `number` of disk `disk` (`sda` → `sda2`, `nvme0n1` and
+    /// `loop0` → `nvme0n1p2`, `loop0p2`).
+    pub fn part_name(disk: &str, number: u32) -> String {
+        if disk.ends_with(|c: char| c.is_ascii_digit()) {
+            format!("{disk}p{number}")
+        } else {
+            format!("{disk}{number}")
+        }
     }
 
     /// The decompressed contents of a partition's image (its pieces joined). Fails, naming

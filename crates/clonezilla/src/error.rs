@@ -106,8 +106,9 @@ pub enum Error {
         /// What its first bytes look like.
         what: String,
     },
-    /// An error about one file of an image directory.
-    #[error("{file}: {source}")]
+    /// An error about one file of an image directory (its `Display` names the file; the
+    /// error itself is its source).
+    #[error("{file}")]
     InFile {
         /// The file (name inside the image directory).
         file: String,

@@ -11,6 +11,8 @@
 //!   and describes its [`DiskInfo`]s and [`PartImage`]s.
 //! - [`PartcloneReader`] reads one partclone image from any [`std::io::Read`]: [`Header`],
 //!   [`Bitmap`], then the used blocks run by run, verifying every checksum.
+//! - [`DiskHead`] rebuilds a saved disk's boot areas (MBR, boot loader gap, GPT copies,
+//!   the EBR chain) where they lay, for a restore or an import.
 //! - [`compress::open`] picks the decoder from a file's magic bytes (pure-Rust decoders).
 //! - [`writer::ImageWriter`] writes partclone images (v1 or v2) for tests and conversion.
 //!
@@ -37,6 +39,7 @@ pub mod compress;
 mod crc;
 mod dir;
 mod error;
+pub mod layout;
 pub mod partclone;
 pub mod sfdisk;
 pub mod writer;
@@ -47,5 +50,6 @@ pub use dir::{
     PartContent, PartImage, MAX_BOOT_FILE_LEN, MAX_TEXT_LEN,
 };
 pub use error::{Error, Result};
+pub use layout::{swap_header, DiskHead};
 pub use partclone::{Bitmap, BitmapMode, Checksum, Format, Header, Limits, PartcloneReader, Run};
 pub use sfdisk::{SfdiskPartition, SfdiskTable};

@@ -164,3 +164,99 @@ fn a_bitmap_over_the_limit_is_refused_before_allocating() {
     ));
     assert!(PartcloneReader::new(&bytes[..], Limits::default()).is_ok());
 }
+
+/// An in-memory image directory.
+struct Mem(std::collections::BTreeMap<String, Vec<u8>>);
+
+impl lifeboat_clonezilla::ImageFiles for Mem {
+    fn location(&self) -> String {
+        "mem".into()
+    }
+    fn names(&self) -> std::io::Result<Vec<String>> {
+        Ok(self.0.keys().cloned().collect())
+    }
+    fn open(&self, name: &str) -> std::io::Result<Box<dyn std::io::Read + Send>> {
+        let b = self
+            .0
+            .get(name)
+            .cloned()
+            .ok_or(std::io::ErrorKind::NotFound)?;
+        Ok(Box::new(std::io::Cursor::new(b)))
+    }
+    fn len(&self, name: &str) -> std::io::Result<u64> {
+        Ok(self.0.get(name).ok_or(std::io::ErrorKind::NotFound)?.len() as u64)
+    }
+}
+
+/// Logical partitions as (gap before, size) in sectors.
+fn logicals() -> impl Strategy<Value = Vec<(u64, u64)>> {
+    prop::collection::vec((2u64..5000, 1u64..100_000), 1..12)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// A dump with an extended partition and logical partitions (any gaps of two sectors or
+    /// more between them) gives a head whose EBR chain, walked as a partition table reader
+    /// walks it, leads to exactly those logical partitions, in order; the MBR entries come
+    /// from the saved MBR.
+    #[test]
+    fn rebuilt_ebr_chains_lead_to_every_logical_partition(ls in logicals()) {
+        let ext_start = 4096u64;
+        let mut text = String::from("label: dos\nunit: sectors\n\n/dev/sda1 : start=2048, size=2048, type=83\n");
+        let mut at = ext_start;
+        let mut parts = Vec::new();
+        for (gap, size) in &ls {
+            let start = at + gap;
+            parts.push((start, *size));
+            at = start + size;
+        }
+        let ext_size = at - ext_start + 7;
+        text += &format!("/dev/sda2 : start={ext_start}, size={ext_size}, type=5\n");
+        for (i, (start, size)) in parts.iter().enumerate() {
+            text += &format!("/dev/sda{} : start={start}, size={size}, type=83\n", i + 5);
+        }
+        let total = ext_start + ext_size + 100;
+        let mut mbr = vec![0u8; 512];
+        mbr[510] = 0x55;
+        mbr[511] = 0xaa;
+        let files: std::collections::BTreeMap<String, Vec<u8>> = [
+            ("disk", b"sda".to_vec()),
+            ("parts", Vec::new()),
+            ("clonezilla-img", Vec::new()),
+            ("sda-pt.sf", text.into_bytes()),
+            ("sda-pt.parted", format!("Disk /dev/sda: {total}s\n").into_bytes()),
+            ("sda-mbr", mbr),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let img = lifeboat_clonezilla::CloneImage::open(std::sync::Arc::new(Mem(files))).unwrap();
+        let head = lifeboat_clonezilla::DiskHead::build(&img, &img.disks[0]).unwrap();
+        prop_assert_eq!(head.size, total * 512);
+        let sector = |lba: u64| {
+            let mut b = vec![0u8; 512];
+            head.read_at(&mut b, lba * 512).unwrap();
+            b
+        };
+        let le32 = |b: &[u8], o: usize| u64::from(u32::from_le_bytes(b[o..o + 4].try_into().unwrap()));
+        let mut ebr = ext_start;
+        for (i, (start, size)) in parts.iter().enumerate() {
+            let s = sector(ebr);
+            prop_assert_eq!(&s[510..], &[0x55, 0xaa]);
+            prop_assert_eq!(s[446 + 4], 0x83);
+            prop_assert_eq!(ebr + le32(&s, 446 + 8), *start, "logical {}", i + 5);
+            prop_assert_eq!(le32(&s, 446 + 12), *size);
+            let link = &s[462..478];
+            if i + 1 == parts.len() {
+                prop_assert_eq!(link, &[0u8; 16][..]);
+            } else {
+                prop_assert_eq!(link[4], 0x05);
+                let next = ext_start + le32(link, 8);
+                prop_assert!(next > start + size - 1 && next < parts[i + 1].0);
+                prop_assert_eq!(next + le32(link, 12), parts[i + 1].0 + parts[i + 1].1);
+                ebr = next;
+            }
+        }
+    }
+}
