@@ -14,7 +14,9 @@ use std::thread::JoinHandle;
 pub struct WriterOptions {
     /// Largest uncompressed data length of a chunk.
     pub chunk_size: u32,
-    /// zstd level (1..=19).
+    /// zstd level (1..=19); 0 stores every chunk uncompressed (codec `Stored`, all-zero
+    /// chunks still `Zero`): for a stream that is decoded again at once, e.g. a converted
+    /// Clonezilla image fed to a restore.
     pub level: i32,
     /// Compression threads (at least 1).
     pub threads: usize,
@@ -578,6 +580,8 @@ fn compress_worker(
         let (codec, payload) = if is_zero(&j.data) {
             let _ = free.try_send(j.data);
             (Codec::Zero, Vec::new())
+        } else if level == 0 {
+            (Codec::Stored, j.data)
         } else {
             let mut out = Vec::with_capacity(zstd_bound(data_len) as usize);
             match compressor.compress_to_buffer(&j.data, &mut out) {

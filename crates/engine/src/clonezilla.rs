@@ -93,7 +93,7 @@ pub fn is_clonezilla(repo: &Repository, image: &str) -> bool {
         .unwrap_or(false)
 }
 
-fn cz_err(image: &str, source: lifeboat_clonezilla::Error) -> EngineError {
+pub(crate) fn cz_err(image: &str, source: lifeboat_clonezilla::Error) -> EngineError {
     EngineError::Clonezilla {
         image: image.to_string(),
         source,

@@ -21,6 +21,7 @@ mod clonezilla;
 mod error;
 mod event;
 mod grow;
+mod import;
 mod inspect;
 mod listing;
 mod plan;
@@ -40,6 +41,7 @@ pub use error::{
     chain_advice, Advice, Aftermath, EngineError, ErrorClass, Mismatch, Refusal, Result,
 };
 pub use event::{Event, EventSink};
+pub use import::{clonezilla_manifest, plan_import};
 pub use inspect::{describe_disk, open_source, open_volume, read_table, scanners};
 pub use lifeboat_clonezilla;
 pub use lifeboat_container::{

@@ -149,6 +149,15 @@ enum Input {
         reader: StreamReader<Box<dyn Read + Send>>,
         first_disk: Option<(u32, Vec<u8>)>,
     },
+    /// A Clonezilla image directory of a repository, converted on the fly into an image
+    /// stream ([`crate::import`]): read once to verify it (the pre-check), then again to
+    /// write it.
+    Clonezilla {
+        conv: Box<crate::SavePlan>,
+        repo: String,
+        /// Bytes of the image directory's files.
+        image_bytes: u64,
+    },
 }
 
 /// A restore whose safety checks passed; nothing has been written yet.
@@ -173,6 +182,9 @@ pub fn plan_restore(repo: &Repository, opts: &RestoreOptions) -> Result<RestoreP
             "no image name given; say which image to restore".into(),
         ))
     })?;
+    if crate::clonezilla::is_clonezilla(repo, name.as_str()) {
+        return plan_restore_clonezilla(repo, name, opts);
+    }
     let source = crate::secret::open_image(repo, name, &opts.passphrase)?;
     let m = source.manifest().clone();
     if opts.parts.is_empty() && m.kind == ImageKind::Parts {
@@ -188,6 +200,24 @@ pub fn plan_restore(repo: &Repository, opts: &RestoreOptions) -> Result<RestoreP
             targets: opts.disks.len(),
         }));
     }
+    let guard = repo_guard(repo, name)?;
+    crate::spool::refuse_on_targets(&opts.spool, &opts.disks)?;
+    let targets = plan_targets(&wanted, opts, &guard)?;
+    Ok(RestorePlan {
+        image_disks: m.disks.len(),
+        input: Input::Repo {
+            source,
+            repo: repo.location(),
+            network: repo.backend().local_root().is_none(),
+        },
+        targets,
+        opts: opts.clone(),
+    })
+}
+
+/// What a restore from image `name` of `repo` must not write to: the disks holding a local
+/// repository and the image directory.
+fn repo_guard(repo: &Repository, name: &ImageName) -> Result<Guard<'static>> {
     let repo_disks = match repo.backend().local_root() {
         Some(root) => disks_holding_path(root)?,
         None => Vec::new(),
@@ -197,7 +227,7 @@ pub fn plan_restore(repo: &Repository, opts: &RestoreOptions) -> Result<RestoreP
         .local_root()
         .and_then(|r| r.join(name.as_str()).canonicalize().ok());
     let location = repo.location();
-    let guard = Guard {
+    Ok(Guard {
         disks: repo_disks,
         holder: Some(Box::new(move |disk| Refusal::HoldsRepository {
             disk,
@@ -205,15 +235,55 @@ pub fn plan_restore(repo: &Repository, opts: &RestoreOptions) -> Result<RestoreP
         })),
         path: image_dir,
         path_is_dir: true,
-    };
-    crate::spool::refuse_on_targets(&opts.spool, &opts.disks)?;
+    })
+}
+
+/// [`plan_restore`] of a Clonezilla image directory: the image is converted as `import`
+/// would convert it (disk records from its tables and boot files, partition data from its
+/// partclone, raw and swap images), and every check of a restore runs on that description.
+fn plan_restore_clonezilla(
+    repo: &Repository,
+    name: &ImageName,
+    opts: &RestoreOptions,
+) -> Result<RestorePlan> {
+    let img = std::sync::Arc::new(crate::clonezilla::open_clonezilla(repo, name.as_str())?);
+    let mut conv_opts = crate::SaveOptions::new(name.clone(), Vec::new());
+    // Decoded again at once by the write pass: stored, not compressed.
+    conv_opts.level = 0;
+    conv_opts.threads = opts.threads.clamp(1, 2);
+    let parts_image = !img.names.iter().any(|n| n == "disk");
+    let image_bytes = img
+        .names
+        .iter()
+        .filter_map(|n| img.files().len(n).ok())
+        .sum();
+    let conv = crate::import::plan_from_clonezilla(
+        std::sync::Arc::clone(&img),
+        name.as_str(),
+        &conv_opts,
+        "convert",
+    )?;
+    if opts.parts.is_empty() && parts_image {
+        return Err(EngineError::Mismatch(Mismatch::PartsImage {
+            image: Some(name.to_string()),
+        }));
+    }
+    let wanted = chosen_disks(conv.disks(), opts)?;
+    if opts.disks.len() != wanted.len() {
+        return Err(EngineError::Mismatch(Mismatch::TargetCount {
+            image: Some(name.to_string()),
+            disks: wanted.len(),
+            targets: opts.disks.len(),
+        }));
+    }
+    let guard = repo_guard(repo, name)?;
     let targets = plan_targets(&wanted, opts, &guard)?;
     Ok(RestorePlan {
-        image_disks: m.disks.len(),
-        input: Input::Repo {
-            source,
+        image_disks: conv.disks().len(),
+        input: Input::Clonezilla {
+            conv: Box::new(conv),
             repo: repo.location(),
-            network: repo.backend().local_root().is_none(),
+            image_bytes,
         },
         targets,
         opts: opts.clone(),
@@ -558,7 +628,7 @@ impl RestorePlan {
     pub fn manifest(&self) -> Option<&Manifest> {
         match &self.input {
             Input::Repo { source, .. } => Some(source.manifest()),
-            Input::Stream { .. } => None,
+            Input::Stream { .. } | Input::Clonezilla { .. } => None,
         }
     }
 
@@ -578,6 +648,10 @@ impl RestorePlan {
                     humantime::format_rfc3339_seconds(t)
                 )
             }
+            Input::Clonezilla { repo, .. } => format!(
+                "Clonezilla image {} of {repo}",
+                self.opts.image.as_ref().map_or("-", |n| n.as_str())
+            ),
         }
     }
 
@@ -630,6 +704,7 @@ impl RestorePlan {
                     repo: &repo,
                     known: Some(source.manifest()),
                     image_bytes,
+                    after_write: true,
                 };
                 job.run(reader, None, &|e| image_error(&source, e), sink, cancel)
             }
@@ -641,6 +716,7 @@ impl RestorePlan {
                     repo: STREAM_IN,
                     known: None,
                     image_bytes: 0,
+                    after_write: false,
                 };
                 job.run(
                     reader,
@@ -654,8 +730,76 @@ impl RestorePlan {
                     other => other,
                 })
             }
+            Input::Clonezilla {
+                mut conv,
+                repo,
+                image_bytes,
+            } => {
+                for w in conv.warnings() {
+                    sink.event(Event::Warning { message: w.clone() });
+                }
+                let name = opts.image.as_ref().map_or("-", |n| n.as_str()).to_string();
+                // The pre-check reads and verifies every file (partclone's checksums, the
+                // raw images' sizes) into the image the write pass will read, and keeps its
+                // manifest: the write pass must then read the very same image.
+                let verified = if opts.precheck {
+                    Some(conv.verify(&name, &repo, sink, cancel)?)
+                } else {
+                    None
+                };
+                let job = WritePass {
+                    image_disks,
+                    targets: &targets,
+                    opts: &opts,
+                    repo: &repo,
+                    known: verified.as_ref(),
+                    image_bytes,
+                    after_write: true,
+                };
+                run_converted(&job, &mut conv, sink, cancel)
+            }
         }
     }
+}
+
+/// The write pass of a restore from a Clonezilla image: the conversion runs on its own
+/// thread into a bounded in-memory pipe that the write pass reads as an image stream. An
+/// error of the conversion (a damaged file found on the second read, …) is the one
+/// reported.
+fn run_converted(
+    job: &WritePass<'_>,
+    conv: &mut crate::SavePlan,
+    sink: &dyn EventSink,
+    cancel: &AtomicBool,
+) -> Result<RestoreReport> {
+    let (tx, rx) = crate::import::pipe(8);
+    std::thread::scope(|s| {
+        let quiet = |_: Event| {};
+        let converter = s.spawn(move || conv.write_container(tx, &quiet, cancel));
+        let written = StreamReader::new(rx)
+            .map_err(|e| stream_damaged(e, false))
+            .and_then(|reader| job.run(reader, None, &|e| stream_damaged(e, true), sink, cancel));
+        let converted = converter.join().unwrap_or_else(|_| {
+            Err(EngineError::Damaged(
+                "the conversion of the Clonezilla image stopped unexpectedly".into(),
+            ))
+        });
+        match (written, converted) {
+            (Ok(r), Ok(_)) => Ok(r),
+            (Ok(_), Err(e)) | (Err(_), Err(e @ EngineError::Cancelled(_))) => Err(e),
+            // The write pass stopped reading (a failed target): the conversion's broken
+            // pipe is only its consequence.
+            (Err(e), Ok(_)) | (Err(e), Err(EngineError::StreamWrite { .. })) => Err(e),
+            (Err(e), Err(cause)) => Err(match e {
+                EngineError::AfterWrite { targets, .. } => EngineError::AfterWrite {
+                    targets,
+                    source: Box::new(cause),
+                },
+                EngineError::Cancelled(a) => EngineError::Cancelled(a),
+                _ => cause,
+            }),
+        }
+    })
 }
 
 /// The write pass of a restore, the same for a repository image and a stream.
@@ -669,6 +813,9 @@ struct WritePass<'a> {
     known: Option<&'a Manifest>,
     /// Image bytes for the `Done` event (a stream counts its own).
     image_bytes: u64,
+    /// An error after the first write is [`EngineError::AfterWrite`] (the targets are then
+    /// inconsistent); a plain stream says so in its own words instead.
+    after_write: bool,
 }
 
 impl WritePass<'_> {
@@ -690,16 +837,14 @@ impl WritePass<'_> {
             .map_err(|e| match e {
                 // A stream restore says so in its own words; a cancel names its aftermath.
                 EngineError::Cancelled(_) => e,
-                e if self.known.is_some() && wrote.load(Ordering::SeqCst) => {
-                    EngineError::AfterWrite {
-                        targets: self
-                            .targets
-                            .iter()
-                            .map(|t| t.disk.path().display().to_string())
-                            .collect(),
-                        source: Box::new(e),
-                    }
-                }
+                e if self.after_write && wrote.load(Ordering::SeqCst) => EngineError::AfterWrite {
+                    targets: self
+                        .targets
+                        .iter()
+                        .map(|t| t.disk.path().display().to_string())
+                        .collect(),
+                    source: Box::new(e),
+                },
                 e => e,
             })
     }

@@ -79,14 +79,24 @@ pub struct SavePlan {
     records: Vec<DiskRecord>,
     warnings: Vec<String>,
     total: u64,
+    /// Image id and creation time, chosen by the first write: a plan written twice (a
+    /// converted Clonezilla image, verified before a restore and then restored) writes the
+    /// same container both times when its source reads the same.
+    identity: Option<([u8; 16], SystemTime)>,
 }
 
-/// A source disk with the used-block streams of its saved volumes, opened while planning
-/// (each scanner is opened once: its stream measured the volume for the plan and is then
-/// streamed by [`SavePlan::execute`]).
-struct Source {
-    disk: Arc<Disk>,
-    volumes: Vec<OpenedVolume>,
+/// What one disk of the image is read from.
+pub(crate) enum Source {
+    /// A source disk with the used-block streams of its saved volumes, opened while
+    /// planning (each scanner is opened once: its stream measured the volume for the plan
+    /// and is then streamed by [`SavePlan::execute`]).
+    Disk {
+        disk: Arc<Disk>,
+        volumes: Vec<OpenedVolume>,
+    },
+    /// A disk of a Clonezilla image (`import`, or a restore from one); streamed again each
+    /// time the plan is written.
+    Clonezilla(crate::import::CzSource),
 }
 
 /// Opens and describes every source disk and runs the checks that come before any write:
@@ -181,21 +191,39 @@ pub fn plan_save(opts: &SaveOptions) -> Result<SavePlan> {
                 .any(|p| p.number == v.plan.number && p.saved)
         });
         records.push(rec);
-        sources.push(Source { disk, volumes });
+        sources.push(Source::Disk { disk, volumes });
     }
-    let total: u64 = records.iter().map(crate::expected_bytes).sum();
-    Ok(SavePlan {
-        opts: opts.clone(),
+    Ok(SavePlan::from_parts(
+        opts.clone(),
         operation,
         sources,
         records,
         warnings,
-        total,
-    })
+    ))
 }
 
 impl SavePlan {
-    /// `savedisk` or `saveparts`.
+    /// A plan of these sources and records.
+    pub(crate) fn from_parts(
+        opts: SaveOptions,
+        operation: &'static str,
+        sources: Vec<Source>,
+        records: Vec<DiskRecord>,
+        warnings: Vec<String>,
+    ) -> SavePlan {
+        let total: u64 = records.iter().map(crate::expected_bytes).sum();
+        SavePlan {
+            opts,
+            operation,
+            sources,
+            records,
+            warnings,
+            total,
+            identity: None,
+        }
+    }
+
+    /// `savedisk`, `saveparts` or `import`.
     pub fn operation(&self) -> &'static str {
         self.operation
     }
@@ -273,6 +301,58 @@ impl SavePlan {
             elapsed_ms: started.elapsed().as_millis() as u64,
         });
         Ok(full)
+    }
+
+    /// Writes the whole container into `out` (no `Start`/`Done` events; `Progress` and
+    /// partition events go to `sink`) and returns its manifest. A Clonezilla plan can be
+    /// written again: its sources are read anew each time, and the image id and creation
+    /// time of the first write are kept.
+    pub(crate) fn write_container<W: io::Write + Send + 'static>(
+        &mut self,
+        out: W,
+        sink: &dyn EventSink,
+        cancel: &AtomicBool,
+    ) -> Result<Manifest> {
+        let write_err = |source: ContainerError| EngineError::StreamWrite { source };
+        Ok(self.write_image(out, sink, cancel, &write_err)?.manifest)
+    }
+
+    /// The pre-check of a restore from a converted (Clonezilla) image: the whole
+    /// conversion is run into nothing, reading and verifying every source file, with
+    /// `verify` events. Returns the manifest the write pass must then see again.
+    pub(crate) fn verify(
+        &mut self,
+        image: &str,
+        repo: &str,
+        sink: &dyn EventSink,
+        cancel: &AtomicBool,
+    ) -> Result<Manifest> {
+        let started = Instant::now();
+        sink.event(Event::Start {
+            operation: "verify".into(),
+            image: image.to_string(),
+            repo: repo.into(),
+            bytes_total: self.total,
+            disks: Vec::new(),
+        });
+        let progress_only = |e: Event| {
+            if matches!(e, Event::Progress { .. }) {
+                sink.event(e)
+            }
+        };
+        let m = self
+            .write_container(io::sink(), &progress_only, cancel)
+            .map_err(|e| match e {
+                EngineError::Cancelled(_) => EngineError::Cancelled(Aftermath::NothingWritten),
+                other => other,
+            })?;
+        sink.event(Event::Done {
+            operation: "verify".into(),
+            bytes_done: m.totals.stored_bytes,
+            image_bytes: self.total,
+            elapsed_ms: started.elapsed().as_millis() as u64,
+        });
+        Ok(m)
     }
 
     /// Saves as one sequential image stream into `out`: see [`save_to_stream`].
@@ -354,14 +434,24 @@ impl SavePlan {
         write_err: &dyn Fn(ContainerError) -> EngineError,
     ) -> Result<Written<W>> {
         let records = &self.records;
-        let now = SystemTime::now();
+        let (image_id, now) = match self.identity {
+            Some(x) => x,
+            None => {
+                let mut id = [0u8; 16];
+                getrandom::fill(&mut id).map_err(|e| {
+                    EngineError::Refused(crate::Refusal::NoRandomness {
+                        reason: e.to_string(),
+                    })
+                })?;
+                // Whole seconds: the manifest keeps no more.
+                let secs = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                (id, UNIX_EPOCH + std::time::Duration::from_secs(secs))
+            }
+        };
+        self.identity = Some((image_id, now));
         let created_unix = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        let mut image_id = [0u8; 16];
-        getrandom::fill(&mut image_id).map_err(|e| {
-            EngineError::Refused(crate::Refusal::NoRandomness {
-                reason: e.to_string(),
-            })
-        })?;
         let keys = match &self.opts.encrypt {
             Some(p) => Some(Arc::new(
                 Keys::create(p.bytes(), image_id, self.opts.kdf).map_err(write_err)?,
@@ -397,12 +487,16 @@ impl SavePlan {
             writer
                 .begin_disk(i as u32, rec.to_json())
                 .map_err(write_err)?;
-            let stored = stream_disk(src, rec, &mut writer, &mut progress, sink, cancel).map_err(
-                |e| match e {
-                    StreamError::Engine(e) => e,
-                    StreamError::Container(e) => write_err(e),
-                },
-            )?;
+            let streamed = match src {
+                Source::Disk { disk, volumes } => {
+                    stream_disk(disk, volumes, rec, &mut writer, &mut progress, sink, cancel)
+                }
+                Source::Clonezilla(cz) => cz.stream(rec, &mut writer, &mut progress, sink, cancel),
+            };
+            let stored = streamed.map_err(|e| match e {
+                StreamError::Engine(e) => e,
+                StreamError::Container(e) => write_err(e),
+            })?;
             stored_per_part.push(stored);
         }
         progress.emit();
@@ -424,7 +518,10 @@ impl SavePlan {
             host: hostname(),
             image_id: id_hex(&image_id),
             chunk_size: self.opts.chunk_size,
-            compression: format!("zstd-{}", self.opts.level),
+            compression: match self.opts.level {
+                0 => "stored".into(),
+                l => format!("zstd-{l}"),
+            },
             disks: Vec::new(),
             totals: Totals::default(),
             files: Vec::new(),
@@ -516,7 +613,8 @@ impl<W: io::Write> io::Write for MaybeSealed<W> {
     }
 }
 
-enum StreamError {
+/// Why streaming a disk into the writer stopped.
+pub(crate) enum StreamError {
     Engine(EngineError),
     Container(ContainerError),
 }
@@ -524,14 +622,14 @@ enum StreamError {
 /// Streams one disk's boot regions and saved partitions into the writer, in disk order.
 /// Returns the bytes stored per partition.
 fn stream_disk<W: io::Write + Send + 'static>(
-    src: &mut Source,
+    disk: &Disk,
+    volumes: &mut [OpenedVolume],
     rec: &DiskRecord,
     writer: &mut ImageWriter<W>,
     progress: &mut Progress<'_>,
     sink: &dyn EventSink,
     cancel: &AtomicBool,
 ) -> std::result::Result<Vec<(u32, u64)>, StreamError> {
-    let disk = &*src.disk;
     enum Item<'v> {
         Region(Extent),
         Part(&'v mut OpenedVolume),
@@ -541,7 +639,7 @@ fn stream_disk<W: io::Write + Send + 'static>(
         .iter()
         .map(|r| (r.offset, Item::Region(Extent::new(r.offset, r.len))))
         .collect();
-    for v in src.volumes.iter_mut() {
+    for v in volumes.iter_mut() {
         items.push((v.plan.start, Item::Part(v)));
     }
     items.sort_by_key(|(o, _)| *o);
