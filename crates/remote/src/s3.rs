@@ -1044,6 +1044,19 @@ impl Drop for S3Writer {
     }
 }
 
+impl S3Backend {
+    /// A positional reader of the object `key`, read ahead in parallel ranged GETs.
+    fn open_key(&self, key: String) -> Result<Box<dyn BackendRead>> {
+        let len = self.c.head(&key)?.ok_or_else(|| {
+            self.c
+                .err(&key, io::ErrorKind::NotFound, "no such object".into())
+        })?;
+        let c = Arc::clone(&self.c);
+        let fetch: Arc<Fetch> = Arc::new(move |off, n| c.get_range(&key, off, n));
+        Ok(Box::new(ReadAhead::new(fetch, len, READ_BLOCK, READ_DEPTH)))
+    }
+}
+
 impl Backend for S3Backend {
     fn location(&self) -> String {
         self.c.location.clone()
@@ -1125,14 +1138,12 @@ impl Backend for S3Backend {
     }
 
     fn open(&self, name: &ImageName, kind: FileKind) -> Result<Box<dyn BackendRead>> {
-        let key = self.c.key(name, kind);
-        let len = self.c.head(&key)?.ok_or_else(|| {
-            self.c
-                .err(&key, io::ErrorKind::NotFound, "no such object".into())
-        })?;
-        let c = Arc::clone(&self.c);
-        let fetch: Arc<Fetch> = Arc::new(move |off, n| c.get_range(&key, off, n));
-        Ok(Box::new(ReadAhead::new(fetch, len, READ_BLOCK, READ_DEPTH)))
+        self.open_key(self.c.key(name, kind))
+    }
+
+    fn open_named(&self, image: &str, file: &str) -> Result<Box<dyn BackendRead>> {
+        lifeboat_repo::plain_names(image, file)?;
+        self.open_key(format!("{}{image}/{file}", self.c.prefix))
     }
 
     fn put_atomic(&self, name: &ImageName, kind: FileKind, data: &[u8]) -> Result<()> {

@@ -993,6 +993,27 @@ fn private_attrs(mode: u32) -> FileAttributes {
     }
 }
 
+impl SftpBackend {
+    /// A positional reader of the file at `path` (`label` names it in errors), read ahead in
+    /// pipelined blocks.
+    fn open_path(&self, path: String, label: String) -> Result<Box<dyn BackendRead>> {
+        let p = path.clone();
+        let attrs = self.i.call(&label, |c| {
+            let p = p.clone();
+            async move { c.sftp.stat(p).await.map(|a| a.attrs) }
+        })?;
+        let len = attrs.size.unwrap_or(0);
+        let f = ReadFile {
+            i: Arc::clone(&self.i),
+            path,
+            label,
+            handle: Mutex::new(None),
+        };
+        let fetch: Arc<Fetch> = Arc::new(move |off, n| f.fetch(off, n));
+        Ok(Box::new(ReadAhead::new(fetch, len, READ_BLOCK, READ_DEPTH)))
+    }
+}
+
 impl Backend for SftpBackend {
     fn location(&self) -> String {
         self.i.display.clone()
@@ -1100,22 +1121,15 @@ impl Backend for SftpBackend {
     }
 
     fn open(&self, name: &ImageName, kind: FileKind) -> Result<Box<dyn BackendRead>> {
-        let path = self.i.path(name, kind);
-        let label = self.i.label(name, kind);
-        let p = path.clone();
-        let attrs = self.i.call(&label, |c| {
-            let p = p.clone();
-            async move { c.sftp.stat(p).await.map(|a| a.attrs) }
-        })?;
-        let len = attrs.size.unwrap_or(0);
-        let f = ReadFile {
-            i: Arc::clone(&self.i),
-            path,
-            label,
-            handle: Mutex::new(None),
-        };
-        let fetch: Arc<Fetch> = Arc::new(move |off, n| f.fetch(off, n));
-        Ok(Box::new(ReadAhead::new(fetch, len, READ_BLOCK, READ_DEPTH)))
+        self.open_path(self.i.path(name, kind), self.i.label(name, kind))
+    }
+
+    fn open_named(&self, image: &str, file: &str) -> Result<Box<dyn BackendRead>> {
+        lifeboat_repo::plain_names(image, file)?;
+        self.open_path(
+            format!("{}/{file}", self.i.dir(image)),
+            format!("{}/{image}/{file}", self.i.display),
+        )
     }
 
     fn put_atomic(&self, name: &ImageName, kind: FileKind, data: &[u8]) -> Result<()> {
