@@ -2,7 +2,7 @@
 //! the result.
 
 use crate::confirm::{self, Refusal};
-use crate::flags::{self, ImageArg, RepoArg, RestoreArgs, SaveArgs, Tuning};
+use crate::flags::{self, ImageArg, ImportArgs, RepoArg, RestoreArgs, SaveArgs, Tuning};
 use crate::output::{human, truncate, Ui};
 use crate::stream;
 use anyhow::{Context, Result};
@@ -48,6 +48,27 @@ pub fn save(a: SaveArgs, parts: Vec<u32>, ui: &Ui, cancel: &AtomicBool) -> Resul
         "cmd.saved",
         image = opts.image,
         repo = repo.location(),
+        data = human(m.totals.stored_bytes),
+        size = human(image_bytes),
+        files = m.files.len()
+    ));
+    Ok(())
+}
+
+/// `lifeboat import`: a Clonezilla image into a new lifeboat image.
+pub fn import(a: ImportArgs, ui: &Ui, cancel: &AtomicBool) -> Result<()> {
+    let from = a.repo.open()?;
+    let to = RepoArg { repo: a.to.clone() }.open()?;
+    let opts = a.options()?;
+    let plan = lifeboat_engine::plan_import(&from, &a.image, &opts)?;
+    let m = plan.execute(&to, &|e| ui.event(e), cancel)?;
+    ui.finish_progress();
+    let image_bytes: u64 = m.files.iter().map(|f| f.size).sum();
+    ui.say(&t!(
+        "cmd.imported",
+        source = a.image,
+        image = opts.image,
+        repo = to.location(),
         data = human(m.totals.stored_bytes),
         size = human(image_bytes),
         files = m.files.len()

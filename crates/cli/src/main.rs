@@ -86,6 +86,7 @@ fn run(cli: Cli, ui: &Ui, cancel: &AtomicBool) -> Result<()> {
         Command::Saveparts(a) => commands::save(a.save, a.parts, ui, cancel),
         Command::Restoredisk(a) => commands::restore(a, Vec::new(), ui, cancel),
         Command::Restoreparts(a) => commands::restore(a.restore, a.parts, ui, cancel),
+        Command::Import(a) => commands::import(a, ui, cancel),
         Command::List { repo } => commands::list(&repo.open()?, ui),
         Command::Info { repo, image } => commands::info(&repo.open()?, &image, ui),
         Command::Check {

@@ -172,11 +172,12 @@ impl Console<'_> {
             .unwrap_or_default()
     }
 
-    /// Lists the images; returns the complete ones.
+    /// Lists the images (Clonezilla images too); returns the complete ones.
     fn list(&self, chosen: &Chosen) -> Result<Vec<(String, Manifest, u64)>> {
         let entries = chosen.repo.list()?;
+        let clonezilla = lifeboat_engine::list_clonezilla(&chosen.repo)?;
         println!();
-        if entries.is_empty() {
+        if entries.is_empty() && clonezilla.is_empty() {
             println!("{}", t!("list.empty", repo = chosen.repo.location()));
             return Ok(Vec::new());
         }
@@ -208,6 +209,35 @@ impl Console<'_> {
                     t!("list.incomplete"),
                     "-",
                     human(e.bytes)
+                ),
+            }
+        }
+        // Clonezilla images are described as their import would be (their tables and
+        // partition images read now), so that they are restored like any other.
+        for c in clonezilla {
+            let m = match &c.error {
+                Some(why) => Err(why.clone()),
+                None => lifeboat_engine::clonezilla_manifest(&chosen.repo, &c.name)
+                    .map_err(|e| crate::output::error_message(&anyhow::Error::from(e))),
+            };
+            match m {
+                Ok(m) => {
+                    println!(
+                        "{:<30} {:<12} {:<20} {:>10}  {}",
+                        c.name,
+                        "clonezilla",
+                        "-",
+                        human(c.bytes),
+                        sources(&m)
+                    );
+                    complete.push((c.name, m, c.bytes));
+                }
+                Err(why) => println!(
+                    "{:<30} {:<12} {:<20} {:>10}  {why}",
+                    c.name,
+                    "clonezilla",
+                    "-",
+                    human(c.bytes)
                 ),
             }
         }
@@ -566,6 +596,35 @@ impl Console<'_> {
             return Ok(());
         };
         let started = Instant::now();
+        if lifeboat_engine::is_clonezilla(&chosen.repo, name.as_str()) {
+            let r = lifeboat_engine::clonezilla_check(
+                &chosen.repo,
+                name.as_str(),
+                &|e| self.ui.event(e),
+                self.cancel,
+            );
+            self.ui.finish_progress();
+            let r = r?;
+            self.result(
+                &t!(
+                    "cmd.cz_check_ok",
+                    image = name,
+                    parts = r.parts,
+                    blocks = r.blocks,
+                    data = human(r.data_bytes),
+                    files = r.files
+                ),
+                started,
+                r.data_bytes,
+                None,
+                &format!(
+                    "lifeboat check --repo {} --image {}",
+                    shell_quote(&chosen.spec),
+                    shell_quote(name.as_str())
+                ),
+            );
+            return Ok(());
+        }
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
         let opts = lifeboat_engine::CheckOptions {
             threads,

@@ -84,6 +84,10 @@ pub enum Command {
     Restoredisk(RestoreArgs),
     /// Restore some partitions of an image onto existing partitions of a disk.
     Restoreparts(RestorePartsArgs),
+    /// Convert a Clonezilla (or MIRACLE System Savior) image into a new lifeboat image:
+    /// every file is read once, partclone's checksums are verified, only used blocks are
+    /// stored.
+    Import(ImportArgs),
     /// List the images in a repository (incomplete ones are marked).
     List {
         #[command(flatten)]
@@ -200,6 +204,38 @@ pub struct SaveArgs {
     /// Argon2id): from --passphrase-file, else LIFEBOAT_PASSPHRASE, else asked twice.
     #[arg(long)]
     pub encrypt: bool,
+    #[command(flatten)]
+    pub tuning: Tuning,
+}
+
+#[derive(Args)]
+pub struct ImportArgs {
+    /// The repository holding the Clonezilla image (e.g. /home/partimag, or a network
+    /// address as for every command).
+    #[command(flatten)]
+    pub repo: RepoArg,
+    /// The Clonezilla image: its directory's name in --repo.
+    #[arg(long, value_name = "NAME")]
+    pub image: String,
+    /// The repository to write the new image into (any kind --repo takes; may be the same).
+    #[arg(long, value_name = "REPO")]
+    pub to: String,
+    /// Name of the new lifeboat image.
+    #[arg(long = "as", value_name = "NAME")]
+    pub as_name: String,
+    /// Split the new image into files of at most this size (e.g. 4000M for FAT32 sticks).
+    #[arg(long, value_name = "SIZE", value_parser = size::parse_size)]
+    pub split_size: Option<u64>,
+    /// zstd compression level (1 fastest … 19 smallest).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=19))]
+    pub level: i32,
+    /// Encrypt and authenticate the new image (as savedisk --encrypt).
+    #[arg(long)]
+    pub encrypt: bool,
+    /// Passphrase for --encrypt from this file (mode 0600); else LIFEBOAT_PASSPHRASE, else
+    /// asked twice.
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
     #[command(flatten)]
     pub tuning: Tuning,
 }

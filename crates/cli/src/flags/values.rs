@@ -1,7 +1,7 @@
 //! The raw arguments as the engine's values, checked: repositories opened with the
 //! terminal's questions, image names validated, thread counts defaulted.
 
-use super::args::{ImageArg, RepoArg, RestoreArgs, SaveArgs, Tuning};
+use super::args::{ImageArg, ImportArgs, RepoArg, RestoreArgs, SaveArgs, Tuning};
 use crate::interact::TerminalUi;
 use anyhow::Result;
 use lifeboat_engine::{ImageName, Repository, RestoreOptions, SaveOptions};
@@ -53,6 +53,28 @@ impl SaveArgs {
             clap::Error::raw(
                 clap::error::ErrorKind::ArgumentConflict,
                 "--passphrase-file goes with --encrypt when saving\n",
+            )
+            .exit()
+        }
+        Ok(opts)
+    }
+}
+
+impl ImportArgs {
+    /// The engine's options for the new image of an import.
+    pub fn options(&self) -> Result<SaveOptions> {
+        let mut opts = SaveOptions::new(ImageName::new(&self.as_name)?, Vec::new());
+        opts.split_size = self.split_size;
+        opts.level = self.level;
+        opts.threads = self.tuning.threads();
+        if self.encrypt {
+            let p = crate::secret::get(self.passphrase_file.as_deref(), true)
+                .map_err(lifeboat_engine::EngineError::Passphrase)?;
+            opts.encrypt = Some(p);
+        } else if self.passphrase_file.is_some() {
+            clap::Error::raw(
+                clap::error::ErrorKind::ArgumentConflict,
+                "--passphrase-file goes with --encrypt\n",
             )
             .exit()
         }
