@@ -777,3 +777,76 @@ fn s3_two_saves_to_one_name_never_both_succeed() {
         c.run(&["check", "--repo", &repo, "--image", &image]).ok();
     }
 }
+
+/// Clonezilla image directories through SFTP and S3 (read with `open_named`, files lifeboat
+/// did not write): `check`, then `restoredisk` onto garbage, verified (table, MBR, e2fsck and
+/// every file of the ext4, the raw partition byte for byte).
+#[test]
+fn clonezilla_images_over_sftp_and_s3() {
+    if !need(EXT_TOOLS) {
+        return;
+    }
+    let t = tempdir("cz-net");
+    let work = t.path().join("work");
+    fs::create_dir_all(&work).unwrap();
+    let Some(srv) = Sftp::start(&t.path().join("srv"), false) else {
+        return;
+    };
+    let Some(source) = clonezilla_dir(&srv.data(), "cz-img") else {
+        return;
+    };
+    let c = Client::new(&srv.env(), Some(&work.join("home")));
+    let repo = srv.url("");
+    c.run(&["check", "--repo", &repo, "--image", "cz-img"]).ok();
+    let target = work.join("sftp-target.img");
+    garbage_file(&target, 20 << 20, 0x5f7);
+    c.run(&[
+        "restoredisk",
+        "--repo",
+        &repo,
+        "--image",
+        "cz-img",
+        "--disk",
+        s(&target),
+        "--yes",
+    ])
+    .ok();
+    verify_clonezilla_dir_restore(&source, &target, &work);
+
+    let Some(s3) = S3::start(&t.path().join("s3")) else {
+        return;
+    };
+    for e in fs::read_dir(srv.data().join("cz-img")).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        let (code, body) = s3.curl(&[
+            "-T",
+            s(&p),
+            &format!("{}/{S3_BUCKET}/cz/cz-img/{name}", s3.endpoint()),
+        ]);
+        assert_eq!(code, "200", "upload of {name}: {body}");
+    }
+    let c = Client::new(&s3.env(), Some(&work.join("home")));
+    let repo = s3.url("/cz");
+    let l = c.list(&repo);
+    assert!(
+        l.iter()
+            .any(|e| e["image"] == "cz-img" && e["format"] == "clonezilla"),
+        "{l:?}"
+    );
+    c.run(&["check", "--repo", &repo, "--image", "cz-img"]).ok();
+    let target = work.join("s3-target.img");
+    garbage_file(&target, 20 << 20, 0x5f8);
+    c.run(&[
+        "restoredisk",
+        "--repo",
+        &repo,
+        "--image",
+        "cz-img",
+        "--disk",
+        s(&target),
+        "--yes",
+    ])
+    .ok();
+    verify_clonezilla_dir_restore(&source, &target, &work);
+}

@@ -1660,3 +1660,71 @@ pub fn run_peak_rss(mut c: Command, scratch: &Path) -> (i32, u64, String) {
         fs::read_to_string(&err_path).unwrap(),
     )
 }
+
+// ───────────────────────────── Clonezilla image directories ─────────────────────────────
+
+/// A Clonezilla image directory `repo/img` laid out as ocs-sr lays it out (`disk`, `parts`,
+/// `sdz-pt.sf`, `sdz-mbr`): partition 1 an ext4 filesystem (8 MiB, ten files) imaged by the real
+/// `partclone.ext4 -c | zstd`, partition 2 four MiB of random bytes as a raw image compressed
+/// by gzip and split into 64 KiB pieces by `split`. Returns the source disk file (both
+/// partitions in place), or `None` after a loud skip when a tool is missing.
+pub fn clonezilla_dir(repo: &Path, img: &str) -> Option<PathBuf> {
+    if !need(&[
+        "mke2fs",
+        "partclone.ext4",
+        "sfdisk",
+        "zstd",
+        "gzip",
+        "split",
+    ]) {
+        return None;
+    }
+    let dir = repo.join(img);
+    fs::create_dir_all(&dir).unwrap();
+    let w = repo.parent().unwrap().join(format!("{img}.work"));
+    fs::create_dir_all(w.join("tree")).unwrap();
+    for i in 0..10 {
+        fs::write(
+            w.join("tree").join(format!("f{i}")),
+            vec![i as u8 ^ 0x33; 30_000 * (i + 1)],
+        )
+        .unwrap();
+    }
+    let (d, wd) = (dir.display(), w.display());
+    let script = format!(
+        "set -e; cd {wd}; truncate -s 20M disk.img; printf 'label: dos\\nstart=2048, size=8M, type=83\\nsize=4M, type=83\\n' | sfdisk -q disk.img; \
+         truncate -s 8M p1.fs; mke2fs -q -F -t ext4 -d tree p1.fs; head -c 4M /dev/urandom > p2.raw; \
+         dd if=p1.fs of=disk.img bs=1M seek=1 conv=notrunc status=none; \
+         dd if=p2.raw of=disk.img bs=1M seek=9 conv=notrunc status=none; \
+         partclone.ext4 -q -c -s p1.fs -o - 2>/dev/null | zstd -q -c > {d}/sdz1.ext4-ptcl-img.zst; \
+         gzip -c p2.raw | split -b 65536 - {d}/sdz2.dd-ptcl-img.gz.; \
+         dd if=disk.img of={d}/sdz-mbr bs=512 count=1 status=none; \
+         sfdisk -d disk.img | sed 's#{wd}/disk.img#/dev/sdz#' > {d}/sdz-pt.sf; \
+         echo sdz > {d}/disk; echo 'sdz1 sdz2' > {d}/parts; echo clonezilla > {d}/clonezilla-img"
+    );
+    let out = Command::new("sh").arg("-c").arg(&script).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(w.join("disk.img"))
+}
+
+/// A disk restored from [`clonezilla_dir`]'s image: the table and MBR as the source's,
+/// partition 1 passes `e2fsck -fn` with the source's files, partition 2 byte-identical.
+pub fn verify_clonezilla_dir_restore(source: &Path, target: &Path, scratch: &Path) {
+    assert_eq!(read_table(target), read_table(source), "partition table");
+    assert_same_bytes(source, target, 0, 512, "MBR");
+    let p1 = scratch.join("cz-p1.fs");
+    extract(target, 1 << 20, 8 << 20, &p1);
+    assert_fsck_clean(&p1, "restored ext4");
+    let src_p1 = scratch.join("cz-src-p1.fs");
+    extract(source, 1 << 20, 8 << 20, &src_p1);
+    assert_same_tree(
+        "restored ext4",
+        &ext_listing(&src_p1, scratch, "source ext4"),
+        &ext_listing(&p1, scratch, "restored ext4"),
+    );
+    assert_same_bytes(source, target, 9 << 20, 4 << 20, "raw partition 2");
+}
