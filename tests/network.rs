@@ -795,23 +795,25 @@ fn clonezilla_images_over_sftp_and_s3() {
     let Some(source) = clonezilla_dir(&srv.data(), "cz-img") else {
         return;
     };
+    let check_and_restore = |c: &Client, repo: &str, what: &str, seed: u64| {
+        c.run(&["check", "--repo", repo, "--image", "cz-img"]).ok();
+        let target = work.join(format!("{what}-target.img"));
+        garbage_file(&target, 20 << 20, seed);
+        c.run(&[
+            "restoredisk",
+            "--repo",
+            repo,
+            "--image",
+            "cz-img",
+            "--disk",
+            s(&target),
+            "--yes",
+        ])
+        .ok();
+        verify_clonezilla_dir_restore(&source, &target, &work);
+    };
     let c = Client::new(&srv.env(), Some(&work.join("home")));
-    let repo = srv.url("");
-    c.run(&["check", "--repo", &repo, "--image", "cz-img"]).ok();
-    let target = work.join("sftp-target.img");
-    garbage_file(&target, 20 << 20, 0x5f7);
-    c.run(&[
-        "restoredisk",
-        "--repo",
-        &repo,
-        "--image",
-        "cz-img",
-        "--disk",
-        s(&target),
-        "--yes",
-    ])
-    .ok();
-    verify_clonezilla_dir_restore(&source, &target, &work);
+    check_and_restore(&c, &srv.url(""), "sftp", 0x5f7);
 
     let Some(s3) = S3::start(&t.path().join("s3")) else {
         return;
@@ -834,19 +836,5 @@ fn clonezilla_images_over_sftp_and_s3() {
             .any(|e| e["image"] == "cz-img" && e["format"] == "clonezilla"),
         "{l:?}"
     );
-    c.run(&["check", "--repo", &repo, "--image", "cz-img"]).ok();
-    let target = work.join("s3-target.img");
-    garbage_file(&target, 20 << 20, 0x5f8);
-    c.run(&[
-        "restoredisk",
-        "--repo",
-        &repo,
-        "--image",
-        "cz-img",
-        "--disk",
-        s(&target),
-        "--yes",
-    ])
-    .ok();
-    verify_clonezilla_dir_restore(&source, &target, &work);
+    check_and_restore(&c, &repo, "s3", 0x5f8);
 }

@@ -18,11 +18,11 @@ use lifeboat_clonezilla::{
     swap_header, CloneImage, DiskHead, Limits, PartContent, PartImage, PartcloneReader,
 };
 use lifeboat_container::{
-    ContainerError, DiskRecord, Identity, ImageKind, ImageWriter, Manifest, PartitionRecord,
-    RegionRecord, TableRecord, Tool, Totals, MANIFEST_FORMAT, MANIFEST_VERSION,
+    DiskRecord, Identity, ImageKind, ImageWriter, Manifest, PartitionRecord, TableRecord, Tool,
+    Totals, MANIFEST_FORMAT, MANIFEST_VERSION,
 };
 use lifeboat_fs::{Extent, ReadAt};
-use lifeboat_parttable::{read_layout, PartitionKind, TableKind};
+use lifeboat_parttable::read_layout;
 use lifeboat_repo::{ImageName, Repository};
 
 use crate::clonezilla::{cz_err, open_clonezilla};
@@ -223,14 +223,6 @@ pub fn clonezilla_manifest(repo: &Repository, image: &str) -> Result<Manifest> {
     })
 }
 
-fn kind_name(k: PartitionKind) -> &'static str {
-    match k {
-        PartitionKind::Primary => "primary",
-        PartitionKind::Logical => "logical",
-        PartitionKind::Gpt => "gpt",
-    }
-}
-
 /// [`plan_import`] of an opened image; `operation` names it in events.
 pub(crate) fn plan_from_clonezilla(
     img: Arc<CloneImage>,
@@ -362,7 +354,7 @@ pub(crate) fn plan_from_clonezilla(
                 number: p.number,
                 start: p.start,
                 size: p.size,
-                kind: kind_name(p.kind).into(),
+                kind: crate::inspect::partition_kind_name(Some(p.kind)).into(),
                 type_code: p.type_code.clone(),
                 type_name: p.type_name.clone(),
                 name: p.name.clone(),
@@ -403,26 +395,13 @@ pub(crate) fn plan_from_clonezilla(
             logical_sector_size: head.sector_size,
             physical_sector_size: head.sector_size,
             table: TableRecord {
-                kind: match layout.kind {
-                    TableKind::None => "none",
-                    TableKind::Mbr => "mbr",
-                    TableKind::Gpt => "gpt",
-                }
-                .into(),
+                kind: crate::inspect::table_kind_name(layout.kind).into(),
                 disk_id: layout.disk_id.clone(),
                 partitions,
                 warnings: layout.warnings.clone(),
             },
             boot_regions: if whole {
-                layout
-                    .boot_regions
-                    .iter()
-                    .map(|r| RegionRecord {
-                        offset: r.offset,
-                        len: r.len,
-                        what: r.what.clone(),
-                    })
-                    .collect()
+                crate::inspect::region_records(&layout)
             } else {
                 Vec::new()
             },
@@ -474,15 +453,33 @@ fn put<W: io::Write + Send + 'static>(
             }
             fill(buf, off)
         })
-        .map_err(|err| match err {
-            ContainerError::Source { .. } if cancel.load(Ordering::Relaxed) => {
-                StreamError::Engine(EngineError::Cancelled(Aftermath::ImageIncomplete))
-            }
-            ContainerError::Source { offset, source } => {
-                StreamError::Engine(source_err(offset, source))
-            }
-            other => StreamError::Container(other),
-        })
+        .map_err(|err| crate::save::extent_error(err, cancel, source_err))
+}
+
+/// Adds `data` as the disk's bytes at `at` (clipped to what was not written yet).
+fn put_bytes<W: io::Write + Send + 'static>(
+    writer: &mut ImageWriter<W>,
+    at: u64,
+    data: &[u8],
+    last_end: &mut u64,
+    progress: &mut Progress<'_>,
+    cancel: &AtomicBool,
+    source_err: &dyn Fn(u64, io::Error) -> EngineError,
+) -> std::result::Result<(), StreamError> {
+    let mut fill = |out: &mut [u8], off: u64| {
+        let i = (off - at) as usize;
+        out.copy_from_slice(&data[i..i + out.len()]);
+        progress.add(out.len() as u64);
+        Ok(())
+    };
+    put(
+        writer,
+        Extent::new(at, data.len() as u64),
+        last_end,
+        cancel,
+        &mut fill,
+        source_err,
+    )
 }
 
 impl CzSource {
@@ -574,18 +571,13 @@ impl CzSource {
                         PartContent::Swap { uuid, label } => {
                             if let Some(h) = swap_header(v.size, uuid.as_deref(), label.as_deref())
                             {
-                                let mut fill = |buf: &mut [u8], off: u64| {
-                                    let i = (off - v.start) as usize;
-                                    buf.copy_from_slice(&h[i..i + buf.len()]);
-                                    progress.add(buf.len() as u64);
-                                    Ok(())
-                                };
-                                put(
+                                put_bytes(
                                     writer,
-                                    Extent::new(v.start, h.len() as u64),
+                                    v.start,
+                                    &h,
                                     &mut last_end,
+                                    progress,
                                     cancel,
-                                    &mut fill,
                                     &self.read_err(Some(v.number)),
                                 )?;
                             }
@@ -638,19 +630,13 @@ impl CzSource {
             if e <= s {
                 continue;
             }
-            let data = &buf;
-            let mut fill = |out: &mut [u8], off: u64| {
-                let i = (off - s) as usize;
-                out.copy_from_slice(&data[i..i + out.len()]);
-                progress.add(out.len() as u64);
-                Ok(())
-            };
-            put(
+            put_bytes(
                 writer,
-                Extent::new(s, e - s),
+                s,
+                &buf[..(e - s) as usize],
                 last_end,
+                progress,
                 cancel,
-                &mut fill,
                 &self.read_err(Some(v.number)),
             )?;
         }
@@ -658,19 +644,13 @@ impl CzSource {
         // there again.
         if let Some((at, len)) = boot.as_deref().and_then(|b| ntfs_backup(b, v.size)) {
             let b = boot.unwrap_or_default();
-            let s = v.start + at;
-            let mut fill = |out: &mut [u8], off: u64| {
-                let i = (off - s) as usize;
-                out.copy_from_slice(&b[i..i + out.len()]);
-                progress.add(out.len() as u64);
-                Ok(())
-            };
-            put(
+            put_bytes(
                 writer,
-                Extent::new(s, len),
+                v.start + at,
+                &b[..len as usize],
                 last_end,
+                progress,
                 cancel,
-                &mut fill,
                 &self.read_err(Some(v.number)),
             )?;
         }

@@ -270,6 +270,38 @@ pub fn describe_disk(disk: &Arc<Disk>, index: u32, saved: Option<&[u32]>) -> Res
 
 /// [`describe_disk`] with the disk's table read and its volumes opened (`opened`, from
 /// [`open_volumes`]).
+/// How a partition record names a partition's kind (`whole-disk` for none).
+pub(crate) fn partition_kind_name(kind: Option<PartitionKind>) -> &'static str {
+    match kind {
+        None => "whole-disk",
+        Some(PartitionKind::Primary) => "primary",
+        Some(PartitionKind::Logical) => "logical",
+        Some(PartitionKind::Gpt) => "gpt",
+    }
+}
+
+/// How a table record names a table's kind.
+pub(crate) fn table_kind_name(kind: TableKind) -> &'static str {
+    match kind {
+        TableKind::None => "none",
+        TableKind::Mbr => "mbr",
+        TableKind::Gpt => "gpt",
+    }
+}
+
+/// A layout's boot regions as the records of an image.
+pub(crate) fn region_records(layout: &Layout) -> Vec<RegionRecord> {
+    layout
+        .boot_regions
+        .iter()
+        .map(|r| RegionRecord {
+            offset: r.offset,
+            len: r.len,
+            what: r.what.clone(),
+        })
+        .collect()
+}
+
 pub(crate) fn describe_layout(
     disk: &Disk,
     layout: &Layout,
@@ -292,12 +324,7 @@ pub(crate) fn describe_layout(
             number: v.number,
             start: v.start,
             size: v.size,
-            kind: match p.map(|p| p.kind) {
-                None => "whole-disk".into(),
-                Some(PartitionKind::Primary) => "primary".into(),
-                Some(PartitionKind::Logical) => "logical".into(),
-                Some(PartitionKind::Gpt) => "gpt".into(),
-            },
+            kind: partition_kind_name(p.map(|p| p.kind)).into(),
             type_code: p.map(|p| p.type_code.clone()).unwrap_or_default(),
             type_name: p.map(|p| p.type_name.clone()).unwrap_or_default(),
             name: p.map(|p| p.name.clone()).unwrap_or_default(),
@@ -329,12 +356,7 @@ pub(crate) fn describe_layout(
         logical_sector_size: disk.logical_sector_size(),
         physical_sector_size: disk.physical_sector_size(),
         table: TableRecord {
-            kind: match layout.kind {
-                TableKind::None => "none",
-                TableKind::Mbr => "mbr",
-                TableKind::Gpt => "gpt",
-            }
-            .into(),
+            kind: table_kind_name(layout.kind).into(),
             disk_id: layout.disk_id.clone(),
             partitions: parts,
             warnings: layout.warnings.clone(),
@@ -342,15 +364,7 @@ pub(crate) fn describe_layout(
         boot_regions: if saved.is_some() {
             Vec::new()
         } else {
-            layout
-                .boot_regions
-                .iter()
-                .map(|r| RegionRecord {
-                    offset: r.offset,
-                    len: r.len,
-                    what: r.what.clone(),
-                })
-                .collect()
+            region_records(layout)
         },
         stored_bytes: 0,
         compressed_bytes: 0,

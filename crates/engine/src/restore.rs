@@ -192,14 +192,7 @@ pub fn plan_restore(repo: &Repository, opts: &RestoreOptions) -> Result<RestoreP
             image: Some(name.to_string()),
         }));
     }
-    let wanted = chosen_disks(&m.disks, opts)?;
-    if opts.disks.len() != wanted.len() {
-        return Err(EngineError::Mismatch(Mismatch::TargetCount {
-            image: Some(name.to_string()),
-            disks: wanted.len(),
-            targets: opts.disks.len(),
-        }));
-    }
+    let wanted = chosen_disks(&m.disks, opts, Some(name))?;
     let guard = repo_guard(repo, name)?;
     crate::spool::refuse_on_targets(&opts.spool, &opts.disks)?;
     let targets = plan_targets(&wanted, opts, &guard)?;
@@ -268,14 +261,7 @@ fn plan_restore_clonezilla(
             image: Some(name.to_string()),
         }));
     }
-    let wanted = chosen_disks(conv.disks(), opts)?;
-    if opts.disks.len() != wanted.len() {
-        return Err(EngineError::Mismatch(Mismatch::TargetCount {
-            image: Some(name.to_string()),
-            disks: wanted.len(),
-            targets: opts.disks.len(),
-        }));
-    }
+    let wanted = chosen_disks(conv.disks(), opts, Some(name))?;
     let guard = repo_guard(repo, name)?;
     let targets = plan_targets(&wanted, opts, &guard)?;
     Ok(RestorePlan {
@@ -352,14 +338,7 @@ pub fn plan_restore_stream<R: Read + Send + 'static>(
     if opts.parts.is_empty() && parts_image {
         return Err(EngineError::Mismatch(Mismatch::PartsImage { image: None }));
     }
-    let wanted = chosen_disks(&records, opts)?;
-    if opts.disks.len() != wanted.len() {
-        return Err(EngineError::Mismatch(Mismatch::TargetCount {
-            image: None,
-            disks: wanted.len(),
-            targets: opts.disks.len(),
-        }));
-    }
+    let wanted = chosen_disks(&records, opts, None)?;
     let guard = match stream_file {
         Some(f) => Guard {
             disks: disks_holding_path(f)?,
@@ -486,22 +465,37 @@ fn plan_targets(
     Ok(targets)
 }
 
-/// The image disks a restore writes, with their indexes: all, or `from_disk` alone.
-fn chosen_disks(all: &[DiskRecord], opts: &RestoreOptions) -> Result<Vec<(u32, DiskRecord)>> {
-    match opts.from_disk {
-        None => Ok(all
+/// The disks of the image to restore (all, or `from_disk` alone), checked against the number
+/// of targets given; `image` names the image in the mismatch.
+fn chosen_disks(
+    all: &[DiskRecord],
+    opts: &RestoreOptions,
+    image: Option<&ImageName>,
+) -> Result<Vec<(u32, DiskRecord)>> {
+    let wanted = match opts.from_disk {
+        None => all
             .iter()
             .enumerate()
             .map(|(i, d)| (i as u32, d.clone()))
-            .collect()),
+            .collect(),
         Some(n) => match all.get(n as usize) {
-            Some(d) => Ok(vec![(n, d.clone())]),
-            None => Err(EngineError::Mismatch(Mismatch::Other(format!(
-                "--from-disk {n}: the image has {} disk(s), numbered from 0",
-                all.len()
-            )))),
+            Some(d) => vec![(n, d.clone())],
+            None => {
+                return Err(EngineError::Mismatch(Mismatch::Other(format!(
+                    "--from-disk {n}: the image has {} disk(s), numbered from 0",
+                    all.len()
+                ))))
+            }
         },
+    };
+    if opts.disks.len() != wanted.len() {
+        return Err(EngineError::Mismatch(Mismatch::TargetCount {
+            image: image.map(|n| n.to_string()),
+            disks: wanted.len(),
+            targets: opts.disks.len(),
+        }));
     }
+    Ok(wanted)
 }
 
 /// A container error of a stream, as an engine error naming the stream position; `written`

@@ -747,18 +747,30 @@ fn add<W: io::Write + Send + 'static>(
             progress.add(buf.len() as u64);
             Ok(())
         })
-        .map_err(|e| match e {
-            ContainerError::Source { .. } if cancel.load(Ordering::Relaxed) => {
-                StreamError::Engine(EngineError::Cancelled(Aftermath::ImageIncomplete))
-            }
-            ContainerError::Source { offset, source } => {
-                StreamError::Engine(EngineError::SourceRead {
-                    disk: path.to_string(),
-                    partition,
-                    offset,
-                    source,
-                })
-            }
-            other => StreamError::Container(other),
+        .map_err(|e| {
+            extent_error(e, cancel, &|offset, source| EngineError::SourceRead {
+                disk: path.to_string(),
+                partition,
+                offset,
+                source,
+            })
         })
+}
+
+/// What a failed [`ImageWriter::add_extent`] means: a cancellation, a source that could not
+/// be read at a disk offset (`source_err` words it), or the writer's own failure.
+pub(crate) fn extent_error(
+    e: ContainerError,
+    cancel: &AtomicBool,
+    source_err: &dyn Fn(u64, io::Error) -> EngineError,
+) -> StreamError {
+    match e {
+        ContainerError::Source { .. } if cancel.load(Ordering::Relaxed) => {
+            StreamError::Engine(EngineError::Cancelled(Aftermath::ImageIncomplete))
+        }
+        ContainerError::Source { offset, source } => {
+            StreamError::Engine(source_err(offset, source))
+        }
+        other => StreamError::Container(other),
+    }
 }
