@@ -1188,4 +1188,51 @@ mod tests {
             "/srv/r にイメージ \"web01\" はありません (lifeboat list --repo /srv/r で中身を確認できます)"
         );
     }
+
+    #[test]
+    fn refusals_of_a_multipath_path_and_of_a_pv_that_cannot_shrink_name_what_to_do() {
+        let _lang = crate::i18n::LANG_LOCK
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let mp = anyhow::Error::new(EngineError::Refused(Refusal::MultipathPath {
+            disk: "/dev/sdc".into(),
+            map: "/dev/mapper/mpatha".into(),
+            wwid: "3600a0980".into(),
+        }));
+        let pv = anyhow::Error::new(EngineError::Refused(Refusal::PartitionDoesNotFit {
+            disk: "/dev/sdb".into(),
+            part: 2,
+            end: 1000,
+            usable: 800,
+            shortfall: 100,
+            lvm_pv: true,
+            pv_end: Some(900),
+        }));
+        crate::i18n::set(crate::i18n::Lang::En);
+        let (mp_en, pv_en) = (error_message(&mp), error_message(&pv));
+        crate::i18n::set(crate::i18n::Lang::Ja);
+        let (mp_ja, pv_ja) = (error_message(&mp), error_message(&pv));
+        crate::i18n::set(crate::i18n::Lang::En);
+        assert!(
+            mp_en.contains("/dev/sdc: it is one path of the multipath device /dev/mapper/mpatha")
+                && mp_en.contains("WWID 3600a0980")
+                && mp_en.contains("Restore onto /dev/mapper/mpatha instead"),
+            "{mp_en}"
+        );
+        assert!(
+            mp_ja.contains("マルチパスデバイス /dev/mapper/mpatha")
+                && mp_ja.contains("代わりに /dev/mapper/mpatha に復元"),
+            "{mp_ja}"
+        );
+        assert!(
+            pv_en.contains("partition 2 does not fit")
+                && pv_en.contains("100 bytes")
+                && pv_en.contains("which end at byte 900"),
+            "{pv_en}"
+        );
+        assert!(
+            pv_ja.contains("LVM 物理ボリューム") && pv_ja.contains("900 バイト目"),
+            "{pv_ja}"
+        );
+    }
 }
