@@ -23,19 +23,22 @@ export DEBIAN_FRONTEND=noninteractive
 #   inspected, stripped); python3-pip: SeaweedFS and the ESXi-made VMFS test images; curl:
 #   the S3 server's health check; lvm2 xfsprogs mdadm partclone: the volume layer's fixtures
 #   and oracles (LVM with activation off, XFS, md superblocks read by `mdadm --examine`);
+#   fatresize: the FAT grow tool restoredisk --grow runs (tests/resize.rs);
 #   clonezilla drbl parted pigz xz-utils bzip2 lz4: the real Clonezilla (`ocs-sr`) making the
 #   Clonezilla test images, and the compressors whose output lifeboat-clonezilla decodes.
 packages=(e2fsprogs fdisk gdisk util-linux mount zstd dosfstools mtools exfatprogs exfat-fuse
     fuse3 ntfs-3g attr vmfs-tools vmfs6-tools python3-pip samba smbclient nfs-ganesha
     nfs-ganesha-vfs rpcbind libnfs-utils udpcast openssh-server openssh-client curl
     musl-tools file binutils lvm2 xfsprogs mdadm partclone clonezilla drbl parted pigz xz-utils
-    bzip2 lz4)
+    bzip2 lz4 fatresize)
 tools=(mke2fs mkfs.ext4 e2fsck debugfs dumpe2fs sfdisk sgdisk losetup blockdev mount umount zstd
     mkfs.vfat fsck.fat mcopy mkfs.exfat fsck.exfat dump.exfat mount.exfat-fuse mkntfs ntfsfix
     ntfscp ntfscat ntfs-3g ntfsinfo ntfscluster ntfsls setfattr getfattr debugvmfs debugvmfs6
     vmfs-fuse vmfs6-fuse stdbuf smbd smbpasswd smbclient ganesha.nfsd rpcbind rpcinfo nfs-ls
     nfs-cp udp-sender udp-receiver sshd ssh-keygen sftp curl musl-gcc file strip unshare chroot
     pvcreate vgcreate lvcreate lvextend lvremove lvs pvs vgs vgchange vgcfgbackup vgcfgrestore mkfs.xfs xfs_db xfs_repair mdadm partclone.xfs mkswap blkid)
+# resize.rs: the filesystem grow tools restoredisk --grow runs, and ntfsresize --info.
+tools+=(resize2fs ntfsresize xfs_growfs pvresize fatresize mtype)
 tools+=(ocs-sr partclone.ext4 partclone.ntfs partclone.vfat partclone.dd partx pigz xz bzip2 lz4)
 # tar and gunzip unpack the dissect.xfs test images (fetched with pip).
 tools+=(tar gunzip)

@@ -328,10 +328,17 @@ fn disks_json_lists_holders_and_roles() {
             "holders",
             "holder_devices",
             "partitions",
+            "multipath",
+            "selectable_for_restore",
         ] {
             assert!(d.get(field).is_some(), "disk {d} lacks {field}");
         }
         assert!(d.get("multipath_member_of").is_some());
+        // `multipath`: null, or a map with its WWID and paths, or a path naming its map
+        // (which is then not selectable for a restore).
+        let mp = &d["multipath"];
+        assert!(mp.is_null() || mp["wwid"].is_string(), "{d}");
+        assert_eq!(d["selectable_for_restore"], mp["role"] != "path", "{d}");
         assert_eq!(
             d["holders"].as_array().unwrap().len(),
             d["holder_devices"].as_array().unwrap().len()

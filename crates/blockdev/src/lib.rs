@@ -24,7 +24,10 @@ mod usage;
 pub use aligned::AlignedBuf;
 pub use disk::{Disk, OpenMode, RereadOutcome};
 pub use error::{BlockDevError, Result};
-pub use sysfs::{list_disks, list_disks_at, DiskIdentity, DiskInfo, DiskKind, PartitionInfo};
+pub use sysfs::{
+    list_disks, list_disks_at, DiskIdentity, DiskInfo, DiskKind, Multipath, PartitionInfo,
+};
 pub use usage::{
-    disks_holding_path, in_use, mounted_filesystems, DiskRef, MountedFilesystem, Usage, UsageKind,
+    disks_holding_path, in_use, mounted_filesystems, multipath_path_of, DiskRef, MountedFilesystem,
+    Usage, UsageKind,
 };

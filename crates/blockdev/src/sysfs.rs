@@ -246,6 +246,72 @@ pub struct DiskInfo {
     pub mountpoints: Vec<PathBuf>,
     /// True when the whole disk is an active swap area.
     pub swap: bool,
+    /// Its part in dm-multipath: a map (one disk reached over several paths) or one path
+    /// of a map (not a disk to write on its own).
+    pub multipath: Option<Multipath>,
+}
+
+/// A disk's part in dm-multipath, from sysfs: a map is a device-mapper device whose
+/// `dm/uuid` is `mpath-<WWID>`; its `slaves` are its paths, and each path has the map among
+/// its `holders`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Multipath {
+    /// A multipath map.
+    Map {
+        /// The map's device-mapper name (`mpatha`, or the WWID), from `dm/name`.
+        name: Option<String>,
+        /// The WWID of the LUN (from `dm/uuid`).
+        wwid: String,
+        /// Kernel names of its path devices (`sdc`, `sdd`).
+        paths: Vec<String>,
+    },
+    /// One path of a map.
+    Path {
+        /// The map's kernel name (`dm-3`).
+        map: String,
+        /// The map's device-mapper name.
+        name: Option<String>,
+        /// The WWID of the LUN.
+        wwid: String,
+    },
+}
+
+impl Multipath {
+    /// For a path: `/dev/mapper/<name>` (or `/dev/<dm-N>` without a name), the device to use.
+    pub fn map_device(&self) -> Option<PathBuf> {
+        match self {
+            Multipath::Map { .. } => None,
+            Multipath::Path { map, name, .. } => Some(match name {
+                Some(n) => PathBuf::from(format!("/dev/mapper/{n}")),
+                None => PathBuf::from(format!("/dev/{map}")),
+            }),
+        }
+    }
+}
+
+/// The multipath map a device-mapper device directory `dir` is: its name, WWID and paths.
+pub(crate) fn multipath_map_at(dir: &Path) -> Option<(Option<String>, String, Vec<String>)> {
+    let uuid = read_attr(&dir.join("dm/uuid"))?;
+    let wwid = uuid.strip_prefix("mpath-")?.to_string();
+    Some((
+        read_attr(&dir.join("dm/name")),
+        wwid,
+        dir_names(&dir.join("slaves")),
+    ))
+}
+
+/// The multipath part of the whole disk at `dir` (named `name`): a map itself, or a path of
+/// one of its holders.
+pub(crate) fn multipath_of_dir(sys_root: &Path, dir: &Path) -> Option<Multipath> {
+    if let Some((name, wwid, paths)) = multipath_map_at(dir) {
+        return Some(Multipath::Map { name, wwid, paths });
+    }
+    dir_names(&dir.join("holders")).into_iter().find_map(|h| {
+        let hdir = sys_root.join("class/block").join(&h);
+        let hdir = fs::canonicalize(&hdir).unwrap_or(hdir);
+        let (name, wwid, _) = multipath_map_at(&hdir)?;
+        Some(Multipath::Path { map: h, name, wwid })
+    })
 }
 
 impl DiskInfo {
@@ -384,6 +450,12 @@ impl System {
             .collect();
         partitions.sort_by_key(|p| (p.number, p.start));
         let dev_path = PathBuf::from(format!("/dev/{name}"));
+        let multipath = multipath_of_dir(&self.sys_root, &real);
+        // A map has no WWN attribute of its own: its WWID is in its dm UUID.
+        let wwn = id.wwn.or_else(|| match &multipath {
+            Some(Multipath::Map { wwid, .. }) => Some(wwid.clone()),
+            _ => None,
+        });
         Some(DiskInfo {
             name: name.to_string(),
             mountpoints: self.mountpoints_of(&dev_path, dev),
@@ -397,7 +469,7 @@ impl System {
             model: id.model,
             vendor: id.vendor,
             serial: id.serial,
-            wwn: id.wwn,
+            wwn,
             transport,
             removable: bool_attr(&dir.join("removable")),
             read_only: bool_attr(&dir.join("ro")),
@@ -407,6 +479,7 @@ impl System {
             holders: dir_names(&dir.join("holders")),
             slaves: dir_names(&dir.join("slaves")),
             partitions,
+            multipath,
         })
     }
 
@@ -524,6 +597,52 @@ mod fake_tests {
         assert_eq!(dm.slaves, ["sdz2"]);
         assert_eq!(dm.mountpoints, [PathBuf::from("/data")]);
         assert_eq!(dm.transport, None);
+    }
+
+    #[test]
+    fn a_multipath_map_is_one_disk_with_its_wwid_and_paths_and_the_paths_are_marked() {
+        let f = FakeSys::with_multipath();
+        let disks = list_disks_at(&f.sys, "", "").unwrap();
+        let names: Vec<&str> = disks.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(names, ["dm-1", "dm-2", "sda", "sdc", "sdd"]);
+        let map = &disks[0];
+        assert_eq!(map.kind, DiskKind::Dm);
+        assert_eq!(
+            map.multipath,
+            Some(Multipath::Map {
+                name: Some("mpatha".into()),
+                wwid: FakeSys::WWID.into(),
+                paths: vec!["sdc".into(), "sdd".into()],
+            })
+        );
+        assert_eq!(map.wwn.as_deref(), Some(FakeSys::WWID));
+        assert_eq!(map.size, 20_971_520 * 512);
+        // Its partition map (kpartx) is no map of its own.
+        assert_eq!(disks[1].multipath, None);
+        assert_eq!(disks[2].multipath, None, "a local disk");
+        for p in &disks[3..] {
+            assert_eq!(
+                p.multipath,
+                Some(Multipath::Path {
+                    map: "dm-1".into(),
+                    name: Some("mpatha".into()),
+                    wwid: FakeSys::WWID.into(),
+                }),
+                "{}",
+                p.name
+            );
+            assert_eq!(
+                p.multipath.as_ref().unwrap().map_device().as_deref(),
+                Some(Path::new("/dev/mapper/mpatha"))
+            );
+            assert_eq!(p.transport.as_deref(), Some("fc"));
+            assert_eq!(p.model.as_deref(), Some("LUN C-Mode"));
+            assert!(p.is_busy(), "a path is held by its map");
+        }
+        // The disks of a system without multipath have no multipath part.
+        let plain = FakeSys::new();
+        let disks = list_disks_at(&plain.sys, FakeSys::MOUNTINFO, FakeSys::SWAPS).unwrap();
+        assert!(disks.iter().all(|d| d.multipath.is_none()));
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! Is a disk in use, and which disks hold a given path.
 
 use crate::error::{BlockDevError, Result};
-use crate::sysfs::{dev_dir, dir_names, parse_dev, read_attr, split_dev, whole_disk_dir};
+use crate::sysfs::{
+    dev_dir, dir_names, multipath_of_dir, parse_dev, read_attr, split_dev, whole_disk_dir,
+    Multipath,
+};
 use std::fmt;
 use std::fs;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
@@ -483,6 +486,31 @@ pub fn in_use(path: &Path) -> Result<Vec<Usage>> {
     }
 }
 
+/// When `path` is a block device that is one path of a dm-multipath map (or a partition of
+/// one): that map ([`Multipath::Path`]). Writing to a path device behind the map's back
+/// bypasses it; the map is the disk to use. `None` for anything else (image files too).
+pub fn multipath_path_of(path: &Path) -> Result<Option<Multipath>> {
+    let meta = fs::metadata(path).map_err(|source| BlockDevError::Stat {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if !meta.file_type().is_block_device() {
+        return Ok(None);
+    }
+    Ok(System::live()?.multipath_path_of(split_dev(meta.rdev())))
+}
+
+impl System {
+    /// See [`multipath_path_of`].
+    pub(crate) fn multipath_path_of(&self, dev: (u32, u32)) -> Option<Multipath> {
+        let dir = whole_disk_dir(&dev_dir(&self.sys_root, dev)?);
+        match multipath_of_dir(&self.sys_root, &dir)? {
+            p @ Multipath::Path { .. } => Some(p),
+            Multipath::Map { .. } => None,
+        }
+    }
+}
+
 /// The whole disk(s) under the filesystem that holds `path` (a file or directory): the disk
 /// of the partition it is on; for dm/md, also every disk they are built on; for a loop
 /// device, the loop device with its backing file and the disks holding that file.
@@ -608,6 +636,41 @@ mod fake_tests {
         assert!(sys(&f)
             .file_usages(Path::new("/images/other.img"))
             .is_empty());
+    }
+
+    #[test]
+    fn a_multipath_path_names_its_map_and_nothing_else_does() {
+        let f = FakeSys::with_multipath();
+        let s = System::from_text(&f.sys, "", "");
+        for dev in [(8, 32), (8, 48)] {
+            match s.multipath_path_of(dev) {
+                Some(Multipath::Path { map, name, wwid }) => {
+                    assert_eq!(map, "dm-1");
+                    assert_eq!(name.as_deref(), Some("mpatha"));
+                    assert_eq!(wwid, FakeSys::WWID);
+                }
+                other => panic!("{dev:?}: {other:?}"),
+            }
+        }
+        // The map itself, its partition map and a local disk are no paths.
+        for dev in [(254, 1), (254, 2), (8, 0)] {
+            assert_eq!(s.multipath_path_of(dev), None, "{dev:?}");
+        }
+        // A path is in use (held by its map).
+        let u = s.block_usages((8, 32), Path::new("/dev/sdc"));
+        assert_eq!(
+            u[0].kind,
+            UsageKind::HeldBy {
+                holder: "dm-1".into()
+            }
+        );
+        let plain = FakeSys::new();
+        let s = sys(&plain);
+        assert_eq!(
+            s.multipath_path_of((8, 2)),
+            None,
+            "held by an LVM dm, not multipath"
+        );
     }
 
     #[test]

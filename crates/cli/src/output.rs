@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use lifeboat_engine::{
     Aftermath, ContainerError, DiskInfo, DiskKind, EngineError, ErrorClass, Event, Mismatch,
-    Refusal, RepoError,
+    Multipath, Refusal, RepoError,
 };
 use rust_i18n::t;
 use std::io::{IsTerminal, Write};
@@ -493,6 +493,12 @@ fn refusal(r: &Refusal) -> String {
             disk = disk.display(),
             uses = uses.join("; ")
         ),
+        Refusal::MultipathPath { disk, map, wwid } => t!(
+            "error.refused_multipath_path",
+            disk = disk.display(),
+            map = map.display(),
+            wwid = wwid
+        ),
         Refusal::HoldsRepository { disk, repo } => t!(
             "error.refused_holds_repository",
             disk = disk.display(),
@@ -535,6 +541,7 @@ fn refusal(r: &Refusal) -> String {
             usable,
             shortfall,
             lvm_pv,
+            pv_end,
         } => {
             let base = t!(
                 "error.refused_does_not_fit",
@@ -545,10 +552,16 @@ fn refusal(r: &Refusal) -> String {
                 shortfall = shortfall,
                 human = human(*shortfall)
             );
-            if *lvm_pv {
-                format!("{base}{}", t!("error.refused_pv_shrink", part = part)).into()
-            } else {
-                base
+            match (lvm_pv, pv_end) {
+                (true, Some(e)) => format!(
+                    "{base}{}",
+                    t!("error.refused_pv_shrink", part = part, pv_end = e)
+                )
+                .into(),
+                (true, None) => {
+                    format!("{base}{}", t!("error.refused_pv_unreadable", part = part)).into()
+                }
+                _ => base,
             }
         }
         Refusal::UnreadableTable { disk, reason } => t!(
@@ -899,18 +912,45 @@ pub fn holder_text(h: &Holder) -> String {
 
 /// The role of a dm/md device itself (`multipath` for `/dev/dm-0` over two paths).
 pub fn own_role(d: &DiskInfo) -> Option<Holder> {
+    if let Some(Multipath::Map { name, .. }) = &d.multipath {
+        return Some(Holder {
+            name: d.name.clone(),
+            kind: "multipath".into(),
+            detail: name.clone(),
+        });
+    }
     match d.kind {
         DiskKind::Dm | DiskKind::Md => Some(holder(&d.name)),
         _ => None,
     }
 }
 
-/// The multipath device a disk is a path of, if any.
+/// The multipath map a disk is a path of, if any (from the listing's sysfs reading).
 pub fn multipath_of(d: &DiskInfo) -> Option<Holder> {
-    d.holders
-        .iter()
-        .map(|h| holder(h))
-        .find(|h| h.kind == "multipath")
+    match &d.multipath {
+        Some(Multipath::Path { map, name, .. }) => Some(Holder {
+            name: map.clone(),
+            kind: "multipath".into(),
+            detail: name.clone(),
+        }),
+        _ => None,
+    }
+}
+
+/// The `multipath` object of `disks --json`: a map with its WWID and paths, or a path with
+/// its map.
+pub fn multipath_json(d: &DiskInfo) -> serde_json::Value {
+    match &d.multipath {
+        None => serde_json::Value::Null,
+        Some(Multipath::Map { name, wwid, paths }) => serde_json::json!({
+            "role": "map", "name": name, "wwid": wwid,
+            "paths": paths.iter().map(|p| format!("/dev/{p}")).collect::<Vec<_>>(),
+        }),
+        Some(m @ Multipath::Path { map, name, wwid }) => serde_json::json!({
+            "role": "path", "name": name, "wwid": wwid, "map": format!("/dev/{map}"),
+            "use": m.map_device(),
+        }),
+    }
 }
 
 /// The filesystem signature found in a partition, or `-`.
@@ -928,12 +968,13 @@ pub fn usage_words(d: &DiskInfo) -> Vec<String> {
     if d.swap {
         usage.push(t!("disks.swap").into());
     }
+    let map = multipath_of(d);
     for h in &d.holders {
-        let h = holder(h);
-        if h.kind == "multipath" {
-            usage.push(t!("disks.multipath_member", dev = holder_text(&h)).into());
-        } else {
-            usage.push(t!("disks.held_by", dev = holder_text(&h)).into());
+        match &map {
+            Some(m) if &m.name == h => {
+                usage.push(t!("disks.multipath_member", dev = holder_text(m)).into())
+            }
+            _ => usage.push(t!("disks.held_by", dev = holder_text(&holder(h))).into()),
         }
     }
     for p in &d.partitions {
@@ -985,6 +1026,9 @@ pub fn print_disk_table(disks: &[DiskInfo], reasons: Option<&[Option<String>]>) 
                 0,
                 t!("disks.is_stacked", dev = holder_text(&r), over = slaves).into(),
             );
+        }
+        if let Some(Multipath::Map { wwid, .. }) = &d.multipath {
+            usage.insert(1, t!("disks.multipath_wwid", wwid = wwid).into());
         }
         if let Some(b) = &d.loop_backing_file {
             usage.push(t!("disks.backing_file", path = b.display()).into());
@@ -1066,6 +1110,8 @@ pub fn disks(ui: &Ui) -> Result<()> {
                     "loop_backing_file": d.loop_backing_file, "holders": d.holders,
                     "holder_devices": holders,
                     "multipath_member_of": mp.map(|h| format!("/dev/{}", h.name)),
+                    "multipath": multipath_json(d),
+                    "selectable_for_restore": d.multipath.as_ref().is_none_or(|m| m.map_device().is_none()),
                     "slaves": d.slaves, "mountpoints": d.mountpoints, "swap": d.swap,
                     "busy": d.is_busy(),
                     "partitions": d.partitions.iter().map(|p| serde_json::json!({
@@ -1140,6 +1186,53 @@ mod tests {
         assert_eq!(
             nf,
             "/srv/r にイメージ \"web01\" はありません (lifeboat list --repo /srv/r で中身を確認できます)"
+        );
+    }
+
+    #[test]
+    fn refusals_of_a_multipath_path_and_of_a_pv_that_cannot_shrink_name_what_to_do() {
+        let _lang = crate::i18n::LANG_LOCK
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let mp = anyhow::Error::new(EngineError::Refused(Refusal::MultipathPath {
+            disk: "/dev/sdc".into(),
+            map: "/dev/mapper/mpatha".into(),
+            wwid: "3600a0980".into(),
+        }));
+        let pv = anyhow::Error::new(EngineError::Refused(Refusal::PartitionDoesNotFit {
+            disk: "/dev/sdb".into(),
+            part: 2,
+            end: 1000,
+            usable: 800,
+            shortfall: 100,
+            lvm_pv: true,
+            pv_end: Some(900),
+        }));
+        crate::i18n::set(crate::i18n::Lang::En);
+        let (mp_en, pv_en) = (error_message(&mp), error_message(&pv));
+        crate::i18n::set(crate::i18n::Lang::Ja);
+        let (mp_ja, pv_ja) = (error_message(&mp), error_message(&pv));
+        crate::i18n::set(crate::i18n::Lang::En);
+        assert!(
+            mp_en.contains("/dev/sdc: it is one path of the multipath device /dev/mapper/mpatha")
+                && mp_en.contains("WWID 3600a0980")
+                && mp_en.contains("Restore onto /dev/mapper/mpatha instead"),
+            "{mp_en}"
+        );
+        assert!(
+            mp_ja.contains("マルチパスデバイス /dev/mapper/mpatha")
+                && mp_ja.contains("代わりに /dev/mapper/mpatha に復元"),
+            "{mp_ja}"
+        );
+        assert!(
+            pv_en.contains("partition 2 does not fit")
+                && pv_en.contains("100 bytes")
+                && pv_en.contains("which end at byte 900"),
+            "{pv_en}"
+        );
+        assert!(
+            pv_ja.contains("LVM 物理ボリューム") && pv_ja.contains("900 バイト目"),
+            "{pv_ja}"
         );
     }
 }

@@ -24,6 +24,7 @@ fn action(a: &str) -> String {
         "grow" => t!("plan.action_grow"),
         "move" => t!("plan.action_move"),
         "move_grow" => t!("plan.action_move_grow"),
+        "shrink" => t!("plan.action_shrink"),
         "write" => t!("plan.action_write"),
         "skip" => t!("plan.action_skip"),
         other => other.to_string().into(),
@@ -106,6 +107,9 @@ pub fn lines(d: &DiskPlan) -> Vec<String> {
         );
         if let Some(g) = &p.fs_grow {
             out.push(match (&g.tool, g.installed) {
+                (Some(tool), true) if p.size < p.size_before => {
+                    t!("plan.fs_shrink", tool = tool).into()
+                }
                 (Some(tool), true) => t!("plan.fs_grow", tool = tool).into(),
                 (Some(tool), false) => t!("plan.fs_grow_missing", tool = tool).into(),
                 (None, _) => t!("plan.fs_grow_none", fs = p.filesystem).into(),

@@ -145,6 +145,21 @@ pub enum Refusal {
         /// What uses it, as `lifeboat_blockdev::Usage` words them.
         uses: Vec<String>,
     },
+    /// A target is one path of a dm-multipath map: writing it would bypass the map.
+    #[error(
+        "{}: it is one path of the multipath device {} (WWID {wwid}); restore onto {} instead",
+        disk.display(),
+        map.display(),
+        map.display()
+    )]
+    MultipathPath {
+        /// The target.
+        disk: PathBuf,
+        /// The map to use instead (`/dev/mapper/mpatha`).
+        map: PathBuf,
+        /// The LUN's WWID.
+        wwid: String,
+    },
     /// A target holds the repository the image is read from.
     #[error("{}: it holds the repository {repo}", disk.display())]
     HoldsRepository {
@@ -234,7 +249,16 @@ pub enum Refusal {
         "{}: partition {part} does not fit: it ends at byte {end}, but the target's usable \
          space ends at {usable}; {shortfall} bytes short{}",
         disk.display(),
-        if *lvm_pv { " (shrinking an LVM physical volume is not supported yet)" } else { "" }
+        match (lvm_pv, pv_end) {
+            (true, Some(e)) => format!(
+                " (an LVM physical volume: it can shrink only down to its allocated extents \
+                 and metadata, which end at byte {e})"
+            ),
+            (true, None) => " (an LVM physical volume whose metadata could not be read from \
+                 the image, so it cannot be shrunk)"
+                .to_string(),
+            _ => String::new(),
+        }
     )]
     PartitionDoesNotFit {
         /// The target.
@@ -245,10 +269,14 @@ pub enum Refusal {
         end: u64,
         /// Where the target's usable space ends (before a GPT backup).
         usable: u64,
-        /// `end - usable`.
+        /// How many bytes more the target needs: `end - usable`, or `pv_end - usable`.
         shortfall: u64,
         /// The partition is an LVM physical volume.
         lvm_pv: bool,
+        /// For an LVM PV at the end of the disk: the byte of the disk where its allocated
+        /// extents and metadata end (it could shrink down to there); the shortfall counts
+        /// from it.
+        pv_end: Option<u64>,
     },
     /// The target's partition table cannot be read (restoreparts).
     #[error("{}: its partition table cannot be read ({reason})", disk.display())]

@@ -105,15 +105,24 @@ pub(crate) fn grow_filesystems(target: &Path, plan: &DiskPlan, sink: &dyn EventS
     for p in &plan.partitions {
         let Some(g) = &p.fs_grow else { continue };
         let warn = |why: String| {
-            sink.event(Event::Warning {
-                message: format!(
+            let message = if p.size < p.size_before {
+                format!(
+                    "{}: partition {} shrank to {} bytes, but its {} metadata was not updated: {why}",
+                    target.display(),
+                    p.number,
+                    p.size,
+                    p.filesystem
+                )
+            } else {
+                format!(
                     "{}: partition {} grew to {} bytes, but its {} content was not grown: {why}",
                     target.display(),
                     p.number,
                     p.size,
                     p.filesystem
-                ),
-            })
+                )
+            };
+            sink.event(Event::Warning { message })
         };
         let Some(tool) = &g.tool else {
             warn("lifeboat has no tool to grow it".into());

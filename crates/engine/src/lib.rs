@@ -51,7 +51,7 @@ pub use lifeboat_repo::{ImageName, ImageStatus, RepoError, Repository};
 pub use listing::{
     compare_stored, describe_source, disks_holding_path, filesystem_at, list_disks,
     mounted_filesystems, source_partitions, Comparison, DiskIdentity, DiskInfo, DiskKind, DiskRef,
-    MountedFilesystem, PartitionInfo, SourcePartition, SourceSummary,
+    MountedFilesystem, Multipath, PartitionInfo, SourcePartition, SourceSummary,
 };
 pub use plan::{DiskPlan, FsGrow, Grow, IdentityPlan, PartPlan, RegionPlan, Span};
 pub use reader::{Extracted, ImageReader, CACHE_CHUNKS};

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 pub use lifeboat_blockdev::{
     disks_holding_path, list_disks, mounted_filesystems, DiskIdentity, DiskInfo, DiskKind, DiskRef,
-    MountedFilesystem, PartitionInfo,
+    MountedFilesystem, Multipath, PartitionInfo,
 };
 
 /// A source disk (or disk image file) as a frontend names it before an operation.

@@ -84,9 +84,10 @@ pub struct PartPlan {
     pub start: u64,
     /// Size on the target.
     pub size: u64,
-    /// `keep`, `grow`, `move` or `move_grow`.
+    /// `keep`, `grow`, `move`, `move_grow`, or `shrink` (an LVM PV at the end of a smaller
+    /// target, down to its last allocated extent or further).
     pub action: String,
-    /// For a grown partition: what grows its content.
+    /// For a grown partition, or a shrunk LVM PV: the tool that resizes its content.
     pub fs_grow: Option<FsGrow>,
 }
 
@@ -286,6 +287,7 @@ pub(crate) fn whole_disk(
     target: &Path,
     target_id: IdentityPlan,
     grow: Grow,
+    pv_limit: &dyn Fn(&lifeboat_container::PartitionRecord) -> Option<u64>,
 ) -> Result<Layout, Refusal> {
     let size = target_id.size;
     let ss = u64::from(rec.logical_sector_size).max(512);
@@ -351,23 +353,42 @@ pub(crate) fn whole_disk(
     } else {
         size.min((1u64 << 32) * ss)
     };
-    // Fit: every partition ends within the usable area of the target.
+    // Fit: every partition ends within the usable area of the target; only the last one may
+    // end beyond it when it is an LVM PV whose allocated extents and metadata fit (it then
+    // shrinks to the usable end, as `pvresize --setphysicalvolumesize` would).
+    let last_end = parts.iter().map(|p| p.start + p.size).max().unwrap_or(0);
+    let mut shrink: Option<(u32, u64)> = None;
     if let Some(p) = parts
         .iter()
         .filter(|p| p.start + p.size > limit)
         .max_by_key(|p| p.start + p.size)
     {
-        return Err(Refusal::PartitionDoesNotFit {
-            disk: target.to_path_buf(),
-            part: p.number,
-            end: p.start + p.size,
-            usable: limit,
-            shortfall: p.start + p.size - limit,
-            lvm_pv: p.filesystem == "LVM2_member",
-        });
+        let lvm_pv = p.filesystem == "LVM2_member";
+        let overflowing = parts.iter().filter(|q| q.start + q.size > limit).count();
+        let pv_need = (lvm_pv && overflowing == 1 && p.start + p.size == last_end && p.saved)
+            .then(|| pv_limit(p))
+            .flatten();
+        let new_size = limit.saturating_sub(p.start) / ss * ss;
+        match pv_need {
+            Some(need) if need <= new_size && p.start < limit => {
+                shrink = Some((p.number, new_size));
+            }
+            _ => {
+                let pv_end = pv_need.map(|n| p.start + n);
+                let needed_end = pv_end.unwrap_or(p.start + p.size);
+                return Err(Refusal::PartitionDoesNotFit {
+                    disk: target.to_path_buf(),
+                    part: p.number,
+                    end: p.start + p.size,
+                    usable: limit,
+                    shortfall: needed_end.saturating_sub(limit).max(1),
+                    lvm_pv,
+                    pv_end,
+                });
+            }
+        }
     }
     // New sizes.
-    let last_end = parts.iter().map(|p| p.start + p.size).max().unwrap_or(0);
     let aligned_limit = limit / MIB * MIB;
     let free = aligned_limit.saturating_sub(last_end);
     let mut growth: Vec<u64> = vec![0; parts.len()];
@@ -423,9 +444,14 @@ pub(crate) fn whole_disk(
             installed: tool.is_some_and(|t| which(t).is_some()),
         }
     };
+    // The size of each partition on the target.
+    let new_size = |i: usize| match shrink {
+        Some((n, size)) if parts[i].number == n => size,
+        _ => parts[i].size + growth[i],
+    };
     for (i, p) in parts.iter().enumerate() {
-        let mut pp = part_plan(p, p.start + shift[i], p.size + growth[i], growth[i] > 0);
-        if growth[i] > 0 {
+        let mut pp = part_plan(p, p.start + shift[i], new_size(i), growth[i] > 0);
+        if growth[i] > 0 || new_size(i) < p.size {
             pp.fs_grow = Some(tools_for(&p.filesystem));
         }
         plan.partitions.push(pp);
@@ -459,7 +485,8 @@ pub(crate) fn whole_disk(
     for (i, p) in parts.iter().enumerate() {
         segs.push(Seg {
             src_start: p.start,
-            src_end: p.start + p.size,
+            // A shrunk PV: nothing past its new end is written (nothing is stored there).
+            src_end: p.start + new_size(i),
             dst_start: p.start + shift[i],
         });
     }
@@ -550,6 +577,7 @@ fn part_plan(
 ) -> PartPlan {
     let moved = start != p.start;
     let action = match (moved, grown) {
+        _ if size < p.size => "shrink",
         (false, false) => "keep",
         (false, true) => "grow",
         (true, false) => "move",

@@ -8,7 +8,7 @@ use lifeboat_blockdev::{disks_holding_path, Disk, OpenMode};
 use lifeboat_container::format::Codec;
 use lifeboat_container::{
     decode_parallel_with, ContainerError, DecodeError, Decoded, DiskRecord, EncodedChunk,
-    ImageKind, Manifest, Record, StreamReader,
+    ImageKind, Manifest, PartitionRecord, Record, StreamReader,
 };
 use lifeboat_parttable::{read_layout, relocate_gpt, rewrite_gpt, rewrite_mbr, TableKind};
 use lifeboat_repo::{ImageName, ImageSource, Repository};
@@ -195,7 +195,27 @@ pub fn plan_restore(repo: &Repository, opts: &RestoreOptions) -> Result<RestoreP
     let wanted = chosen_disks(&m.disks, opts, Some(name))?;
     let guard = repo_guard(repo, name)?;
     crate::spool::refuse_on_targets(&opts.spool, &opts.disks)?;
-    let targets = plan_targets(&wanted, opts, &guard)?;
+    // Reading an LVM PV's metadata from the image, when its partition must shrink.
+    let reader = std::sync::OnceLock::new();
+    let pv_limit = |disk: u32, p: &PartitionRecord| -> Option<u64> {
+        let r = reader
+            .get_or_init(|| crate::reader::ImageReader::open(repo, name, &opts.passphrase).ok())
+            .as_ref()?;
+        let view = ImagePart {
+            reader: r,
+            disk,
+            start: p.start,
+            len: p.size,
+        };
+        match lifeboat_volume::lvm::pv_shrink_limit(&view) {
+            Ok(n) => Some(n),
+            Err(e) => {
+                tracing::warn!(partition = p.number, "the LVM PV's metadata: {e}");
+                None
+            }
+        }
+    };
+    let targets = plan_targets(&wanted, opts, &guard, &pv_limit)?;
     Ok(RestorePlan {
         image_disks: m.disks.len(),
         input: Input::Repo {
@@ -263,7 +283,7 @@ fn plan_restore_clonezilla(
     }
     let wanted = chosen_disks(conv.disks(), opts, Some(name))?;
     let guard = repo_guard(repo, name)?;
-    let targets = plan_targets(&wanted, opts, &guard)?;
+    let targets = plan_targets(&wanted, opts, &guard, &|_, _| None)?;
     Ok(RestorePlan {
         image_disks: conv.disks().len(),
         input: Input::Clonezilla {
@@ -356,7 +376,8 @@ pub fn plan_restore_stream<R: Read + Send + 'static>(
             path_is_dir: false,
         },
     };
-    let targets = plan_targets(&wanted, opts, &guard)?;
+    // A stream cannot be read ahead: an LVM PV that does not fit is refused.
+    let targets = plan_targets(&wanted, opts, &guard, &|_, _| None)?;
     Ok(RestorePlan {
         image_disks: records.len(),
         input: Input::Stream {
@@ -384,10 +405,22 @@ fn plan_targets(
     records: &[(u32, DiskRecord)],
     opts: &RestoreOptions,
     guard: &Guard<'_>,
+    pv_limit: &dyn Fn(u32, &PartitionRecord) -> Option<u64>,
 ) -> Result<Vec<Target>> {
     let mut targets: Vec<Target> = Vec::new();
     for (path, (index, rec)) in opts.disks.iter().zip(records) {
         let disk_path = || path.to_path_buf();
+        if let Some(m) = lifeboat_blockdev::multipath_path_of(path)? {
+            if let (Some(map), lifeboat_blockdev::Multipath::Path { wwid, .. }) =
+                (m.map_device(), &m)
+            {
+                return Err(EngineError::Refused(Refusal::MultipathPath {
+                    disk: disk_path(),
+                    map,
+                    wwid: wwid.clone(),
+                }));
+            }
+        }
         let usage = lifeboat_blockdev::in_use(path)?;
         if !usage.is_empty() {
             return Err(EngineError::Refused(Refusal::TargetInUse {
@@ -436,8 +469,8 @@ fn plan_targets(
         }
         let id = plan::target_identity(&disk);
         let (maps, layout) = if opts.parts.is_empty() {
-            let l =
-                plan::whole_disk(*index, rec, path, id, opts.grow).map_err(EngineError::Refused)?;
+            let l = plan::whole_disk(*index, rec, path, id, opts.grow, &|p| pv_limit(*index, p))
+                .map_err(EngineError::Refused)?;
             (None, l)
         } else {
             let maps = map_parts(path, &disk, rec, &opts.parts).map_err(EngineError::Refused)?;
@@ -463,6 +496,32 @@ fn plan_targets(
         });
     }
     Ok(targets)
+}
+
+/// One partition of a disk of an image, read through its index (bytes the image did not
+/// store read as zeros).
+struct ImagePart<'a> {
+    reader: &'a crate::reader::ImageReader,
+    disk: u32,
+    start: u64,
+    len: u64,
+}
+
+impl lifeboat_fs::ReadAt for ImagePart<'_> {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+        if offset.saturating_add(buf.len() as u64) > self.len {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "past the partition's end",
+            ));
+        }
+        self.reader
+            .read_at(self.disk, self.start + offset, buf)
+            .map_err(std::io::Error::other)
+    }
+    fn len(&self) -> u64 {
+        self.len
+    }
 }
 
 /// The disks of the image to restore (all, or `from_disk` alone), checked against the number

@@ -3,7 +3,7 @@
 //! device not listed can be typed in.
 
 use super::{Console, Step};
-use crate::output::{human, multipath_of, print_disk_table, serial_or_wwn, usage_words};
+use crate::output::{human, print_disk_table, serial_or_wwn, usage_words};
 use anyhow::Result;
 use lifeboat_engine::{DiskInfo, DiskRef};
 use rust_i18n::t;
@@ -31,8 +31,8 @@ pub(crate) fn reason(
     if already.contains(&d.path) {
         return Some(t!("disks.reason_already").into());
     }
-    if let Some(h) = multipath_of(d) {
-        return Some(t!("disks.reason_multipath", dev = format!("/dev/{}", h.name)).into());
+    if let Some(map) = d.multipath.as_ref().and_then(|m| m.map_device()) {
+        return Some(t!("disks.reason_multipath", dev = map.display()).into());
     }
     if repo_disks.iter().any(|r| r.dev == d.dev) {
         return Some(t!("disks.reason_repo").into());
@@ -133,5 +133,85 @@ impl Console<'_> {
             return Ok(Step::Back);
         }
         Ok(Step::Next(p))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lifeboat_engine::{DiskKind, Multipath};
+
+    fn disk(name: &str, multipath: Option<Multipath>, holders: &[&str]) -> DiskInfo {
+        DiskInfo {
+            name: name.into(),
+            path: PathBuf::from(format!("/dev/{name}")),
+            dev: (8, 32),
+            size: 10 << 30,
+            logical_sector_size: 512,
+            physical_sector_size: 512,
+            model: Some("LUN C-Mode".into()),
+            vendor: None,
+            serial: None,
+            wwn: None,
+            transport: Some("fc".into()),
+            removable: false,
+            read_only: false,
+            rotational: false,
+            kind: DiskKind::Disk,
+            loop_backing_file: None,
+            holders: holders.iter().map(|h| h.to_string()).collect(),
+            slaves: Vec::new(),
+            partitions: Vec::new(),
+            mountpoints: Vec::new(),
+            swap: false,
+            multipath,
+        }
+    }
+
+    #[test]
+    fn a_multipath_path_cannot_be_chosen_and_its_map_can() {
+        let _lang = crate::i18n::LANG_LOCK
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let path = disk(
+            "sdc",
+            Some(Multipath::Path {
+                map: "dm-1".into(),
+                name: Some("mpatha".into()),
+                wwid: "3600a0980".into(),
+            }),
+            &["dm-1"],
+        );
+        let mut map = disk(
+            "dm-1",
+            Some(Multipath::Map {
+                name: Some("mpatha".into()),
+                wwid: "3600a0980".into(),
+                paths: vec!["sdc".into(), "sdd".into()],
+            }),
+            &[],
+        );
+        map.kind = DiskKind::Dm;
+        for (lang, word) in [
+            (crate::i18n::Lang::En, "choose /dev/mapper/mpatha instead"),
+            (crate::i18n::Lang::Ja, "/dev/mapper/mpatha を選んでください"),
+        ] {
+            crate::i18n::set(lang);
+            for purpose in [Purpose::Save, Purpose::Restore { min_size: 0 }] {
+                let why = reason(&path, purpose, &[], &[]).expect("a path is not selectable");
+                assert!(why.contains(word), "{why}");
+                assert_eq!(reason(&map, purpose, &[], &[]), None, "the map is");
+            }
+        }
+        crate::i18n::set(crate::i18n::Lang::En);
+        let words = usage_words(&path).join("; ");
+        assert!(words.contains("path of multipath mpatha (dm-1)"), "{words}");
+        let json = crate::output::multipath_json(&map);
+        assert_eq!(json["role"], "map");
+        assert_eq!(json["wwid"], "3600a0980");
+        assert_eq!(json["paths"][1], "/dev/sdd");
+        let json = crate::output::multipath_json(&path);
+        assert_eq!(json["role"], "path");
+        assert_eq!(json["use"], "/dev/mapper/mpatha");
     }
 }

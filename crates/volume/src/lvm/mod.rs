@@ -138,6 +138,56 @@ pub fn pv_metadata(volume: &dyn ReadAt) -> Result<(String, Option<VolumeGroup>),
     Ok((pv.uuid, vg))
 }
 
+/// How small a PV can become without losing anything, as `pvresize
+/// --setphysicalvolumesize` would shrink it: the end of its last allocated extent, of its
+/// label and metadata areas (a second metadata area at its end keeps it whole), and of its
+/// bootloader area. The newest metadata copy decides; a PV in no volume group needs its
+/// header and metadata areas only.
+pub fn pv_shrink_limit(volume: &dyn ReadAt) -> Result<u64, FsError> {
+    let pv = read_pv(volume)?;
+    let mut need = 0u64;
+    for a in pv
+        .header
+        .metadata_areas
+        .iter()
+        .chain(&pv.header.bootloader_areas)
+    {
+        need = need.max(a.offset.saturating_add(a.size));
+    }
+    let Some(vg) = newest(pv.copies.iter()) else {
+        return Ok(need);
+    };
+    let me = vg
+        .pvs
+        .iter()
+        .find(|p| p.id == pv.uuid)
+        .ok_or_else(|| corrupt(format!("the metadata does not list PV {}", pv.uuid)))?;
+    let extent = vg.extent_size.saturating_mul(512);
+    let pe_start = me.pe_start.saturating_mul(512);
+    need = need.max(pe_start);
+    for seg in vg.lvs.iter().flat_map(|lv| &lv.segments) {
+        let on_pv = seg
+            .areas
+            .iter()
+            .filter(|(k, _)| vg.pvs.iter().any(|p| &p.key == k));
+        let n = on_pv.clone().count() as u64;
+        if n == 0 {
+            continue;
+        }
+        // Striped: the segment's extents are shared among its stripes; mirror legs and
+        // RAID images are LVs of their own (not PV areas).
+        let per_area = seg.extent_count.div_ceil(n);
+        for (_, first) in on_pv.filter(|(k, _)| k == &me.key) {
+            let end = first
+                .saturating_add(per_area)
+                .saturating_mul(extent)
+                .saturating_add(pe_start);
+            need = need.max(end);
+        }
+    }
+    Ok(need)
+}
+
 /// The copy with the highest seqno (the first of equals).
 fn newest<'a>(copies: impl Iterator<Item = &'a VolumeGroup>) -> Option<&'a VolumeGroup> {
     copies.fold(None, |best: Option<&VolumeGroup>, c| match best {

@@ -283,3 +283,37 @@ fn a_pv_whose_vg_is_unknown_is_copied_whole_and_a_true_orphan_is_not() {
     let e = Lvm2.assemble(&[used]).remove(0).unwrap_err();
     assert!(e.to_string().contains("copied whole"), "{e}");
 }
+
+#[test]
+fn a_pv_shrinks_down_to_its_last_allocated_extent_and_metadata() {
+    // lv0: linear on pv0 extents 2..6; lv1: striped over pv0 from extent 10 and pv1 from
+    // extent 1, 3 extents per stripe.
+    let lvs = vec![
+        vec![Seg {
+            extents_per_stripe: 4,
+            stripes: vec![(0, 2)],
+            stripe_sectors: 0,
+        }],
+        vec![Seg {
+            extents_per_stripe: 3,
+            stripes: vec![(0, 10), (1, 1)],
+            stripe_sectors: 8,
+        }],
+    ];
+    let t = text(2, &lvs);
+    let pv0 = pv_image(&uuid(0), DEV, &t);
+    let pv1 = pv_image(&uuid(1), DEV, &t);
+    assert_eq!(
+        super::pv_shrink_limit(&pv0).unwrap(),
+        PE_START * UNIT + 13 * EXT
+    );
+    assert_eq!(
+        super::pv_shrink_limit(&pv1).unwrap(),
+        PE_START * UNIT + 4 * EXT
+    );
+    // No LV: the label, the metadata area (4096 + 8192) and pe_start.
+    let empty = pv_image(&uuid(0), DEV, &text(1, &[]));
+    assert_eq!(super::pv_shrink_limit(&empty).unwrap(), PE_START * UNIT);
+    // Not a PV at all.
+    assert!(super::pv_shrink_limit(&vec![0u8; DEV as usize]).is_err());
+}
