@@ -72,6 +72,41 @@ fn list_info_check_and_damage_of_a_clonezilla_image() {
     fs::create_dir_all(&scratch).unwrap();
     verify_clonezilla_dir_restore(&source, &target, &scratch);
 
+    // restoreparts of partition 2 onto a disk partitioned alike: its bytes come back, the
+    // rest of the disk is left as it was.
+    let other = tmp.path().join("other.img");
+    garbage_file(&other, 20 << 20, 0xc27);
+    sfdisk(
+        &other,
+        &sh("sfdisk", &[std::ffi::OsStr::new("-d"), source.as_os_str()]),
+    );
+    let p1_before = sha_range(&other, 0, 9 << 20);
+    lifeboat(&[
+        "restoreparts",
+        "--repo",
+        r,
+        "--image",
+        name,
+        "--part",
+        "2",
+        "--disk",
+        s(&other),
+        "--yes",
+    ])
+    .ok();
+    assert_same_bytes(
+        &source,
+        &other,
+        9 << 20,
+        4 << 20,
+        "restoreparts of partition 2",
+    );
+    assert_eq!(
+        sha_range(&other, 0, 9 << 20),
+        p1_before,
+        "restoreparts wrote outside partition 2"
+    );
+
     // One flipped byte deep in the partclone data, recompressed: only partclone's checksum
     // sees it. Exit 4, naming the file and the block.
     let f = repo.join(name).join("sdz1.ext4-ptcl-img.zst");
