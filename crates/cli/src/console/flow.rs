@@ -596,59 +596,43 @@ impl Console<'_> {
             return Ok(());
         };
         let started = Instant::now();
-        if lifeboat_engine::is_clonezilla(&chosen.repo, name.as_str()) {
-            let r = lifeboat_engine::clonezilla_check(
-                &chosen.repo,
-                name.as_str(),
-                &|e| self.ui.event(e),
-                self.cancel,
-            );
-            self.ui.finish_progress();
-            let r = r?;
-            self.result(
-                &t!(
-                    "cmd.cz_check_ok",
+        let sink = |e| self.ui.event(e);
+        let checked = if lifeboat_engine::is_clonezilla(&chosen.repo, name.as_str()) {
+            lifeboat_engine::clonezilla_check(&chosen.repo, name.as_str(), &sink, self.cancel).map(
+                |r| {
+                    let text = t!(
+                        "cmd.cz_check_ok",
+                        image = name,
+                        parts = r.parts,
+                        blocks = r.blocks,
+                        data = human(r.data_bytes),
+                        files = r.files
+                    );
+                    (text.to_string(), r.data_bytes)
+                },
+            )
+        } else {
+            let opts = lifeboat_engine::CheckOptions {
+                threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+                passphrase: self.passphrase.clone(),
+                digest: None,
+            };
+            lifeboat_engine::check(&chosen.repo, &name, &opts, &sink, self.cancel).map(|r| {
+                let text = t!(
+                    "result.checked",
                     image = name,
-                    parts = r.parts,
-                    blocks = r.blocks,
-                    data = human(r.data_bytes),
+                    chunks = r.chunks,
                     files = r.files
-                ),
-                started,
-                r.data_bytes,
-                None,
-                &format!(
-                    "lifeboat check --repo {} --image {}",
-                    shell_quote(&chosen.spec),
-                    shell_quote(name.as_str())
-                ),
-            );
-            return Ok(());
-        }
-        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let opts = lifeboat_engine::CheckOptions {
-            threads,
-            passphrase: self.passphrase.clone(),
-            digest: None,
+                );
+                (text.to_string(), r.data_bytes)
+            })
         };
-        let r = lifeboat_engine::check(
-            &chosen.repo,
-            &name,
-            &opts,
-            &|e| self.ui.event(e),
-            self.cancel,
-        );
         self.ui.finish_progress();
-        let r = r?;
+        let (text, data_bytes) = checked?;
         self.result(
-            &t!(
-                "result.checked",
-                image = name,
-                chunks = r.chunks,
-                files = r.files
-            ),
+            &text,
             started,
-            r.data_bytes,
+            data_bytes,
             None,
             &format!(
                 "lifeboat check --repo {} --image {}",
