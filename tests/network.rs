@@ -168,32 +168,33 @@ impl S3 {
             ),
         )
         .unwrap();
-        // weed mini takes the S3 port and derives its others (+1..+7, +10000…).
-        let mut port = 0;
-        for _ in 0..50 {
-            let p = free_port();
-            if !(20000..=55000).contains(&p)
-                || (1..=7)
-                    .chain([10000, 10001, 10002, 10003])
-                    .any(|d| port_open(p + d))
-            {
-                continue;
-            }
-            port = p;
-            break;
-        }
-        assert!(port != 0, "no free port range for weed");
+        // weed mini takes the S3 port and derives its others (+1..+7, gRPC at +10000…). A
+        // port can still be taken between the check and weed's bind: then another block.
         let mut s = S3 {
             dir: dir.to_path_buf(),
-            port,
+            port: 0,
             server: None,
         };
-        if !s.spawn() {
+        let offsets: Vec<u16> = (0..=7).chain(10000..=10003).collect();
+        let mut started = false;
+        let mut tail = String::new();
+        for _ in 0..3 {
+            s.port = free_ports(&offsets);
+            if s.spawn() {
+                started = true;
+                break;
+            }
             let log = fs::read_to_string(dir.join("weed.log")).unwrap_or_default();
-            let tail: String = log.lines().rev().take(20).collect::<Vec<_>>().join("\n");
+            tail = log.lines().rev().take(20).collect::<Vec<_>>().join("\n");
+            if !tail.contains("Port allocation failed") && !tail.contains("address already in use")
+            {
+                break;
+            }
+        }
+        if !started {
             unavailable_in(
                 ci(),
-                &format!("SeaweedFS did not start on port {port}: {tail}"),
+                &format!("SeaweedFS did not start on port {}: {tail}", s.port),
             );
             return None;
         }

@@ -21,12 +21,50 @@ pub fn port_open(port: u16) -> bool {
     TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(300)).is_ok()
 }
 
+/// A free loopback port (see [`free_ports`]).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    free_ports(&[0])
+}
+
+/// A base port `p` such that every `p + d` for `d` in `offsets` is free on 127.0.0.1.
+///
+/// Ports are taken below the kernel's ephemeral range (`ip_local_port_range`, 32768 and up by
+/// default), so no outgoing connection of another test can hold one between this check and the
+/// server's bind; each port is checked by binding it, and handed out once per test process, so
+/// tests running in parallel never get overlapping blocks.
+pub fn free_ports(offsets: &[u16]) -> u16 {
+    static TAKEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    const LOW: u32 = 20000;
+    let ephemeral = fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32768);
+    let span = u32::from(offsets.iter().copied().max().unwrap_or(0)) + 1;
+    assert!(
+        ephemeral > LOW + span,
+        "no port range below the ephemeral ports ({ephemeral}) for a block of {span}"
+    );
+    let room = ephemeral - LOW - span;
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos())
+        ^ std::process::id().wrapping_mul(2_654_435_761);
+    let mut taken = TAKEN.lock().unwrap_or_else(|e| e.into_inner());
+    for i in 0..room.min(4000) {
+        let base = (LOW + (seed.wrapping_add(i.wrapping_mul(7919))) % room) as u16;
+        let ports: Vec<u16> = offsets.iter().map(|d| base + d).collect();
+        if ports.iter().any(|p| taken.contains(p)) {
+            continue;
+        }
+        if ports
+            .iter()
+            .all(|&p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok())
+        {
+            taken.extend(ports);
+            return base;
+        }
+    }
+    panic!("no free block of loopback ports for offsets {offsets:?}");
 }
 
 /// Every descendant of `pid` (from /proc), children first.

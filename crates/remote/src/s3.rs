@@ -533,7 +533,10 @@ impl Client {
 }
 
 fn read_body(body: &mut ureq::Body, limit: u64) -> io::Result<Vec<u8>> {
-    let mut out = Vec::new();
+    // Sized from Content-Length (plus the one byte that shows an over-long answer): a ranged
+    // GET of 4 MiB then takes 4 MiB, not the 8 MiB and the copies of a growing buffer.
+    let hint = body.content_length().unwrap_or(0).min(limit).min(64 << 20);
+    let mut out = Vec::with_capacity(hint as usize + 1);
     body.as_reader()
         .take(limit.saturating_add(1))
         .read_to_end(&mut out)?;
