@@ -9,12 +9,13 @@ use lifeboat_fs::Extent;
 pub const FILE_MAGIC: [u8; 8] = *b"LIFEBOAT";
 /// Major format version written and read by this crate.
 pub const VERSION_MAJOR: u16 = 1;
-/// Highest minor format version written by this crate. A stream is written as 1.1 only when
-/// it holds a [`tag::DISK_LIST`] record (images of two or more disks); every other stream is
-/// written as 1.0, byte for byte what earlier writers produced.
-pub const VERSION_MINOR: u16 = 1;
-/// Minor version of streams without a disk list.
-pub const VERSION_MINOR_PLAIN: u16 = 0;
+/// Minor format version written by this crate: 1.3, whose index entries carry each chunk's
+/// SHA-256 digest ([`INDEX_ENTRY_DIGEST_LEN`]-byte entries). Streams of minor 0 and 1 (index
+/// entries of [`INDEX_ENTRY_LEN`] bytes, no digests; 1 when they hold a
+/// [`tag::DISK_LIST`]) are still read.
+pub const VERSION_MINOR: u16 = 3;
+/// The first minor version whose index entries carry chunk digests.
+pub const VERSION_MINOR_DIGESTS: u16 = 3;
 /// Size of the file header.
 pub const FILE_HEADER_LEN: usize = 64;
 /// Size of a chunk record header (before the extent table).
@@ -23,8 +24,11 @@ pub const CHUNK_HEADER_LEN: usize = 48;
 pub const EXTENT_LEN: usize = 16;
 /// Size of the header of DISK, INDX, IDXD and MANI records.
 pub const RECORD_HEADER_LEN: usize = 24;
-/// Size of one index entry.
+/// Size of one index entry of a stream before 1.3 (no digest).
 pub const INDEX_ENTRY_LEN: usize = 32;
+/// Size of one index entry from format 1.3 on: the 32 bytes of [`INDEX_ENTRY_LEN`], then the
+/// chunk's SHA-256 digest (`docs/FORMAT.md` §5.4, §6.1).
+pub const INDEX_ENTRY_DIGEST_LEN: usize = 64;
 /// Size of one index directory entry.
 pub const DIR_ENTRY_LEN: usize = 32;
 /// Size of the tail record, the last bytes of a complete container.
@@ -103,6 +107,20 @@ pub struct FileHeader {
 }
 
 impl FileHeader {
+    /// Whether the stream's index entries carry chunk digests (format 1.3 on).
+    pub fn has_digests(&self) -> bool {
+        self.minor >= VERSION_MINOR_DIGESTS
+    }
+
+    /// Size of one index entry of this stream.
+    pub fn index_entry_len(&self) -> usize {
+        if self.has_digests() {
+            INDEX_ENTRY_DIGEST_LEN
+        } else {
+            INDEX_ENTRY_LEN
+        }
+    }
+
     /// Encodes the header.
     pub fn encode(&self) -> [u8; FILE_HEADER_LEN] {
         let mut b = [0u8; FILE_HEADER_LEN];
@@ -374,7 +392,8 @@ impl RecordHeader {
     }
 }
 
-/// One index entry: where a chunk record is and which disk range it covers.
+/// One index entry: where a chunk record is, which disk range it covers and (format 1.3 on)
+/// the chunk's digest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IndexEntry {
     /// Position of the chunk record in the container stream.
@@ -387,27 +406,51 @@ pub struct IndexEntry {
     pub disk: u32,
     /// Total record length (header, extent table, payload).
     pub record_len: u32,
+    /// The chunk's digest ([`crate::digest::chunk_digest`]); `None` in streams before 1.3.
+    pub digest: Option<[u8; 32]>,
 }
 
 impl IndexEntry {
-    /// Encodes the entry.
+    /// Encodes the entry: [`INDEX_ENTRY_DIGEST_LEN`] bytes with a digest,
+    /// [`INDEX_ENTRY_LEN`] without.
     pub fn encode(&self, out: &mut Vec<u8>) {
-        let mut b = [0u8; INDEX_ENTRY_LEN];
+        let mut b = [0u8; INDEX_ENTRY_DIGEST_LEN];
         LE::write_u64(&mut b[0..8], self.pos);
         LE::write_u64(&mut b[8..16], self.first);
         LE::write_u64(&mut b[16..24], self.end);
         LE::write_u32(&mut b[24..28], self.disk);
         LE::write_u32(&mut b[28..32], self.record_len);
-        out.extend_from_slice(&b);
+        match &self.digest {
+            Some(d) => {
+                b[32..64].copy_from_slice(d);
+                out.extend_from_slice(&b);
+            }
+            None => out.extend_from_slice(&b[..INDEX_ENTRY_LEN]),
+        }
     }
-    /// Decodes one entry.
+    /// Decodes one entry of [`INDEX_ENTRY_LEN`] bytes, or of [`INDEX_ENTRY_DIGEST_LEN`] bytes
+    /// (with its digest).
     pub fn decode(b: &[u8]) -> Self {
+        let digest = b.get(32..64).map(|d| {
+            let mut x = [0u8; 32];
+            x.copy_from_slice(d);
+            x
+        });
         IndexEntry {
             pos: LE::read_u64(&b[0..8]),
             first: LE::read_u64(&b[8..16]),
             end: LE::read_u64(&b[16..24]),
             disk: LE::read_u32(&b[24..28]),
             record_len: LE::read_u32(&b[28..32]),
+            digest,
+        }
+    }
+
+    /// The entry without its digest (what a chunk record alone tells).
+    pub fn located(&self) -> IndexEntry {
+        IndexEntry {
+            digest: None,
+            ..*self
         }
     }
 }

@@ -147,8 +147,8 @@ impl<R: ReadAt> IndexedImage<R> {
             d.pos,
             tag::INDEX,
             "index segment",
-            u64::from(MAX_INDEX_ENTRIES) * INDEX_ENTRY_LEN as u64,
-            |rh| u64::from(rh.a) * INDEX_ENTRY_LEN as u64,
+            u64::from(MAX_INDEX_ENTRIES) * self.header.index_entry_len() as u64,
+            |rh| u64::from(rh.a) * self.header.index_entry_len() as u64,
         )?;
         if rh.a != d.entries || rh.b != d.first_seq {
             return Err(ContainerError::Invalid {
@@ -158,9 +158,127 @@ impl<R: ReadAt> IndexedImage<R> {
             });
         }
         Ok(body
-            .chunks_exact(INDEX_ENTRY_LEN)
+            .chunks_exact(self.header.index_entry_len())
             .map(IndexEntry::decode)
             .collect())
+    }
+
+    /// The image digest (`docs/FORMAT.md` §6.1) computed from the index alone — the chunk
+    /// digests of its entries and the `DISK` records between the chunks — without reading or
+    /// decompressing any chunk; `None` for a stream before format 1.3 (no digests in its
+    /// index). Equal to the manifest's `digest` when the index is the one the writer made:
+    /// an operator who compares it with the digest noted at save time can then trust every
+    /// chunk [`IndexedImage::read_data`] verifies against its entry.
+    pub fn image_digest(&self) -> Result<Option<String>> {
+        if !self.header.has_digests() {
+            return Ok(None);
+        }
+        let mut digest = crate::digest::ImageDigest::default();
+        let mut at = FILE_HEADER_LEN as u64;
+        for i in 0..self.directory.len() {
+            for e in self.segment(i)?.iter() {
+                self.digest_records_between(&mut digest, at, e.pos)?;
+                let d = e.digest.as_ref().ok_or(ContainerError::Invalid {
+                    what: "index entry",
+                    pos: e.pos,
+                    detail: "no chunk digest".into(),
+                })?;
+                digest.chunk(d);
+                at = e.pos + u64::from(e.record_len);
+            }
+        }
+        self.digest_records_between(&mut digest, at, self.tail.directory_pos)?;
+        Ok(Some(digest.hex()))
+    }
+
+    /// Walks the records in `[at, end)`, a stretch between two chunks the index lists (or
+    /// after the last one): each must be a `DLST`, `DISK` or `INDX` record (a chunk here would
+    /// be one the index leaves out); `DISK` records go into `digest`.
+    fn digest_records_between(
+        &self,
+        digest: &mut crate::digest::ImageDigest,
+        mut at: u64,
+        end: u64,
+    ) -> Result<()> {
+        let misplaced = |pos: u64, detail: String| ContainerError::Invalid {
+            what: "index",
+            pos,
+            detail,
+        };
+        if at > end {
+            return Err(misplaced(
+                end,
+                format!("the index lists records that overlap or are out of order (a record ends at {at})"),
+            ));
+        }
+        while at < end {
+            let h = read(&self.src, at, RECORD_HEADER_LEN, "record")?;
+            let found = [h[0], h[1], h[2], h[3]];
+            let rh = RecordHeader::decode(&h, at, "record")?;
+            let body_len = match found {
+                tag::DISK | tag::DISK_LIST => {
+                    if rh.b > u64::from(MAX_JSON_LEN) {
+                        return Err(misplaced(at, format!("JSON length {} is too large", rh.b)));
+                    }
+                    rh.b
+                }
+                tag::INDEX => u64::from(rh.a) * self.header.index_entry_len() as u64,
+                _ => {
+                    return Err(misplaced(
+                        at,
+                        format!(
+                            "a {} record lies between the chunks the index lists (a chunk the index leaves out?)",
+                            String::from_utf8_lossy(&found)
+                        ),
+                    ))
+                }
+            };
+            let next = at + RECORD_HEADER_LEN as u64 + body_len;
+            if next > end {
+                return Err(misplaced(
+                    at,
+                    "a record runs into the next chunk the index lists".into(),
+                ));
+            }
+            if found == tag::DISK {
+                let body = read(
+                    &self.src,
+                    at + RECORD_HEADER_LEN as u64,
+                    body_len as usize,
+                    "disk record",
+                )?;
+                if crc32fast::hash(&body) != rh.body_crc {
+                    return Err(ContainerError::Checksum {
+                        what: "disk record",
+                        pos: at,
+                        chunk: None,
+                    });
+                }
+                digest.disk(rh.a, &body);
+            }
+            at = next;
+        }
+        Ok(())
+    }
+
+    /// Reads the chunk an index entry points to, decompresses it into `out` (its data, extent
+    /// after extent) and verifies it: the record's CRCs, the data's CRC32 and — in a format 1.3
+    /// stream — the chunk digest of the entry (`ContainerError::Checksum` "chunk digest":
+    /// the data is not what the writer indexed, even if every CRC matches).
+    pub fn read_data(&self, e: &IndexEntry, out: &mut Vec<u8>) -> Result<EncodedChunk> {
+        let c = self.read_chunk(e)?;
+        c.decode_into(out)?;
+        if let Some(want) = &e.digest {
+            let got = crate::digest::chunk_digest(c.header.disk, c.header.seq, &c.extents, out);
+            if &got != want {
+                return Err(ContainerError::Checksum {
+                    what: "chunk digest",
+                    pos: e.pos,
+                    chunk: Some(c.header.seq),
+                });
+            }
+        }
+        Ok(c)
     }
 
     /// Segment `i`, from the one-segment cache or the container.
@@ -295,8 +413,7 @@ impl<R: ReadAt> IndexedImage<R> {
             let Some(e) = self.find(disk, at)? else {
                 return Ok(false);
             };
-            let c = self.read_chunk(&e)?;
-            c.decode_into(&mut data)?;
+            let c = self.read_data(&e, &mut data)?;
             let mut dpos = 0u64;
             let mut progressed = false;
             for x in &c.extents {

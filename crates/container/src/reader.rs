@@ -71,7 +71,7 @@ impl EncodedChunk {
         Ok(())
     }
 
-    /// The index entry that describes this chunk.
+    /// The index entry that describes this chunk (without a digest: that needs the data).
     pub fn index_entry(&self) -> IndexEntry {
         IndexEntry {
             pos: self.pos,
@@ -80,6 +80,7 @@ impl EncodedChunk {
             disk: self.header.disk,
             record_len: (CHUNK_HEADER_LEN + self.extents.len() * EXTENT_LEN + self.payload.len())
                 as u32,
+            digest: None,
         }
     }
 }
@@ -443,17 +444,20 @@ impl<R: Read> StreamReader<R> {
                         "empty or after the index directory".into(),
                     ));
                 }
+                let entry_len = self.header.index_entry_len();
                 let body = self.body(
-                    u64::from(rh.a) * INDEX_ENTRY_LEN as u64,
-                    u64::from(MAX_INDEX_ENTRIES) * INDEX_ENTRY_LEN as u64,
+                    u64::from(rh.a) * entry_len as u64,
+                    u64::from(MAX_INDEX_ENTRIES) * entry_len as u64,
                     rh.body_crc,
                     pos,
                     "index segment",
                 )?;
                 let seen = std::mem::take(&mut self.segment);
+                // The digests are compared with the data by whoever decompresses it (`check`,
+                // the random-access reader); a sequential read sees only where chunks lie.
                 let listed: Vec<IndexEntry> = body
-                    .chunks_exact(INDEX_ENTRY_LEN)
-                    .map(IndexEntry::decode)
+                    .chunks_exact(entry_len)
+                    .map(|b| IndexEntry::decode(b).located())
                     .collect();
                 if listed != seen || rh.b != self.segment_first_seq {
                     return Err(self.invalid(

@@ -154,6 +154,7 @@ impl<W: Write> Output<W> {
             end: c.extents[c.extents.len() - 1].end(),
             disk: c.disk,
             record_len: (head.len() + c.payload.len()) as u32,
+            digest: Some(c.digest),
         };
         self.write(&head)?;
         self.write(&c.payload)?;
@@ -188,7 +189,7 @@ impl<W: Write> Output<W> {
         if self.segment.is_empty() {
             return Ok(());
         }
-        let mut body = Vec::with_capacity(self.segment.len() * INDEX_ENTRY_LEN);
+        let mut body = Vec::with_capacity(self.segment.len() * INDEX_ENTRY_DIGEST_LEN);
         for e in &self.segment {
             e.encode(&mut body);
         }
@@ -286,11 +287,7 @@ impl<W: Write + Send + 'static> ImageWriter<W> {
         }
         let header = FileHeader {
             major: VERSION_MAJOR,
-            minor: if list.is_some() {
-                VERSION_MINOR
-            } else {
-                VERSION_MINOR_PLAIN
-            },
+            minor: VERSION_MINOR,
             chunk_size: opts.chunk_size,
             image_id: opts.image_id,
             created_unix: opts.created_unix,

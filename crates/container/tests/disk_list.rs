@@ -1,7 +1,7 @@
-//! The optional disk list record (`DLST`, format 1.1): written only when asked for, read and
+//! The optional disk list record (`DLST`, format 1.1 on): written only when asked for, read and
 //! cross-checked by the sequential reader and delivered by `decode_parallel`.
 
-use lifeboat_container::format::{tag, FileHeader, RecordHeader, FILE_HEADER_LEN};
+use lifeboat_container::format::{self, tag, FileHeader, RecordHeader, FILE_HEADER_LEN};
 use lifeboat_container::*;
 use lifeboat_fs::Extent;
 use std::sync::atomic::AtomicBool;
@@ -50,18 +50,18 @@ fn minor(image: &[u8]) -> u16 {
 }
 
 #[test]
-fn without_a_list_the_stream_is_format_1_0() {
+fn without_a_list_the_first_record_is_the_first_disk() {
     let image = build(2, None).unwrap();
-    assert_eq!(minor(&image), 0);
+    assert_eq!(minor(&image), format::VERSION_MINOR);
     let recs = records(&image).unwrap();
     assert!(matches!(recs[0], Record::Disk { index: 0, .. }));
     assert!(!recs.iter().any(|r| matches!(r, Record::DiskList { .. })));
 }
 
 #[test]
-fn the_list_is_the_first_record_and_makes_the_stream_1_1() {
+fn the_list_is_the_first_record() {
     let image = build(2, Some(2)).unwrap();
-    assert_eq!(minor(&image), 1);
+    assert_eq!(minor(&image), format::VERSION_MINOR);
     assert_eq!(
         &image[FILE_HEADER_LEN..FILE_HEADER_LEN + 4],
         &tag::DISK_LIST
@@ -84,6 +84,8 @@ fn the_list_is_the_first_record_and_makes_the_stream_1_1() {
     let src: &[u8] = &image;
     let idx = IndexedImage::open(&src).unwrap();
     assert_eq!(idx.manifest().unwrap(), b"{}".to_vec());
+    // Nor is the image digest derived from the index (the list is not part of it).
+    assert!(idx.image_digest().unwrap().is_some());
 
     // decode_parallel hands the list over first.
     let cancel = AtomicBool::new(false);

@@ -7,6 +7,15 @@ use std::sync::atomic::AtomicBool;
 
 /// Builds a disk of `len` bytes with a pattern, and a container storing `extents` of it.
 fn build(disks: &[(Vec<u8>, Vec<Extent>)], chunk_size: u32, threads: usize) -> Vec<u8> {
+    build_summary(disks, chunk_size, threads).0
+}
+
+/// [`build`], with the writer's summary.
+fn build_summary(
+    disks: &[(Vec<u8>, Vec<Extent>)],
+    chunk_size: u32,
+    threads: usize,
+) -> (Vec<u8>, Summary) {
     let opts = WriterOptions {
         chunk_size,
         threads,
@@ -27,7 +36,7 @@ fn build(disks: &[(Vec<u8>, Vec<Extent>)], chunk_size: u32, threads: usize) -> V
     }
     let (out, summary) = w.finish(|_| Ok(b"{\"m\":1}".to_vec())).unwrap();
     assert_eq!(summary.total_bytes, out.len() as u64);
-    out
+    (out, summary)
 }
 
 /// Restores every disk from the container into zero-filled buffers of the given sizes.
@@ -93,7 +102,7 @@ proptest! {
     ) {
         let d0 = pattern(200_000, 7);
         let d1 = pattern(90_000, 13);
-        let img = build(&[(d0.clone(), e0.clone()), (d1.clone(), e1.clone())], chunk_kib * 1024, threads);
+        let (img, summary) = build_summary(&[(d0.clone(), e0.clone()), (d1.clone(), e1.clone())], chunk_kib * 1024, threads);
         let got = restore(&img, &[200_000, 90_000]).unwrap();
         for (disk, (src, ext)) in [(&d0, &e0), (&d1, &e1)].iter().enumerate() {
             let mut want = vec![0u8; src.len()];
@@ -113,6 +122,8 @@ proptest! {
             }
         }
         prop_assert_eq!(idx.manifest().unwrap(), b"{\"m\":1}".to_vec());
+        // The index alone gives the writer's image digest.
+        prop_assert_eq!(idx.image_digest().unwrap(), Some(summary.digest));
     }
 
     #[test]
@@ -206,4 +217,101 @@ fn a_record_length_beyond_the_chunk_size_is_refused_before_reading() {
             "{len}: {err}"
         );
     }
+}
+
+/// Random bytes (a xorshift stream): zstd cannot shrink them, so chunks are stored as they are.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// A chunk whose data was changed and whose every CRC was computed again passes every CRC
+/// check (a sequential restore writes it), but not the digest its index entry holds; and an
+/// index entry whose digest was changed (index CRCs computed again) changes the image digest
+/// derived from the index, so it no longer equals the one noted at save time.
+#[test]
+fn chunk_digests_in_the_index_catch_what_crcs_cannot() {
+    let d = noise(100_000, 77);
+    let (img, summary) = build_summary(&[(d.clone(), vec![Extent::new(0, 100_000)])], 16384, 2);
+    let idx = IndexedImage::open(&img).unwrap();
+    assert_eq!(idx.header().minor, format::VERSION_MINOR);
+    let seg = idx.segment(0).unwrap();
+    assert!(seg.iter().all(|e| e.digest.is_some()));
+    let e = seg[2];
+    let c = idx.read_chunk(&e).unwrap();
+    assert_eq!(
+        c.header.codec,
+        format::Codec::Stored,
+        "test needs a stored chunk"
+    );
+
+    // Change one data byte of chunk 2, then recompute its data, payload and header CRCs.
+    let mut bad = img.clone();
+    let tend = e.pos as usize + format::CHUNK_HEADER_LEN + c.extents.len() * format::EXTENT_LEN;
+    bad[tend + 100] ^= 0x40;
+    let payload = &bad[tend..e.pos as usize + e.record_len as usize];
+    let mut h = c.header;
+    h.data_crc = crc32fast::hash(payload);
+    h.payload_crc = h.data_crc;
+    let head = h.encode(&c.extents);
+    bad[e.pos as usize..tend].copy_from_slice(&head);
+    let mut changed = d.clone();
+    changed[c.extents[0].offset as usize + 100] ^= 0x40;
+    assert_eq!(
+        restore(&bad, &[100_000]).unwrap()[0],
+        changed,
+        "every CRC passes: the sequential restore writes the changed byte"
+    );
+    let idx_bad = IndexedImage::open(&bad[..]).unwrap();
+    let mut buf = vec![0u8; 64];
+    let err = idx_bad
+        .read_disk(0, c.extents[0].offset + 80, &mut buf)
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ContainerError::Checksum {
+                what: "chunk digest",
+                chunk: Some(2),
+                ..
+            }
+        ),
+        "{err}"
+    );
+    // The untouched chunks still read.
+    assert!(idx_bad.read_disk(0, 0, &mut buf).unwrap());
+    assert_eq!(&buf[..], &d[..64]);
+
+    // Change the digest of entry 1 in the index segment and recompute the segment's CRCs.
+    let mut bad = img.clone();
+    // The only INDX record (one segment): the last "INDX" of the stream, after every chunk.
+    let seg_pos = bad.windows(4).rposition(|w| w == b"INDX").unwrap();
+    let h = format::RecordHeader::decode(&bad[seg_pos..seg_pos + 24], seg_pos as u64, "t").unwrap();
+    let body = seg_pos + 24..seg_pos + 24 + h.a as usize * format::INDEX_ENTRY_DIGEST_LEN;
+    bad[body.start + format::INDEX_ENTRY_DIGEST_LEN + 40] ^= 1;
+    let rh = format::RecordHeader {
+        body_crc: crc32fast::hash(&bad[body.clone()]),
+        ..h
+    };
+    bad[seg_pos..seg_pos + 24].copy_from_slice(&rh.encode());
+    let idx_bad = IndexedImage::open(&bad[..]).unwrap();
+    let from_index = idx_bad.image_digest().unwrap().unwrap();
+    assert_ne!(from_index, summary.digest);
+    // ... and that chunk no longer reads against its (changed) entry.
+    let e1 = idx_bad.segment(0).unwrap()[1];
+    assert!(matches!(
+        idx_bad.read_data(&e1, &mut Vec::new()),
+        Err(ContainerError::Checksum {
+            what: "chunk digest",
+            ..
+        })
+    ));
+    assert_eq!(idx.image_digest().unwrap().unwrap(), summary.digest);
 }
