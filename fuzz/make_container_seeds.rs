@@ -1,7 +1,9 @@
 //! Regenerates the seed corpus of the `container_reader` fuzz target (small, real containers
 //! written with `ImageWriter`: 4 KiB chunks, one or two disks, zstd, stored and zero chunks)
 //! and the generated part of the `manifest` seeds (their manifests and disk records).
-//! Deterministic: the same bytes every run.
+//! Deterministic: the same bytes every run. The `v1-*.lbi` seeds beside them are the same
+//! containers as written by the format-1.x writer (32-byte index entries, no chunk digests),
+//! kept so that the reader of old images stays fuzzed; this example does not touch them.
 //!
 //!     cargo run --manifest-path fuzz/Cargo.toml --example make_container_seeds
 use lifeboat_container::{
@@ -60,6 +62,8 @@ fn partition(number: u32, start: u64, size: u64, gpt: bool, used: u64) -> Partit
         used_bytes: used,
         notes: vec![],
         files: None,
+        volumes: vec![],
+        unallocated_bytes: None,
     }
 }
 

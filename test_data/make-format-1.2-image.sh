@@ -2,8 +2,9 @@
 # How test_data/format-1.2-image.tar.zst was made: an image of two small disks written by the
 # format-1.2 writer (lifeboat at commit 20b010c, the last one before index entries carried
 # chunk digests), kept so that every later lifeboat is tested on reading images saved before
-# format 1.3 (tests/formats.rs). Running it with a newer lifeboat makes a 1.3 image, which is
-# NOT what the file must hold: check out 20b010c and build it first, then pass its binary.
+# format 3 (tests/e2e.rs `an_image_saved_before_format_3_still_reads`). Running it with a newer
+# lifeboat makes a format-3 image, which is NOT what the file must hold: check out 20b010c and
+# build it first, then pass its binary.
 # Needs: sfdisk (fdisk), mke2fs (e2fsprogs), tar, zstd.
 #     test_data/make-format-1.2-image.sh /path/to/lifeboat-at-20b010c
 # The tests compare the extracted disks with these SHA-256 sums of the source disks:

@@ -1139,3 +1139,104 @@ fn a_missing_tool_fails_in_ci_and_skips_locally() {
         "CI=true must turn a missing tool into a failure"
     );
 }
+
+/// An image saved before format 3 (`test_data/format-1.2-image.tar.zst`, made by the
+/// committed generator with the format-1.2 writer: two disks, index entries without chunk
+/// digests) is still read by everything: info (its digest), check against the digest noted
+/// then, extract of each disk (byte for byte the source disks), restoredisk of both disks onto
+/// garbage-filled targets (e2fsck clean); extract or mount with `--digest` say why they cannot
+/// prove it from the index.
+#[test]
+fn an_image_saved_before_format_3_still_reads() {
+    if !need(&["tar", "zstd", "e2fsck"]) {
+        return;
+    }
+    const DIGEST: &str = "157398b67e698c03bed94f8b331f2136ce8456bb037ed7da49cf6762471b0579";
+    const DISKS: [(u64, &str); 2] = [
+        (
+            24,
+            "198b52c05390e8520516e08ab79263ce041395f9f8e1777491d8926654914e11",
+        ),
+        (
+            8,
+            "4b2ecadad216e0a4a6d4c98e654c55dd81ec3ec78d88085b78b2e8ebe9dd6644",
+        ),
+    ];
+    let t = tempdir("fmt12");
+    let repo = t.path().join("repo");
+    fs::create_dir_all(&repo).unwrap();
+    let archive =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../test_data/format-1.2-image.tar.zst");
+    run_ok(
+        tool("tar")
+            .arg("-C")
+            .arg(&repo)
+            .args(["-I", "zstd", "-xf"])
+            .arg(&archive),
+    );
+    let (r, i) = (s(&repo), "fmt12");
+    let info = lifeboat(&["info", "--repo", r, "--image", i, "--json"]).code(0);
+    assert_eq!(info.json_lines()[0]["digest"], DIGEST);
+    lifeboat(&["check", "--repo", r, "--image", i, "--digest", DIGEST])
+        .code(0)
+        .says(&["expected"]);
+    for (n, (_, sha)) in DISKS.iter().enumerate() {
+        let out = t.path().join(format!("disk{n}.img"));
+        let d = n.to_string();
+        lifeboat(&[
+            "extract",
+            "--repo",
+            r,
+            "--image",
+            i,
+            "--disk",
+            &d,
+            "--out",
+            s(&out),
+        ])
+        .code(0);
+        assert_eq!(sha_all(&out), *sha, "extract of disk {n}");
+    }
+    let out = t.path().join("refused.img");
+    lifeboat(&[
+        "extract",
+        "--repo",
+        r,
+        "--image",
+        i,
+        "--out",
+        s(&out),
+        "--digest",
+        DIGEST,
+    ])
+    .code(1)
+    .says(&["before image format 3", "lifeboat check --digest"]);
+    assert!(!out.exists());
+    let targets: Vec<_> = DISKS
+        .iter()
+        .enumerate()
+        .map(|(n, (mib, _))| {
+            let p = t.path().join(format!("target{n}.img"));
+            garbage_file(&p, mib * MIB, 70 + n as u64);
+            p
+        })
+        .collect();
+    lifeboat(&[
+        "restoredisk",
+        "--yes",
+        "--repo",
+        r,
+        "--image",
+        i,
+        "--disk",
+        s(&targets[0]),
+        "--disk",
+        s(&targets[1]),
+    ])
+    .code(0);
+    for (n, (mib, _)) in DISKS.iter().enumerate() {
+        let fs_img = t.path().join(format!("fs{n}.img"));
+        extract(&targets[n], MIB, (mib - 1) * MIB, &fs_img);
+        assert_fsck_clean(&fs_img, &format!("restored disk {n}"));
+    }
+}

@@ -211,4 +211,20 @@ fn an_image_is_browsed_through_fuse_and_both_umount_and_ctrl_c_end_it() {
     ])
     .code(1)
     .says(&["cannot mount the image"]);
+
+    // A digest other than the image's: refused before anything is mounted (exit 4).
+    let wrong = "0".repeat(64);
+    lifeboat(&[
+        "mount",
+        "--repo",
+        s(&repo),
+        "--image",
+        "img",
+        s(&mnt),
+        "--digest",
+        &wrong,
+    ])
+    .code(4)
+    .says(&["not the expected", &wrong]);
+    assert!(!mounted(&mnt));
 }

@@ -360,6 +360,117 @@ fn resealed_chunk_is_refused_before_writing() {
     assert!(!r.all().contains("INCONSISTENT"), "{}", r.all());
 }
 
+/// Someone who can write to the repository replaces a byte of a stored (incompressible)
+/// chunk and makes every CRC agree again: the chunk's data, payload and header CRCs and the
+/// volume CRC in manifest.json. No CRC can tell; the chunk's SHA-256 digest in the index
+/// (format 3) can: `extract` (and `mount`, through the same reader) refuse the chunk even
+/// after the index itself was proved against the digest noted at save time; `check`, which
+/// reads everything, fails too.
+#[test]
+fn a_chunk_rewritten_with_every_crc_is_caught_by_its_digest() {
+    if !need(&["sfdisk"]) {
+        return;
+    }
+    let t = tempdir("digest");
+    let fx = mbr_disk(t.path(), "rnd.img", 11, 960, &[raw(9, "83", 961)]);
+    let part_sha = fx.parts[0].sha.clone().unwrap();
+    let repo = t.path().join("repo");
+    fs::create_dir_all(&repo).unwrap();
+    let (r, i) = (s(&repo), "img");
+    lifeboat(&["savedisk", "--repo", r, "--image", i, "--disk", s(&fx.path)]).code(0);
+    let info = lifeboat(&["info", "--repo", r, "--image", i, "--json"]).code(0);
+    let digest = info.json_lines()[0]["digest"].as_str().unwrap().to_string();
+    let extract = |out: &str, digest: Option<&str>| {
+        let out = t.path().join(out);
+        let mut a = vec![
+            "extract",
+            "--repo",
+            r,
+            "--image",
+            i,
+            "--part",
+            "1",
+            "--out",
+            s(&out),
+        ];
+        if let Some(d) = digest {
+            a.extend(["--digest", d]);
+        }
+        (lifeboat(&a), out)
+    };
+    let (run, out) = extract("good.img", Some(&digest));
+    run.code(0).says(&["expected"]);
+    assert_eq!(sha_all(&out), part_sha, "extract with the digest");
+    // restoredisk proves the digest in its pre-check: another one writes nothing; the right
+    // one restores; without the pre-check it cannot be proved and is refused.
+    let target = t.path().join("target.img");
+    garbage_file(&target, fx.size, 962);
+    let before = sha_all(&target);
+    let wrong = "0".repeat(64);
+    restore(&repo, i, &target, &["--yes", "--digest", &wrong])
+        .code(4)
+        .says(&["not the expected", "nothing was written"]);
+    assert_eq!(
+        sha_all(&target),
+        before,
+        "a wrong digest wrote to the target"
+    );
+    restore(
+        &repo,
+        i,
+        &target,
+        &["--yes", "--no-precheck", "--digest", &digest],
+    )
+    .code(1)
+    .says(&["--no-precheck"]);
+    assert_eq!(sha_all(&target), before);
+    restore(&repo, i, &target, &["--yes", "--digest", &digest]).code(0);
+    let p = &fx.parts[0];
+    assert_eq!(
+        sha_range(&target, p.start, p.size),
+        part_sha,
+        "restore with the digest"
+    );
+
+    // Rewrite a byte of the last stored chunk (codec 0: the payload is the data itself).
+    let dir = repo.join(i);
+    let vol = dir.join("data.lbi.000");
+    let mut v = fs::read(&vol).unwrap();
+    let mut at = 0;
+    let mut stored = None;
+    while let Some((o, n, payload)) = next_chunk(&v, at) {
+        at = o + 4;
+        if v[o + 28] == 0 && payload >= 4096 {
+            stored = Some((o, n, payload));
+        }
+    }
+    let (o, n, payload) = stored.expect("a stored chunk (the partition is random bytes)");
+    let p = o + 48 + 16 * n;
+    v[p + payload / 2] ^= 0x20;
+    let crc = crc32fast::hash(&v[p..p + payload]).to_le_bytes();
+    v[o + 32..o + 36].copy_from_slice(&crc); // data CRC
+    v[o + 36..o + 40].copy_from_slice(&crc); // payload CRC
+    let mut h = crc32fast::Hasher::new();
+    h.update(&v[o..o + 44]);
+    h.update(&v[o + 48..o + 48 + 16 * n]);
+    v[o + 44..o + 48].copy_from_slice(&h.finalize().to_le_bytes());
+    fs::write(&vol, &v).unwrap();
+    let mpath = dir.join("manifest.json");
+    let mut m: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&mpath).unwrap()).unwrap();
+    m["files"][0]["crc32"] = serde_json::Value::String(format!("{:08x}", crc32fast::hash(&v)));
+    fs::write(&mpath, serde_json::to_string_pretty(&m).unwrap()).unwrap();
+    let seq = u64::from_le_bytes(v[o + 8..o + 16].try_into().unwrap());
+
+    for (name, d) in [("bad.img", None), ("bad-d.img", Some(digest.as_str()))] {
+        let (run, _) = extract(name, d);
+        let run = run.code(4).says(&["chunk digest"]);
+        assert_eq!(chunk_named(&run.all()), Some(seq), "{}", run.all());
+    }
+    // check reads it all: the disk's data CRC (and the image digest) no longer match.
+    lifeboat(&["check", "--repo", r, "--image", i]).code(4);
+}
+
 #[test]
 fn truncated_volume_is_refused() {
     if !need(TOOLS) {

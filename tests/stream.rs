@@ -162,11 +162,11 @@ fn two_disks_mbr_and_gpt_stream_with_a_disk_list() {
         &stream,
     );
     ok(&r, "savedisk of two disks --repo -");
-    // Format 1.1: the disk list is the first record, so both targets are checked before the
-    // first write.
+    // The disk list is the first record (format 1.1 on), so both targets are checked before
+    // the first write.
     let head = read_range(&stream, 0, 68);
     assert_eq!(&head[..8], b"LIFEBOAT");
-    assert_eq!(u16::from_le_bytes([head[10], head[11]]), 1, "minor version");
+    assert_eq!(u16::from_le_bytes([head[8], head[9]]), 3, "major version");
     assert_eq!(&head[64..68], b"DLST");
 
     // A second target too small for its partitions: refused before anything is written, also on the first.

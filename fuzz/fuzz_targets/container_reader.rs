@@ -5,7 +5,8 @@
 //! 2. `decode_parallel` (2 threads) reads the same bytes and must deliver exactly the same
 //!    records and succeed or fail where the sequential reader does.
 //! 3. `IndexedImage::open` on the same bytes, then the manifest, every index segment, `find`
-//!    at a few offsets, `read_chunk` and `read_disk` of what the index points to.
+//!    at a few offsets, `read_chunk`, `read_data` (format 3: the chunk digest) and `read_disk`
+//!    of what the index points to, and the image digest derived from the index.
 //!
 //! Each input is also run a second time with every checksum recomputed (header, records,
 //! chunk payload and data CRCs, found by walking the records front to back and from the
@@ -13,7 +14,7 @@
 //! and reach the decoders.
 //!
 //! Nothing may panic or hang, and memory stays bounded (every length the readers allocate
-//! for is capped by the format: 64 MiB per chunk or JSON body, 32 MiB per index body). When
+//! for is capped by the format: 64 MiB per chunk, JSON body or index body). When
 //! the stream reader accepted the whole container, the index must agree with it chunk for
 //! chunk.
 #![no_main]
@@ -21,7 +22,8 @@
 use libfuzzer_sys::fuzz_target;
 use lifeboat_container::format::ChunkHeader;
 use lifeboat_container::{
-    decode_parallel, DecodeError, Decoded, IndexEntry, IndexedImage, Record, StreamReader,
+    decode_parallel, ContainerError, DecodeError, Decoded, IndexEntry, IndexedImage, Record,
+    StreamReader,
 };
 use lifeboat_fs::Extent;
 use std::sync::atomic::AtomicBool;
@@ -174,8 +176,17 @@ fn indexed(data: &[u8], complete: bool, streamed: &[Event], verified: &[IndexEnt
     }
     assert!(img.segment(img.segments()).is_err());
     if complete && verified.len() <= 256 {
-        assert_eq!(entries, verified, "index differs from the chunks streamed");
+        let located: Vec<IndexEntry> = entries.iter().map(IndexEntry::located).collect();
+        assert_eq!(located, verified, "index differs from the chunks streamed");
+        assert!(
+            entries
+                .iter()
+                .all(|e| e.digest.is_some() == img.header().has_digests()),
+            "digests in the index of a stream whose major version says otherwise"
+        );
     }
+    // The image digest from the index alone (bounded by the index and the disk records).
+    let _ = img.image_digest();
     for off in [0u64, 1, 511, 4096, 1 << 20, u64::MAX] {
         let _ = img.find(0, off);
     }
@@ -189,6 +200,9 @@ fn indexed(data: &[u8], complete: bool, streamed: &[Event], verified: &[IndexEnt
         if let Ok(c) = img.read_chunk(e) {
             assert_eq!(c.pos, e.pos);
             let _ = c.decode_into(&mut buf);
+        }
+        if let Ok(c) = img.read_data(e, &mut buf) {
+            assert_eq!(buf.len(), c.header.data_len as usize);
         }
         let mut small = [0u8; 600];
         let _ = img.read_disk(e.disk, e.first, &mut small);
@@ -208,7 +222,7 @@ fn indexed(data: &[u8], complete: bool, streamed: &[Event], verified: &[IndexEnt
                 .find(entry.disk, entry.first)
                 .expect("find in a verified container")
                 .expect("every stored chunk is found by its first byte");
-            assert_eq!(&found, entry);
+            assert_eq!(&found.located(), entry);
             let c = img
                 .read_chunk(entry)
                 .expect("read_chunk of a verified chunk");
@@ -218,6 +232,20 @@ fn indexed(data: &[u8], complete: bool, streamed: &[Event], verified: &[IndexEnt
             let x = extents[0];
             let n = x.len.min(4096) as usize;
             let mut out = vec![0u8; n];
+            // Format 3: data whose CRCs were recomputed (the second run of each input) no
+            // longer has the digest its index entry holds, and the random reader refuses it.
+            let digest_ok = !matches!(
+                img.read_data(&found, &mut Vec::new()),
+                Err(ContainerError::Checksum {
+                    what: "chunk digest",
+                    ..
+                })
+            );
+            if !digest_ok {
+                assert!(found.digest.is_some(), "a digest error without a digest");
+                assert!(img.read_disk(entry.disk, x.offset, &mut out).is_err());
+                continue;
+            }
             assert!(img
                 .read_disk(entry.disk, x.offset, &mut out)
                 .expect("read_disk of stored bytes"));
@@ -241,8 +269,9 @@ fn put32(b: &mut [u8], at: usize, v: u32) {
 /// Largest data length whose data CRC the fixer recomputes (keeps each run fast).
 const FIX_DATA_MAX: usize = 1 << 20;
 
-/// Recomputes the CRCs of the record at `pos`; returns where the next record starts.
-fn fix_record(d: &mut [u8], pos: usize) -> Option<usize> {
+/// Recomputes the CRCs of the record at `pos` (index entries of `entry_len` bytes); returns
+/// where the next record starts.
+fn fix_record(d: &mut [u8], pos: usize, entry_len: usize) -> Option<usize> {
     let tag: [u8; 4] = d.get(pos..pos.checked_add(4)?)?.try_into().ok()?;
     match &tag {
         b"CHNK" => {
@@ -281,6 +310,7 @@ fn fix_record(d: &mut [u8], pos: usize) -> Option<usize> {
             d.get(pos..h)?;
             let len = match &tag {
                 b"DISK" | b"MANI" => usize::try_from(le64(d, pos + 8)).ok()?,
+                b"INDX" => (le32(d, pos + 4) as usize).checked_mul(entry_len)?,
                 _ => (le32(d, pos + 4) as usize).checked_mul(32)?,
             };
             let end = h.checked_add(len)?;
@@ -309,12 +339,18 @@ fn fix_crcs(data: &[u8]) -> Option<Vec<u8>> {
         return None;
     }
     let mut d = data.to_vec();
+    // Format 3 (major 3) has 64-byte index entries, 1.x 32-byte ones.
+    let entry_len = if u16::from_le_bytes([d[8], d[9]]) == 3 {
+        64
+    } else {
+        32
+    };
     let crc = crc32fast::hash(&d[0..60]);
     put32(&mut d, 60, crc);
     // Front to back, as the stream reader goes.
     let mut pos = 64;
     for _ in 0..record_bound(d.len()) {
-        match fix_record(&mut d, pos) {
+        match fix_record(&mut d, pos, entry_len) {
             Some(next) if next > pos => pos = next,
             _ => break,
         }
@@ -322,7 +358,7 @@ fn fix_crcs(data: &[u8]) -> Option<Vec<u8>> {
     // From the tail, as IndexedImage goes: the directory, its segments, the manifest.
     if d.len() >= 128 {
         let t = d.len() - 64;
-        fix_record(&mut d, t);
+        fix_record(&mut d, t, entry_len);
         if &d[t..t + 4] == b"TAIL" {
             let dir = usize::try_from(le64(&d, t + 8)).unwrap_or(usize::MAX);
             let man = usize::try_from(le64(&d, t + 16)).unwrap_or(usize::MAX);
@@ -335,12 +371,12 @@ fn fix_crcs(data: &[u8]) -> Option<Vec<u8>> {
                         break;
                     }
                     if let Ok(seg) = usize::try_from(le64(&d, at)) {
-                        fix_record(&mut d, seg);
+                        fix_record(&mut d, seg, entry_len);
                     }
                 }
             }
-            fix_record(&mut d, dir);
-            fix_record(&mut d, man);
+            fix_record(&mut d, dir, entry_len);
+            fix_record(&mut d, man, entry_len);
         }
     }
     (d != data).then_some(d)

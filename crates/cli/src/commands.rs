@@ -2,7 +2,7 @@
 //! the result.
 
 use crate::confirm::{self, Refusal};
-use crate::flags::{self, ImageArg, ImportArgs, RepoArg, RestoreArgs, SaveArgs, Tuning};
+use crate::flags::{self, DigestArg, ImageArg, ImportArgs, RepoArg, RestoreArgs, SaveArgs, Tuning};
 use crate::output::{human, truncate, Ui};
 use crate::stream;
 use anyhow::{Context, Result};
@@ -129,20 +129,12 @@ pub fn restore(a: RestoreArgs, parts: Vec<u32>, ui: &Ui, cancel: &AtomicBool) ->
 pub fn check(
     repo: &RepoArg,
     image: &ImageArg,
-    digest: Option<String>,
+    digest: &DigestArg,
     tuning: &Tuning,
     ui: &Ui,
     cancel: &AtomicBool,
 ) -> Result<()> {
-    if let Some(d) = &digest {
-        if d.len() != 64 || !d.bytes().all(|c| c.is_ascii_hexdigit()) {
-            clap::Error::raw(
-                clap::error::ErrorKind::ValueValidation,
-                t!("cmd.digest_invalid").to_string() + "\n",
-            )
-            .exit()
-        }
-    }
+    let digest = digest.validated();
     let repo = repo.open()?;
     let name = image.name()?;
     if lifeboat_engine::is_clonezilla(&repo, name.as_str()) {
@@ -186,11 +178,13 @@ pub fn extract(
     disk: u32,
     part: Option<u32>,
     out: &std::path::Path,
+    digest: &DigestArg,
     ui: &Ui,
 ) -> Result<()> {
+    let digest = digest.validated();
     let repo = repo.open()?;
     let name = image.name()?;
-    let reader = lifeboat_engine::ImageReader::open(&repo, &name, &image.passphrase())?;
+    let reader = open_verified(&repo, &name, image, digest.as_deref(), ui)?;
     let x = reader.extract(disk, part, out)?;
     let what = match part {
         Some(p) => t!("cmd.extract_part", disk = disk, part = p),
@@ -205,6 +199,22 @@ pub fn extract(
         data = human(x.data_bytes)
     ));
     Ok(())
+}
+
+/// Opens an image for random reads (extract, mount) and proves its index first: the digest it
+/// gives must be the manifest's and, with `--digest`, the operator's.
+pub fn open_verified(
+    repo: &Repository,
+    name: &lifeboat_repo::ImageName,
+    image: &ImageArg,
+    digest: Option<&str>,
+    ui: &Ui,
+) -> Result<lifeboat_engine::ImageReader> {
+    let reader = lifeboat_engine::ImageReader::open(repo, name, &image.passphrase())?;
+    if reader.verify_digest(digest)?.is_some() && digest.is_some() {
+        ui.note(&t!("cmd.check_digest_matches"));
+    }
+    Ok(reader)
 }
 
 pub fn list(repo: &Repository, ui: &Ui) -> Result<()> {

@@ -94,16 +94,22 @@ fn run(cli: Cli, ui: &Ui, cancel: &AtomicBool) -> Result<()> {
             image,
             digest,
             tuning,
-        } => commands::check(&repo, &image, digest, &tuning, ui, cancel),
+        } => commands::check(&repo, &image, &digest, &tuning, ui, cancel),
         Command::Extract {
             repo,
             image,
             disk,
             part,
             out,
-        } => commands::extract(&repo, &image, disk, part, &out, ui),
+            digest,
+        } => commands::extract(&repo, &image, disk, part, &out, &digest, ui),
         #[cfg(feature = "mount")]
-        Command::Mount { repo, image, dir } => mount::mount(&repo, &image, &dir, ui, cancel),
+        Command::Mount {
+            repo,
+            image,
+            dir,
+            digest,
+        } => mount::mount(&repo, &image, &dir, &digest, ui, cancel),
         Command::Delete {
             repo,
             image,

@@ -6,7 +6,7 @@
 //! engine's `ImageReader` (only the chunks that hold the range are read and decompressed;
 //! a bounded cache). The mount runs in the foreground; Ctrl-C or `umount DIR` ends it.
 
-use crate::flags::{ImageArg, RepoArg};
+use crate::flags::{DigestArg, ImageArg, RepoArg};
 use crate::output::{human, Ui};
 use anyhow::{Context, Result};
 use fuser::{
@@ -184,12 +184,20 @@ pub fn mount(
     repo: &RepoArg,
     image: &ImageArg,
     dir: &Path,
+    digest: &DigestArg,
     ui: &Ui,
     cancel: &AtomicBool,
 ) -> Result<()> {
+    let digest = digest.validated();
     let repo = repo.open()?;
     let name = image.name()?;
-    let reader = Arc::new(ImageReader::open(&repo, &name, &image.passphrase())?);
+    let reader = Arc::new(crate::commands::open_verified(
+        &repo,
+        &name,
+        image,
+        digest.as_deref(),
+        ui,
+    )?);
     let files = entries(&reader);
     let mut cfg = Config::default();
     cfg.mount_options.extend([

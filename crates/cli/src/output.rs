@@ -640,6 +640,12 @@ fn mismatch(m: &Mismatch) -> String {
             t!("error.mismatch_stream_without_disk_list", targets = targets)
         }
         Mismatch::NoSource => t!("error.mismatch_no_source"),
+        Mismatch::NoIndexDigests { image } => t!("error.mismatch_no_index_digests", image = image),
+        Mismatch::DigestUnprovable { why } => match why {
+            lifeboat_engine::DigestUnprovable::NoPrecheck => t!("error.digest_needs_precheck"),
+            lifeboat_engine::DigestUnprovable::Stream => t!("error.digest_stream"),
+            lifeboat_engine::DigestUnprovable::Clonezilla => t!("error.digest_clonezilla"),
+        },
         other => return other.to_string(),
     }
     .into()

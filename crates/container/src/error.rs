@@ -35,13 +35,13 @@ pub enum ContainerError {
         found: [u8; 4],
     },
     /// The container was written by a newer, incompatible format version.
-    #[error("image format version {major}.{minor} is not supported by this lifeboat (reads {supported}.x); use a newer lifeboat")]
+    #[error("image format version {major}.{minor} is not supported by this lifeboat (it reads up to {supported}.x); use a newer lifeboat")]
     Version {
         /// Major version found.
         major: u16,
         /// Minor version found.
         minor: u16,
-        /// Major version this code reads.
+        /// Highest major version this code reads (of this kind of stream).
         supported: u16,
     },
     /// A checksum did not match: the bytes were damaged after they were written.

@@ -7,15 +7,17 @@ use lifeboat_fs::Extent;
 
 /// Magic at the start of every container stream.
 pub const FILE_MAGIC: [u8; 8] = *b"LIFEBOAT";
-/// Major format version written and read by this crate.
-pub const VERSION_MAJOR: u16 = 1;
-/// Minor format version written by this crate: 1.3, whose index entries carry each chunk's
-/// SHA-256 digest ([`INDEX_ENTRY_DIGEST_LEN`]-byte entries). Streams of minor 0 and 1 (index
-/// entries of [`INDEX_ENTRY_LEN`] bytes, no digests; 1 when they hold a
-/// [`tag::DISK_LIST`]) are still read.
-pub const VERSION_MINOR: u16 = 3;
-/// The first minor version whose index entries carry chunk digests.
-pub const VERSION_MINOR_DIGESTS: u16 = 3;
+/// Major format version written by this crate: 3, a stream whose index entries carry each
+/// chunk's SHA-256 digest ([`INDEX_ENTRY_DIGEST_LEN`]-byte entries). The major version
+/// changed (rather than the minor) so that a lifeboat that reads only 1.x refuses such a stream
+/// at its header ("use a newer lifeboat") instead of finding its index damaged. Major 2 is
+/// the sealed (encrypted) stream ([`crate::seal`]).
+pub const VERSION_MAJOR: u16 = 3;
+/// Minor format version written with [`VERSION_MAJOR`].
+pub const VERSION_MINOR: u16 = 0;
+/// The major version of streams written before chunk digests (index entries of
+/// [`INDEX_ENTRY_LEN`] bytes): still read. Minor 0, or 1 when it holds a [`tag::DISK_LIST`].
+pub const VERSION_MAJOR_V1: u16 = 1;
 /// Size of the file header.
 pub const FILE_HEADER_LEN: usize = 64;
 /// Size of a chunk record header (before the extent table).
@@ -24,9 +26,9 @@ pub const CHUNK_HEADER_LEN: usize = 48;
 pub const EXTENT_LEN: usize = 16;
 /// Size of the header of DISK, INDX, IDXD and MANI records.
 pub const RECORD_HEADER_LEN: usize = 24;
-/// Size of one index entry of a stream before 1.3 (no digest).
+/// Size of one index entry of a format 1.x stream (no digest).
 pub const INDEX_ENTRY_LEN: usize = 32;
-/// Size of one index entry from format 1.3 on: the 32 bytes of [`INDEX_ENTRY_LEN`], then the
+/// Size of one index entry of a format 3 stream: the 32 bytes of [`INDEX_ENTRY_LEN`], then the
 /// chunk's SHA-256 digest (`docs/FORMAT.md` §5.4, §6.1).
 pub const INDEX_ENTRY_DIGEST_LEN: usize = 64;
 /// Size of one index directory entry.
@@ -107,9 +109,9 @@ pub struct FileHeader {
 }
 
 impl FileHeader {
-    /// Whether the stream's index entries carry chunk digests (format 1.3 on).
+    /// Whether the stream's index entries carry chunk digests (format 3).
     pub fn has_digests(&self) -> bool {
-        self.minor >= VERSION_MINOR_DIGESTS
+        self.major == VERSION_MAJOR
     }
 
     /// Size of one index entry of this stream.
@@ -163,7 +165,7 @@ impl FileHeader {
         }
         let major = LE::read_u16(&b[8..10]);
         let minor = LE::read_u16(&b[10..12]);
-        if major != VERSION_MAJOR {
+        if major != VERSION_MAJOR && major != VERSION_MAJOR_V1 {
             return Err(ContainerError::Version {
                 major,
                 minor,
@@ -392,7 +394,7 @@ impl RecordHeader {
     }
 }
 
-/// One index entry: where a chunk record is, which disk range it covers and (format 1.3 on)
+/// One index entry: where a chunk record is, which disk range it covers and (format 3)
 /// the chunk's digest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IndexEntry {
@@ -406,7 +408,7 @@ pub struct IndexEntry {
     pub disk: u32,
     /// Total record length (header, extent table, payload).
     pub record_len: u32,
-    /// The chunk's digest ([`crate::digest::chunk_digest`]); `None` in streams before 1.3.
+    /// The chunk's digest ([`crate::digest::chunk_digest`]); `None` in format 1.x streams.
     pub digest: Option<[u8; 32]>,
 }
 

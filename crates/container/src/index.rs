@@ -165,7 +165,7 @@ impl<R: ReadAt> IndexedImage<R> {
 
     /// The image digest (`docs/FORMAT.md` §6.1) computed from the index alone — the chunk
     /// digests of its entries and the `DISK` records between the chunks — without reading or
-    /// decompressing any chunk; `None` for a stream before format 1.3 (no digests in its
+    /// decompressing any chunk; `None` for a stream before format 3 (no digests in its
     /// index). Equal to the manifest's `digest` when the index is the one the writer made:
     /// an operator who compares it with the digest noted at save time can then trust every
     /// chunk [`IndexedImage::read_data`] verifies against its entry.
@@ -262,7 +262,7 @@ impl<R: ReadAt> IndexedImage<R> {
     }
 
     /// Reads the chunk an index entry points to, decompresses it into `out` (its data, extent
-    /// after extent) and verifies it: the record's CRCs, the data's CRC32 and — in a format 1.3
+    /// after extent) and verifies it: the record's CRCs, the data's CRC32 and — in a format 3
     /// stream — the chunk digest of the entry (`ContainerError::Checksum` "chunk digest":
     /// the data is not what the writer indexed, even if every CRC matches).
     pub fn read_data(&self, e: &IndexEntry, out: &mut Vec<u8>) -> Result<EncodedChunk> {

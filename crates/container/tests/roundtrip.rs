@@ -241,7 +241,10 @@ fn chunk_digests_in_the_index_catch_what_crcs_cannot() {
     let d = noise(100_000, 77);
     let (img, summary) = build_summary(&[(d.clone(), vec![Extent::new(0, 100_000)])], 16384, 2);
     let idx = IndexedImage::open(&img).unwrap();
-    assert_eq!(idx.header().minor, format::VERSION_MINOR);
+    assert_eq!(
+        (idx.header().major, idx.header().minor),
+        (format::VERSION_MAJOR, format::VERSION_MINOR)
+    );
     let seg = idx.segment(0).unwrap();
     assert!(seg.iter().all(|e| e.digest.is_some()));
     let e = seg[2];

@@ -6,7 +6,8 @@ use crate::image_error;
 use crate::secret::PassphraseSource;
 use lifeboat_container::digest::{chunk_digest, ImageDigest};
 use lifeboat_container::{
-    decode_parallel_with, DecodeError, Decoded, DiskRecord, EncodedChunk, Manifest, StreamReader,
+    decode_parallel_with, DecodeError, Decoded, DiskRecord, EncodedChunk, IndexedImage, Manifest,
+    StreamReader,
 };
 use lifeboat_repo::{ImageName, ImageSource, Repository};
 use std::collections::HashMap;
@@ -81,6 +82,58 @@ impl<R: Read> Read for FileCrcs<R> {
     }
 }
 
+/// The image digest recomputed during a decoding pass (`check`, the restore's pre-check):
+/// each chunk's digest on the decompressing thread that decoded it ([`Self::digest_chunk`],
+/// a [`decode_parallel_with`] worker), combined with the disk records in stream order as the
+/// records arrive ([`Self::disk`], [`Self::chunk`]).
+#[derive(Default)]
+pub(crate) struct DigestPass {
+    chunks: Mutex<HashMap<u64, [u8; 32]>>,
+    image: Mutex<ImageDigest>,
+}
+
+impl DigestPass {
+    /// On a decompressing thread: the digest of a decoded chunk.
+    pub(crate) fn digest_chunk(&self, c: &EncodedChunk, data: &[u8]) {
+        let d = chunk_digest(c.header.disk, c.header.seq, &c.extents, data);
+        self.chunks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(c.header.seq, d);
+    }
+
+    /// A `DISK` record, in stream order.
+    pub(crate) fn disk(&self, index: u32, json: &[u8]) {
+        self.image
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .disk(index, json);
+    }
+
+    /// Chunk `seq`, in stream order (its digest was computed by its worker).
+    pub(crate) fn chunk(&self, seq: u64) -> std::result::Result<(), String> {
+        let d = self
+            .chunks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&seq)
+            .ok_or_else(|| format!("chunk {seq} has no digest"))?;
+        self.image
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .chunk(&d);
+        Ok(())
+    }
+
+    /// The image digest, 64 hex digits.
+    pub(crate) fn hex(self) -> String {
+        self.image
+            .into_inner()
+            .unwrap_or_else(|p| p.into_inner())
+            .hex()
+    }
+}
+
 /// Reads the image once: every volume's CRC32, every record checksum, every chunk
 /// decompressed and its data CRC checked, the index, the disk records and the embedded
 /// manifest compared with `manifest.json`.
@@ -115,6 +168,17 @@ pub fn check(
                 report.digest
             )));
         }
+    }
+    // The index's chunk digests (format 3), which a mount or an extract trusts chunk by
+    // chunk, must describe the same data.
+    let from_index = IndexedImage::open(&source)
+        .and_then(|i| i.image_digest())
+        .map_err(|e| image_error(&source, e))?;
+    if let Some(d) = from_index.filter(|d| *d != report.digest) {
+        return Err(mismatch(format!(
+            "its index gives digest {d}, its data has digest {}",
+            report.digest
+        )));
     }
     if let Some(want) = &opts.digest {
         if !want.eq_ignore_ascii_case(&report.digest) {
@@ -163,8 +227,7 @@ fn check_source(
     let mut progress = Progress::new(sink, total);
     let mut report = CheckReport::default();
     let mut disk_crcs: Vec<crc32fast::Hasher> = Vec::new();
-    let mut digest = ImageDigest::default();
-    let chunk_digests: Mutex<HashMap<u64, [u8; 32]>> = Mutex::new(HashMap::new());
+    let digest = DigestPass::default();
     let mismatch = |what: String| EngineError::Damaged(format!("image {image}: {what}"));
     {
         let stream = StreamReader::new(&mut reader).map_err(|e| image_error(source, e))?;
@@ -176,11 +239,7 @@ fn check_source(
             )));
         }
         let worker = |c: &EncodedChunk, data: &[u8]| -> Result<()> {
-            let d = chunk_digest(c.header.disk, c.header.seq, &c.extents, data);
-            chunk_digests
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(c.header.seq, d);
+            digest.digest_chunk(c, data);
             Ok(())
         };
         let r = decode_parallel_with(stream, threads, cancel, &worker, |d| -> Result<()> {
@@ -215,14 +274,7 @@ fn check_source(
                     progress.disk = index;
                 }
                 Decoded::Chunk { chunk, data } => {
-                    let d = chunk_digests
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .remove(&chunk.header.seq)
-                        .ok_or_else(|| {
-                            mismatch(format!("chunk {} has no digest", chunk.header.seq))
-                        })?;
-                    digest.chunk(&d);
+                    digest.chunk(chunk.header.seq).map_err(mismatch)?;
                     if let Some(h) = disk_crcs.last_mut() {
                         h.update(data);
                     }

@@ -377,12 +377,43 @@ pub enum Mismatch {
         /// Targets given.
         targets: usize,
     },
+    /// A digest to prove with a random-access read (mount, extract) of an image saved
+    /// before format 3, whose index holds no chunk digests.
+    #[error(
+        "image {image} was saved before image format 3: its index holds no chunk digests, so \
+         its digest cannot be proved without reading it all; prove it with `lifeboat check \
+         --digest HEX`, then extract or mount it without --digest"
+    )]
+    NoIndexDigests {
+        /// The image's name.
+        image: String,
+    },
+    /// An expected image digest given to a restore that cannot prove it before writing.
+    #[error("{why}")]
+    DigestUnprovable {
+        /// Why not.
+        why: DigestUnprovable,
+    },
     /// A save without a source disk.
     #[error("no source disk given")]
     NoSource,
     /// Anything else, in English.
     #[error("{0}")]
     Other(String),
+}
+
+/// Why a restore cannot prove an expected image digest (`--digest`) before it writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DigestUnprovable {
+    /// The pre-check, which recomputes the digest, is turned off.
+    #[error("--digest needs the pre-check, which proves the digest before the first write; drop --no-precheck")]
+    NoPrecheck,
+    /// An image stream is read once, while it is written.
+    #[error("--digest cannot be proved for an image stream, which is read only once, while it is written; save the stream into a repository (or check it there) first")]
+    Stream,
+    /// A Clonezilla image has no lifeboat digest.
+    #[error("--digest applies to lifeboat images; a Clonezilla image has no image digest (its partclone checksums are verified before writing)")]
+    Clonezilla,
 }
 
 /// "image NAME", or "the image in the stream".

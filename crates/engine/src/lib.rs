@@ -38,7 +38,8 @@ pub use clonezilla::{
     ClonezillaCheck, ClonezillaEntry, ClonezillaInfo, CzDisk, CzPart, CzPartclone, RepoImageFiles,
 };
 pub use error::{
-    chain_advice, Advice, Aftermath, EngineError, ErrorClass, Mismatch, Refusal, Result,
+    chain_advice, Advice, Aftermath, DigestUnprovable, EngineError, ErrorClass, Mismatch, Refusal,
+    Result,
 };
 pub use event::{Event, EventSink};
 pub use import::{clonezilla_manifest, plan_import};

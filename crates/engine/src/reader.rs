@@ -2,7 +2,8 @@
 //!
 //! [`ImageReader`] opens a complete image of a repository through its trailing index and
 //! serves `read_at(disk, offset, buf)`: it finds the chunks that hold the range, decompresses
-//! only those (each checked by its CRCs), and keeps the last few decoded chunks in a small
+//! only those (each checked by its CRCs and, in format 3, by the SHA-256 digest its
+//! index entry holds; [`ImageReader::verify_digest`] proves the index), and keeps the last few decoded chunks in a small
 //! cache ([`CACHE_CHUNKS`] chunks, at most `CACHE_CHUNKS × chunk size` bytes: 32 MiB with the
 //! default 4 MiB chunks), so memory does not grow with the image. Bytes the image did not
 //! store (blocks no filesystem used) read as zeros. [`ImageReader::extract`] writes one disk
@@ -79,6 +80,40 @@ impl ImageReader {
         })
     }
 
+    /// Proves the index before anything is served: the image digest derived from it (its
+    /// chunk digests and disk records, `docs/FORMAT.md` §6.1; format 3) must equal the
+    /// manifest's and, when given, `expected` (the digest the operator noted after the
+    /// save). Every chunk read afterwards is checked against its index entry's digest, so
+    /// with `expected` every byte served is the one saved. Returns the digest; `None` for an
+    /// image saved before format 3 (its index has no digests), which is refused when
+    /// `expected` is given (`lifeboat check --digest` proves such an image).
+    pub fn verify_digest(&self, expected: Option<&str>) -> Result<Option<String>> {
+        let damaged = |what: String| EngineError::Damaged(format!("image {}: {what}", self.name));
+        let Some(got) = self.index.image_digest().map_err(|x| self.damaged(x))? else {
+            return match expected {
+                None => Ok(None),
+                Some(_) => Err(EngineError::Mismatch(crate::Mismatch::NoIndexDigests {
+                    image: self.name.to_string(),
+                })),
+            };
+        };
+        if let Some(saved) = &self.manifest.digest {
+            if *saved != got {
+                return Err(damaged(format!(
+                    "its index gives digest {got}, the manifest says {saved}"
+                )));
+            }
+        }
+        if let Some(want) = expected {
+            if !want.eq_ignore_ascii_case(&got) {
+                return Err(damaged(format!(
+                    "its digest is {got}, not the expected {want}: it is not the image that was saved"
+                )));
+            }
+        }
+        Ok(Some(got))
+    }
+
     /// The image's manifest (its disks, partitions, what was saved).
     pub fn manifest(&self) -> &Manifest {
         &self.manifest
@@ -114,9 +149,11 @@ impl ImageReader {
                 return Ok(d);
             }
         }
-        let c = self.index.read_chunk(e).map_err(|x| self.damaged(x))?;
         let mut data = Vec::new();
-        c.decode_into(&mut data).map_err(|x| self.damaged(x))?;
+        let c = self
+            .index
+            .read_data(e, &mut data)
+            .map_err(|x| self.damaged(x))?;
         let d = Arc::new(Decoded {
             extents: c.extents,
             data,

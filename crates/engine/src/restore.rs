@@ -46,6 +46,12 @@ pub struct RestoreOptions {
     /// The passphrase of an encrypted image, asked only when the image is encrypted (a
     /// wrong one is refused before anything is written).
     pub passphrase: crate::PassphraseSource,
+    /// The image digest the operator noted after the save (64 hex digits): the pre-check
+    /// recomputes the image digest from the data and nothing is written unless it is this
+    /// one. Needs the pre-check of a repository image (refused with `precheck` off, for a
+    /// stream and for a Clonezilla image). Without it the pre-check still compares the
+    /// digest with the manifest's.
+    pub digest: Option<String>,
 }
 
 impl RestoreOptions {
@@ -69,6 +75,7 @@ impl RestoreOptions {
             from_disk: None,
             spool: crate::SpoolOptions::default(),
             passphrase: crate::PassphraseSource::none(),
+            digest: None,
         }
     }
 }
@@ -183,7 +190,17 @@ pub fn plan_restore(repo: &Repository, opts: &RestoreOptions) -> Result<RestoreP
         ))
     })?;
     if crate::clonezilla::is_clonezilla(repo, name.as_str()) {
+        if opts.digest.is_some() {
+            return Err(EngineError::Mismatch(Mismatch::DigestUnprovable {
+                why: crate::DigestUnprovable::Clonezilla,
+            }));
+        }
         return plan_restore_clonezilla(repo, name, opts);
+    }
+    if opts.digest.is_some() && !opts.precheck {
+        return Err(EngineError::Mismatch(Mismatch::DigestUnprovable {
+            why: crate::DigestUnprovable::NoPrecheck,
+        }));
     }
     let source = crate::secret::open_image(repo, name, &opts.passphrase)?;
     let m = source.manifest().clone();
@@ -314,6 +331,11 @@ pub fn plan_restore_stream<R: Read + Send + 'static>(
     opts: &RestoreOptions,
 ) -> Result<RestorePlan> {
     let nothing = |e: ContainerError| stream_damaged(e, false);
+    if opts.digest.is_some() {
+        return Err(EngineError::Mismatch(Mismatch::DigestUnprovable {
+            why: crate::DigestUnprovable::Stream,
+        }));
+    }
     let plain = crate::secret::open_stream(reader, &opts.passphrase)?;
     let mut r = StreamReader::new(plain).map_err(nothing)?;
     let unreadable = |what: String| {
@@ -736,15 +758,7 @@ impl RestorePlan {
                 // the rest from the repository.
                 let mut spool = crate::spool::announce(&opts, image_bytes, network, sink);
                 if opts.precheck {
-                    precheck(
-                        &source,
-                        &name,
-                        &repo,
-                        opts.threads,
-                        &mut spool,
-                        sink,
-                        cancel,
-                    )?;
+                    precheck(&source, &name, &repo, &opts, &mut spool, sink, cancel)?;
                 }
                 spool.settle();
                 let rest = source.reader_at(spool.len());
@@ -1413,7 +1427,7 @@ fn precheck(
     source: &ImageSource,
     image: &str,
     repo: &str,
-    threads: usize,
+    opts: &RestoreOptions,
     spool: &mut crate::spool::Spool,
     sink: &dyn EventSink,
     cancel: &AtomicBool,
@@ -1451,6 +1465,12 @@ fn precheck(
     let mut current: Option<usize> = None;
     let mut crcs: Vec<crc32fast::Hasher> = vec![crc32fast::Hasher::new(); manifest.disks.len()];
     let mut position = 0u64;
+    // The image digest, recomputed from the data (chunk digests on the decompressing threads).
+    let digest = crate::check::DigestPass::default();
+    let worker = |c: &EncodedChunk, data: &[u8]| -> Result<()> {
+        digest.digest_chunk(c, data);
+        Ok(())
+    };
     let on_record = |rec: Decoded<'_>| -> Result<()> {
         match rec {
             Decoded::DiskList { disks: n, json } => {
@@ -1476,6 +1496,7 @@ fn precheck(
                     )));
                 }
                 current = Some(index as usize);
+                digest.disk(index, json);
             }
             Decoded::Chunk { chunk, .. } => {
                 let seq = chunk.header.seq;
@@ -1494,6 +1515,7 @@ fn precheck(
                         e.end()
                     )));
                 }
+                digest.chunk(seq).map_err(damaged)?;
                 crcs[d].combine(&crc32fast::Hasher::new_with_initial_len(
                     chunk.header.data_crc,
                     u64::from(chunk.header.data_len),
@@ -1520,7 +1542,7 @@ fn precheck(
         }
         Ok(())
     };
-    match lifeboat_container::decode_parallel(r, threads, cancel, on_record) {
+    match lifeboat_container::decode_parallel_with(r, opts.threads, cancel, &worker, on_record) {
         Ok(()) => {}
         Err(DecodeError::Sink(e)) => return Err(e),
         Err(DecodeError::Container(ContainerError::Cancelled)) => {
@@ -1542,6 +1564,22 @@ fn precheck(
         return Err(EngineError::Damaged(format!(
             "image {image}: {disks} disk record(s) in the image, manifest.json lists {}; nothing was written",
             manifest.disks.len()
+        )));
+    }
+    let got = digest.hex();
+    if let Some(saved) = manifest.digest.as_ref().filter(|d| **d != got) {
+        return Err(damaged(format!(
+            "its data has digest {got}, manifest.json says {saved}"
+        )));
+    }
+    if let Some(want) = opts
+        .digest
+        .as_ref()
+        .filter(|d| !d.eq_ignore_ascii_case(&got))
+    {
+        return Err(EngineError::Damaged(format!(
+            "image {image}: its digest is {got}, not the expected {want}: it is not the image \
+             that was saved; nothing was written"
         )));
     }
     progress.emit();

@@ -57,9 +57,9 @@ fn one_disk_round_trip_and_damage() {
     random_file(&src, 6 * MIB, 1);
     let stream = save(vec![src.clone()]);
     assert_eq!(
-        u16::from_le_bytes([stream[10], stream[11]]),
-        0,
-        "one disk: 1.0"
+        u16::from_le_bytes([stream[8], stream[9]]),
+        lifeboat_container::format::VERSION_MAJOR,
+        "format 3"
     );
     assert_eq!(&stream[64..68], b"DISK");
 
@@ -106,9 +106,9 @@ fn two_disks_are_announced_and_checked_before_writing() {
     random_file(&b, 2 * MIB, 6);
     let stream = save(vec![a.clone(), b.clone()]);
     assert_eq!(
-        u16::from_le_bytes([stream[10], stream[11]]),
-        1,
-        "two disks: 1.1"
+        u16::from_le_bytes([stream[8], stream[9]]),
+        lifeboat_container::format::VERSION_MAJOR,
+        "format 3"
     );
     assert_eq!(&stream[64..68], b"DLST");
 

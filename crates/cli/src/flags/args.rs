@@ -68,6 +68,14 @@ pub struct ImageArg {
 }
 
 #[derive(Args, Clone)]
+pub struct DigestArg {
+    /// The image digest noted after the save (`lifeboat info`): fails unless the image has
+    /// exactly this digest.
+    #[arg(long, value_name = "HEX")]
+    pub digest: Option<String>,
+}
+
+#[derive(Args, Clone)]
 pub struct Tuning {
     /// Compression/decompression threads (default: all cores).
     #[arg(long, value_name = "N")]
@@ -106,10 +114,8 @@ pub enum Command {
         repo: RepoArg,
         #[command(flatten)]
         image: ImageArg,
-        /// The image digest noted after the save (`lifeboat info`): the check fails unless
-        /// the image has exactly this digest.
-        #[arg(long, value_name = "HEX")]
-        digest: Option<String>,
+        #[command(flatten)]
+        digest: DigestArg,
         #[command(flatten)]
         tuning: Tuning,
     },
@@ -129,6 +135,8 @@ pub enum Command {
         /// The file to write; it must not exist yet.
         #[arg(long, value_name = "FILE")]
         out: std::path::PathBuf,
+        #[command(flatten)]
+        digest: DigestArg,
     },
     /// Show an image as read-only files (disk0, disk0p1, …) at a directory, until Ctrl-C or
     /// umount; mount what you need from them (e.g. mount -o loop,ro DIR/disk0p2 /mnt/c).
@@ -141,6 +149,8 @@ pub enum Command {
         /// The directory to show the image at (an existing, empty directory).
         #[arg(value_name = "DIR")]
         dir: std::path::PathBuf,
+        #[command(flatten)]
+        digest: DigestArg,
     },
     /// Delete an image, or every incomplete image (left by saves that did not finish).
     Delete {
@@ -293,6 +303,8 @@ pub struct RestoreArgs {
     /// available memory, at most 4G; for a local one: none). 0 turns the memory spool off.
     #[arg(long, value_name = "SIZE", value_parser = size::parse_size_or_zero)]
     pub spool_memory: Option<u64>,
+    #[command(flatten)]
+    pub digest: DigestArg,
     #[command(flatten)]
     pub tuning: Tuning,
 }

@@ -6,7 +6,9 @@ mod args;
 mod size;
 mod values;
 
-pub use args::{Cli, Command, ImageArg, ImportArgs, RepoArg, RestoreArgs, SaveArgs, Tuning};
+pub use args::{
+    Cli, Command, DigestArg, ImageArg, ImportArgs, RepoArg, RestoreArgs, SaveArgs, Tuning,
+};
 
 use crate::i18n;
 use std::ffi::OsString;

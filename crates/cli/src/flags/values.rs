@@ -1,7 +1,7 @@
 //! The raw arguments as the engine's values, checked: repositories opened with the
 //! terminal's questions, image names validated, thread counts defaulted.
 
-use super::args::{ImageArg, ImportArgs, RepoArg, RestoreArgs, SaveArgs, Tuning};
+use super::args::{DigestArg, ImageArg, ImportArgs, RepoArg, RestoreArgs, SaveArgs, Tuning};
 use crate::interact::TerminalUi;
 use anyhow::Result;
 use lifeboat_engine::{ImageName, Repository, RestoreOptions, SaveOptions};
@@ -18,6 +18,21 @@ impl RepoArg {
     /// Opens the repository (asking on the terminal for what a network one needs).
     pub fn open(&self) -> Result<Repository> {
         Ok(lifeboat_remote::open(&self.repo, &TerminalUi)?)
+    }
+}
+
+impl DigestArg {
+    /// The digest, or clap's usage error (exit 2) unless it is 64 hexadecimal digits.
+    pub fn validated(&self) -> Option<String> {
+        let d = self.digest.as_ref()?;
+        if d.len() != 64 || !d.bytes().all(|c| c.is_ascii_hexdigit()) {
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                rust_i18n::t!("cmd.digest_invalid").to_string() + "\n",
+            )
+            .exit()
+        }
+        Some(d.clone())
     }
 }
 
@@ -107,6 +122,7 @@ impl RestoreArgs {
         opts.spool.memory = self.spool_memory;
         opts.threads = self.tuning.threads();
         opts.passphrase = crate::secret::source(self.passphrase_file.clone());
+        opts.digest = self.digest.validated();
         self.layout_options(&mut opts)?;
         Ok(opts)
     }
@@ -118,7 +134,9 @@ impl RestoreArgs {
         opts.image = self.image.as_deref().map(ImageName::new).transpose()?;
         opts.parts = parts;
         opts.threads = self.tuning.threads();
+        opts.digest = self.digest.validated();
         opts.passphrase = crate::secret::source(self.passphrase_file.clone());
+        opts.digest = self.digest.validated();
         self.layout_options(&mut opts)?;
         Ok(opts)
     }
