@@ -60,8 +60,6 @@ fn partition(number: u32, start: u64, size: u64, gpt: bool, used: u64) -> Partit
         used_bytes: used,
         notes: vec![],
         files: None,
-        volumes: Vec::new(),
-        unallocated_bytes: None,
     }
 }
 
