@@ -618,6 +618,10 @@ struct Texts {
     disk_save: &'static str,
     path: &'static str,
     another: &'static str,
+    encrypt: &'static str,
+    passphrase: &'static str,
+    passphrase_again: &'static str,
+    encrypted: &'static str,
     start_save: &'static str,
     saved: &'static str,
     command: &'static str,
@@ -642,6 +646,10 @@ const EN: Texts = Texts {
     disk_save: "Disk to save",
     path: "Path of the disk or disk image file",
     another: "Save another disk into the same image?",
+    encrypt: "Encrypt the image?",
+    passphrase: "Passphrase: ",
+    passphrase_again: "Passphrase again: ",
+    encrypted: "Encrypted: yes",
     start_save: "Start the save?",
     saved: "saved in",
     command: "The same as one command (for scripts):",
@@ -666,6 +674,10 @@ const JA: Texts = Texts {
     disk_save: "保存するディスク",
     path: "ディスクまたはディスクイメージファイルのパス",
     another: "同じイメージに別のディスクも保存しますか?",
+    encrypt: "イメージを暗号化しますか?",
+    passphrase: "パスフレーズ: ",
+    passphrase_again: "パスフレーズ (確認): ",
+    encrypted: "暗号化: あり",
     start_save: "保存を開始しますか?",
     saved: "に保存しました",
     command: "同じ処理を 1 行のコマンドで (スクリプト用):",
@@ -741,13 +753,18 @@ fn type_path(p: &mut PtySession, prompt: &str, path: &Path) {
     key(p, &format!("{}\r", path.display()));
 }
 
-/// The restore steps up to the first confirmation.
-fn restore_until_confirm(p: &mut PtySession, t: &Texts, target: &Path) {
+/// The restore steps up to the first confirmation; `unlock`: the passphrase the console
+/// asks for when an encrypted image is chosen (the first time in a session).
+fn restore_until_confirm(p: &mut PtySession, t: &Texts, target: &Path, unlock: Option<&str>) {
     expect(p, t.mode);
     key(p, "j");
     key(p, "\r");
     expect(p, t.image);
     key(p, "\r");
+    if let Some(secret) = unlock {
+        expect(p, t.passphrase);
+        key(p, &format!("{secret}\r"));
+    }
     expect(p, t.disk_table);
     expect(p, t.target);
     type_path(p, t.path, target);
@@ -756,8 +773,18 @@ fn restore_until_confirm(p: &mut PtySession, t: &Texts, target: &Path) {
 
 /// The whole guided flow in one language: save with the proposed name refused/edited,
 /// "n" at the first and at the second restore confirmation (nothing written), then a full
-/// restore and a check; verifies the restored disk.
-fn console_flow(t: &Texts, args: &[&str], lang_env: &str, choose_language: bool, seed: u64) {
+/// restore and a check; verifies the restored disk. With `passphrase`, the save is encrypted
+/// (the passphrase typed twice, hidden) and the first restore unlocks the image with it; then
+/// `lifeboat info` must call the image encrypted, and a restore with a wrong passphrase must
+/// fail with exit 3 and write nothing.
+fn console_flow(
+    t: &Texts,
+    args: &[&str],
+    lang_env: &str,
+    choose_language: bool,
+    seed: u64,
+    passphrase: Option<&str>,
+) {
     if !need(MBR_TOOLS) {
         return;
     }
@@ -808,16 +835,36 @@ fn console_flow(t: &Texts, args: &[&str], lang_env: &str, choose_language: bool,
     type_path(&mut p, t.path, &fx.path);
     expect(&mut p, t.another);
     key(&mut p, "n");
-    expect(&mut p, t.start_save);
+    expect(&mut p, t.encrypt);
+    if let Some(secret) = passphrase {
+        key(&mut p, "y");
+        expect(&mut p, t.passphrase);
+        key(&mut p, &format!("{secret}\r"));
+        expect(&mut p, t.passphrase_again);
+        key(&mut p, &format!("{secret}\r"));
+    } else {
+        key(&mut p, "n");
+    }
+    let shown = expect(&mut p, t.start_save);
+    assert_eq!(
+        shown.contains(&as_bytes_text(t.encrypted)),
+        passphrase.is_some(),
+        "{shown}"
+    );
     key(&mut p, "y");
     expect(&mut p, t.saved);
     expect(&mut p, t.command);
     expect(
         &mut p,
         &format!(
-            "lifeboat savedisk --repo {} --image {image} --disk {}",
+            "lifeboat savedisk --repo {} --image {image} --disk {}{}",
             repo.display(),
-            fx.path.display()
+            fx.path.display(),
+            if passphrase.is_some() {
+                " --encrypt"
+            } else {
+                ""
+            }
         ),
     );
     assert_eq!(list_status(&repo, &image), "complete");
@@ -828,7 +875,7 @@ fn console_flow(t: &Texts, args: &[&str], lang_env: &str, choose_language: bool,
     );
 
     // Restore, "n" at the first confirmation.
-    restore_until_confirm(&mut p, t, &target);
+    restore_until_confirm(&mut p, t, &target, passphrase);
     key(&mut p, "n");
     expect(&mut p, t.nothing);
     assert_eq!(
@@ -837,7 +884,7 @@ fn console_flow(t: &Texts, args: &[&str], lang_env: &str, choose_language: bool,
         "\"n\" at the first confirmation wrote"
     );
     // Restore, "y" then "n" at the second, which names the disk and its size.
-    restore_until_confirm(&mut p, t, &target);
+    restore_until_confirm(&mut p, t, &target, None);
     key(&mut p, "y");
     expect(&mut p, t.confirm2);
     expect(&mut p, &format!("{}", target.display()));
@@ -850,7 +897,7 @@ fn console_flow(t: &Texts, args: &[&str], lang_env: &str, choose_language: bool,
         "\"n\" at the second confirmation wrote"
     );
     // Restore for real.
-    restore_until_confirm(&mut p, t, &target);
+    restore_until_confirm(&mut p, t, &target, None);
     key(&mut p, "y");
     expect(&mut p, t.confirm2);
     key(&mut p, "y");
@@ -877,17 +924,49 @@ fn console_flow(t: &Texts, args: &[&str], lang_env: &str, choose_language: bool,
     key(&mut p, "q");
     assert_eq!(exit_code(&mut p), 0);
     verify_restored(&fx, &target, d);
+    if let Some(secret) = passphrase {
+        let (code, out, err) = run_env(
+            &["info", "--repo", s(&repo), "--image", &image],
+            &[("LIFEBOAT_PASSPHRASE", secret)],
+        );
+        assert_eq!(code, 0, "{err}");
+        assert!(out.contains("encrypted AES-256-GCM"), "{out}");
+        let restored = sha_all(&target);
+        let (code, _, err) = run_env(
+            &[
+                "restoredisk",
+                "--repo",
+                s(&repo),
+                "--image",
+                &image,
+                "--disk",
+                s(&target),
+                "--yes",
+            ],
+            &[("LIFEBOAT_PASSPHRASE", "not the passphrase")],
+        );
+        assert_eq!(code, 3, "a wrong passphrase: {err}");
+        assert_eq!(sha_all(&target), restored, "a wrong passphrase wrote");
+    }
 }
 
 #[test]
 fn console_save_and_restore_in_english() {
-    console_flow(&EN, &["console", "--lang", "en"], "ja_JP.UTF-8", false, 3);
+    console_flow(
+        &EN,
+        &["console", "--lang", "en"],
+        "ja_JP.UTF-8",
+        false,
+        3,
+        None,
+    );
 }
 
 #[test]
 fn console_save_and_restore_in_japanese() {
     // No --lang: the language step comes first, its default from LANG.
-    console_flow(&JA, &[], "ja_JP.UTF-8", true, 4);
+    // The save is encrypted (the passphrase typed at the hidden prompts).
+    console_flow(&JA, &[], "ja_JP.UTF-8", true, 4, Some("lifeboat sea pass"));
 }
 
 #[test]
@@ -986,6 +1065,8 @@ fn console_save_and_restore_through_an_smb_share() {
     type_path(&mut p, t.path, &fx.path);
     expect(&mut p, t.another);
     key(&mut p, "n");
+    expect(&mut p, t.encrypt);
+    key(&mut p, "\r"); // the default: not encrypted
     expect(&mut p, t.start_save);
     key(&mut p, "y");
     expect(&mut p, t.saved);
@@ -1004,7 +1085,7 @@ fn console_save_and_restore_through_an_smb_share() {
         stored.display()
     );
     // Restore with both confirmations.
-    restore_until_confirm(&mut p, t, &target);
+    restore_until_confirm(&mut p, t, &target, None);
     key(&mut p, "y");
     expect(&mut p, t.confirm2);
     key(&mut p, "y");

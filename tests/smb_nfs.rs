@@ -183,6 +183,15 @@ fn smb_save_list_info_check_restore() {
         &work,
         &srv.share_dir().join("site-a"),
     );
+    // An encrypted image through the share; its files read back from the share's directory.
+    let site = srv.share_dir().join("site-a");
+    encrypted_roundtrip(
+        &Client::new(&smb_env(), None),
+        &srv.url("/site-a"),
+        &work,
+        &|image, file| fs::read(site.join(image).join(file)).unwrap_or_default(),
+        23,
+    );
 }
 
 #[test]
@@ -307,6 +316,15 @@ fn nfs_save_list_info_check_restore() {
         &srv.url("/images"),
         &work,
         &srv.export().join("images"),
+    );
+    // An encrypted image through the export; its files read back from the exported directory.
+    let images = srv.export().join("images");
+    encrypted_roundtrip(
+        &Client::new::<&str, &str>(&[], None),
+        &srv.url("/images"),
+        &work,
+        &|image, file| fs::read(images.join(image).join(file)).unwrap_or_default(),
+        37,
     );
     let fx = mbr_disk(
         &work,

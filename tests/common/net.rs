@@ -842,6 +842,7 @@ pub fn encrypted_roundtrip(
     stored_file: &dyn Fn(&str, &str) -> Vec<u8>,
     seed: u64,
 ) {
+    let started = Instant::now();
     let fx = mbr_disk(
         d,
         "secret-source.img",
@@ -914,4 +915,8 @@ pub fn encrypted_roundtrip(
     let scratch = d.join("sealed-scratch");
     fs::create_dir_all(&scratch).unwrap();
     verify_restored(&fx, &target, &scratch);
+    eprintln!(
+        "encrypted round trip: {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
 }

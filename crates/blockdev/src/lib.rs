@@ -31,3 +31,35 @@ pub use usage::{
     disks_holding_path, in_use, mounted_filesystems, multipath_path_of, DiskRef, MountedFilesystem,
     Usage, UsageKind,
 };
+
+/// Entry points for the fuzz targets (`fuzz/`) into the parsers of `/proc/self/mountinfo` and
+/// `/proc/swaps`, which are otherwise private. **Not API**: hidden from the documentation, no
+/// stability promise; nothing in lifeboat uses it.
+#[doc(hidden)]
+pub mod fuzzing {
+    use std::path::PathBuf;
+
+    /// One parsed mountinfo line: device number (field 3), mount point, the source's device
+    /// number when it is a block device node, source, filesystem type, read-only.
+    pub type MountLine = (
+        (u32, u32),
+        PathBuf,
+        Option<(u32, u32)>,
+        String,
+        String,
+        bool,
+    );
+
+    /// The parser of `/proc/self/mountinfo`.
+    pub fn mountinfo(text: &str) -> Vec<MountLine> {
+        crate::usage::parse_mountinfo(text)
+            .into_iter()
+            .map(|m| m.into_parts())
+            .collect()
+    }
+
+    /// The parser of `/proc/swaps`: path and device number when it is a block device node.
+    pub fn swaps(text: &str) -> Vec<(PathBuf, Option<(u32, u32)>)> {
+        crate::usage::parse_swaps(text)
+    }
+}

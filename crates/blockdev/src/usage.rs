@@ -101,6 +101,20 @@ pub(crate) struct MountEntry {
     read_only: bool,
 }
 
+impl MountEntry {
+    /// The fields, for [`crate::fuzzing`].
+    pub(crate) fn into_parts(self) -> crate::fuzzing::MountLine {
+        (
+            self.dev,
+            self.mount_point,
+            self.source_dev,
+            self.source,
+            self.fstype,
+            self.read_only,
+        )
+    }
+}
+
 /// A mounted filesystem, from `/proc/self/mountinfo`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MountedFilesystem {
@@ -556,6 +570,58 @@ mod tests {
         );
         assert_eq!(s[0].0, Path::new("/dev/sdz3"));
         assert_eq!(s[1].0, Path::new("/swap file"));
+    }
+
+    /// How the kernel writes a path into mountinfo and /proc/swaps (`mangle` in
+    /// fs/proc_namespace.c, `seq_escape` in mm/swapfile.c): space, tab, newline and backslash
+    /// as three-digit octal escapes.
+    fn kernel_escape(s: &str) -> String {
+        s.chars()
+            .map(|c| match c {
+                ' ' | '\t' | '\n' | '\\' => format!("\\{:03o}", c as u32),
+                c => c.to_string(),
+            })
+            .collect()
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn mount_and_swap_parsers_take_any_text(text in "(?s).{0,400}") {
+            let _ = parse_mountinfo(&text);
+            let _ = parse_swaps(&text);
+            let _ = unescape(&text);
+        }
+
+        #[test]
+        fn mountinfo_lines_read_back_what_the_kernel_wrote(
+            point in r"/[a-z \t\n\\é-]{0,24}",
+            source in r"[a-z \\é]{1,12}",
+            fstype in "[a-z0-9.]{1,8}",
+            ro: bool,
+            major in 0u32..4096,
+            minor in 0u32..1_048_576,
+            optional in proptest::sample::select(vec!["", " shared:1", " master:7 propagate_from:2"]),
+        ) {
+            let opts = if ro { "ro,relatime" } else { "rw,noatime" };
+            let line = format!(
+                "36 35 {major}:{minor} / {} {opts}{optional} - {fstype} {} rw\n",
+                kernel_escape(&point),
+                kernel_escape(&source)
+            );
+            let m = parse_mountinfo(&format!("garbage\n{line}"));
+            proptest::prop_assert_eq!(m.len(), 1);
+            proptest::prop_assert_eq!(m[0].dev, (major, minor));
+            proptest::prop_assert_eq!(&m[0].mount_point, Path::new(&point));
+            proptest::prop_assert_eq!(&m[0].source, &source);
+            proptest::prop_assert_eq!(&m[0].fstype, &fstype);
+            proptest::prop_assert_eq!(m[0].read_only, ro);
+            let s = parse_swaps(&format!(
+                "Filename Type Size Used Priority\n{} file 8 0 -2\n",
+                kernel_escape(&point)
+            ));
+            proptest::prop_assert_eq!(s.len(), 1);
+            proptest::prop_assert_eq!(&s[0].0, Path::new(&point));
+        }
     }
 
     #[test]

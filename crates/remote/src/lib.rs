@@ -52,6 +52,46 @@ pub mod runtime;
 #[cfg(feature = "smb")]
 pub mod smb;
 
+/// Entry points for the fuzz targets (`fuzz/`) and property tests into parsers of server
+/// answers that are otherwise private. **Not API**: hidden from the documentation, no
+/// stability promise; nothing in lifeboat uses it.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// One ListObjectsV2 page: objects (key, size), common prefixes, truncated, next token.
+    #[cfg(feature = "s3")]
+    pub type S3ListPage = (Vec<(String, u64)>, Vec<String>, bool, Option<String>);
+
+    /// The S3 backend's parser of a ListObjectsV2 page.
+    #[cfg(feature = "s3")]
+    pub fn s3_list_page(body: &[u8]) -> Result<S3ListPage, String> {
+        crate::s3::parse_list_page(body).map(|p| (p.objects, p.prefixes, p.truncated, p.next_token))
+    }
+
+    /// The `UploadId` of an InitiateMultipartUpload answer.
+    #[cfg(feature = "s3")]
+    pub fn s3_upload_id(body: &[u8]) -> Option<String> {
+        crate::s3::parse_upload_id(body)
+    }
+
+    /// Whether a 200 answer (CompleteMultipartUpload) is an error document.
+    #[cfg(feature = "s3")]
+    pub fn s3_is_error_document(body: &[u8]) -> bool {
+        crate::s3::is_error_document(body)
+    }
+
+    /// The error code and message of an S3 error document.
+    #[cfg(feature = "s3")]
+    pub fn s3_error_code_message(body: &[u8]) -> (String, String) {
+        crate::s3::error_code_message(body)
+    }
+
+    /// The message made of an answer's status and error document.
+    #[cfg(feature = "s3")]
+    pub fn s3_error_text(status: u16, body: &[u8]) -> String {
+        crate::s3::error_text(status, body)
+    }
+}
+
 pub use credentials::{lookup_secret, CredentialsFile, SecretSource};
 pub use spec::{redact, RemoteSpec, Scheme};
 

@@ -125,8 +125,9 @@ impl Resp {
     }
 }
 
-/// `<Error><Code>…</Code><Message>…</Message></Error>` of a failed request.
-fn error_text(status: u16, body: &[u8]) -> String {
+/// The `Code` and `Message` of an S3 error document (`<Error><Code>…</Code><Message>…</Message>
+/// </Error>`), each empty when absent or when the body is not XML.
+pub(crate) fn error_code_message(body: &[u8]) -> (String, String) {
     let text = std::str::from_utf8(body).unwrap_or("");
     let mut code = String::new();
     let mut msg = String::new();
@@ -139,6 +140,76 @@ fn error_text(status: u16, body: &[u8]) -> String {
             }
         }
     }
+    (code, msg)
+}
+
+/// True when a 200 answer is an error document (CompleteMultipartUpload may answer 200 and
+/// fail in the body).
+pub(crate) fn is_error_document(body: &[u8]) -> bool {
+    body.starts_with(b"<?xml") && std::str::from_utf8(body).is_ok_and(|t| t.contains("<Error>"))
+}
+
+/// The `UploadId` of an InitiateMultipartUpload (CreateMultipartUpload) answer; `None` when
+/// the answer is not UTF-8 XML (as a listing; the id is sent back to the server as it is, so
+/// it is not repaired: a lossy decoding made up to 3 bytes of each stray byte).
+pub(crate) fn parse_upload_id(body: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?;
+    roxmltree::Document::parse(text).ok().and_then(|d| {
+        d.descendants()
+            .find(|n| n.tag_name().name() == "UploadId")
+            .and_then(|n| n.text().map(str::to_string))
+    })
+}
+
+/// One page of a ListObjectsV2 answer.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct ListPage {
+    /// Objects: key and size (0 when the size is missing or not a number).
+    pub(crate) objects: Vec<(String, u64)>,
+    /// Common prefixes (with the delimiter `/`).
+    pub(crate) prefixes: Vec<String>,
+    /// More pages follow.
+    pub(crate) truncated: bool,
+    /// The token of the next page, if any (never empty).
+    pub(crate) next_token: Option<String>,
+}
+
+/// Parses one ListObjectsV2 page; the error says why the body is not a listing.
+pub(crate) fn parse_list_page(body: &[u8]) -> std::result::Result<ListPage, String> {
+    let text = std::str::from_utf8(body).map_err(|_| "listing is not UTF-8".to_string())?;
+    let doc =
+        roxmltree::Document::parse(text).map_err(|e| format!("listing is not valid XML: {e}"))?;
+    let root = doc.root_element();
+    let child = |n: roxmltree::Node, name: &str| -> Option<String> {
+        n.children()
+            .find(|c| c.tag_name().name() == name)
+            .map(|c| c.text().unwrap_or("").to_string())
+    };
+    let mut page = ListPage::default();
+    for n in root.children() {
+        match n.tag_name().name() {
+            "Contents" => {
+                if let Some(k) = child(n, "Key") {
+                    let size = child(n, "Size").and_then(|s| s.parse().ok()).unwrap_or(0);
+                    page.objects.push((k, size));
+                }
+            }
+            "CommonPrefixes" => {
+                if let Some(p) = child(n, "Prefix") {
+                    page.prefixes.push(p);
+                }
+            }
+            _ => {}
+        }
+    }
+    page.truncated = child(root, "IsTruncated").is_some_and(|t| t == "true");
+    page.next_token = child(root, "NextContinuationToken").filter(|t| !t.is_empty());
+    Ok(page)
+}
+
+/// `<Error><Code>…</Code><Message>…</Message></Error>` of a failed request.
+pub(crate) fn error_text(status: u16, body: &[u8]) -> String {
+    let (code, msg) = error_code_message(body);
     let reason = http::StatusCode::from_u16(status)
         .ok()
         .and_then(|s| s.canonical_reason())
@@ -353,11 +424,7 @@ impl Client {
                 continue;
             }
             // CompleteMultipartUpload may answer 200 with an error document.
-            if status == 200
-                && method == "POST"
-                && data.starts_with(b"<?xml")
-                && std::str::from_utf8(&data).is_ok_and(|t| t.contains("<Error>"))
-            {
+            if status == 200 && method == "POST" && is_error_document(&data) {
                 let t = error_text(status, &data);
                 if t.contains("SlowDown") || t.contains("InternalError") {
                     last = t;
@@ -418,43 +485,15 @@ impl Client {
                 q.push(("max-keys", m.as_str()));
             }
             let r = self.ok("GET", "", &q, &[], None, MAX_LIST_BODY)?;
-            let text = std::str::from_utf8(&r.body).map_err(|_| {
-                self.err(
-                    prefix,
-                    io::ErrorKind::InvalidData,
-                    "listing is not UTF-8".into(),
-                )
-            })?;
-            let doc = roxmltree::Document::parse(text).map_err(|e| {
-                self.err(
-                    prefix,
-                    io::ErrorKind::InvalidData,
-                    format!("listing is not valid XML: {e}"),
-                )
-            })?;
-            let root = doc.root_element();
-            let child = |n: roxmltree::Node, name: &str| -> Option<String> {
-                n.children()
-                    .find(|c| c.tag_name().name() == name)
-                    .map(|c| c.text().unwrap_or("").to_string())
-            };
-            for n in root.children() {
-                match n.tag_name().name() {
-                    "Contents" => {
-                        if let Some(k) = child(n, "Key") {
-                            let size = child(n, "Size").and_then(|s| s.parse().ok()).unwrap_or(0);
-                            name_bytes += k.len();
-                            objects.push((k, size));
-                        }
-                    }
-                    "CommonPrefixes" => {
-                        if let Some(p) = child(n, "Prefix") {
-                            name_bytes += p.len();
-                            prefixes.push(p);
-                        }
-                    }
-                    _ => {}
-                }
+            let page = parse_list_page(&r.body)
+                .map_err(|e| self.err(prefix, io::ErrorKind::InvalidData, e))?;
+            for (k, size) in page.objects {
+                name_bytes += k.len();
+                objects.push((k, size));
+            }
+            for p in page.prefixes {
+                name_bytes += p.len();
+                prefixes.push(p);
             }
             if objects.len() + prefixes.len() > MAX_LIST_ENTRIES || name_bytes > MAX_LIST_NAME_BYTES
             {
@@ -467,8 +506,8 @@ impl Client {
                     ),
                 ));
             }
-            let truncated = child(root, "IsTruncated").is_some_and(|t| t == "true");
-            token = child(root, "NextContinuationToken").filter(|t| !t.is_empty());
+            let truncated = page.truncated;
+            token = page.next_token;
             if !truncated || token.is_none() || max.is_some() {
                 return Ok((objects, prefixes));
             }
@@ -791,20 +830,12 @@ impl S3Writer {
                 1 << 20,
             )
             .map_err(io::Error::other)?;
-        let text = String::from_utf8_lossy(&r.body);
-        let id = roxmltree::Document::parse(&text)
-            .ok()
-            .and_then(|d| {
-                d.descendants()
-                    .find(|n| n.tag_name().name() == "UploadId")
-                    .and_then(|n| n.text().map(str::to_string))
-            })
-            .ok_or_else(|| {
-                io::Error::other(format!(
-                    "{}: S3 CreateMultipartUpload answer has no UploadId",
-                    self.c.name(&self.key)
-                ))
-            })?;
+        let id = parse_upload_id(&r.body).ok_or_else(|| {
+            io::Error::other(format!(
+                "{}: S3 CreateMultipartUpload answer has no UploadId",
+                self.c.name(&self.key)
+            ))
+        })?;
         let (tx, rx) = sync_channel::<(u32, Vec<u8>)>(1);
         let rx = Arc::new(Mutex::new(rx));
         let shared = Arc::new(Shared::default());
@@ -1238,6 +1269,87 @@ mod tests {
         assert!(t.contains("403") && t.contains("InvalidAccessKeyId") && t.contains("nope"));
         assert_eq!(error_text(503, b"garbage"), "HTTP 503 Service Unavailable");
         assert_eq!(enc("a b/ü~"), "a%20b%2F%C3%BC~");
+    }
+
+    fn xml_text(s: &str) -> String {
+        xml_escape(s).replace('"', "&quot;")
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn answer_parsers_take_any_bytes(body in proptest::collection::vec(proptest::num::u8::ANY, 0..600)) {
+            let _ = parse_list_page(&body);
+            let _ = parse_upload_id(&body);
+            let _ = is_error_document(&body);
+            let _ = error_text(500, &body);
+        }
+
+        #[test]
+        fn answer_parsers_take_any_xml_like_text(body in "(?s)(<[A-Za-z?/!]{0,12}|&[a-z#0-9]{0,6};|[^<&]{0,12}){0,40}") {
+            let _ = parse_list_page(body.as_bytes());
+            let _ = parse_upload_id(body.as_bytes());
+            let _ = error_text(404, body.as_bytes());
+        }
+
+        /// A ListObjectsV2 page as S3 writes it (keys and prefixes XML-escaped) reads back
+        /// to what was written.
+        #[test]
+        fn listings_read_back_what_was_written(
+            objects in proptest::collection::vec(("[ -~é日]{0,24}", proptest::num::u64::ANY), 0..6),
+            prefixes in proptest::collection::vec("[ -~é]{0,24}/", 0..4),
+            token in proptest::option::of("[A-Za-z0-9+/=]{1,40}"),
+            truncated: bool,
+        ) {
+            let mut xml = String::from(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Name>images</Name><Prefix></Prefix>",
+            );
+            for (k, size) in &objects {
+                xml.push_str(&format!(
+                    "<Contents><Key>{}</Key><ETag>&quot;0f&quot;</ETag><Size>{size}</Size><StorageClass>STANDARD</StorageClass></Contents>",
+                    xml_text(k)
+                ));
+            }
+            for p in &prefixes {
+                xml.push_str(&format!("<CommonPrefixes><Prefix>{}</Prefix></CommonPrefixes>", xml_text(p)));
+            }
+            if let Some(t) = &token {
+                xml.push_str(&format!("<NextContinuationToken>{t}</NextContinuationToken>"));
+            }
+            xml.push_str(&format!("<IsTruncated>{truncated}</IsTruncated></ListBucketResult>"));
+            let page = parse_list_page(xml.as_bytes()).unwrap();
+            proptest::prop_assert_eq!(page.objects, objects);
+            proptest::prop_assert_eq!(page.prefixes, prefixes);
+            proptest::prop_assert_eq!(page.next_token, token);
+            proptest::prop_assert_eq!(page.truncated, truncated);
+        }
+
+        #[test]
+        fn upload_ids_and_error_codes_read_back(id in "[ -~]{1,60}", code in "[A-Za-z]{1,20}", msg in "[ -~é]{1,60}") {
+            let init = format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<InitiateMultipartUploadResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Bucket>images</Bucket><Key>a/b</Key><UploadId>{}</UploadId></InitiateMultipartUploadResult>",
+                xml_text(&id)
+            );
+            proptest::prop_assert_eq!(parse_upload_id(init.as_bytes()), Some(id));
+            let err = format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{}</Message><RequestId>1</RequestId></Error>",
+                xml_text(&msg)
+            );
+            proptest::prop_assert!(is_error_document(err.as_bytes()));
+            proptest::prop_assert_eq!(error_code_message(err.as_bytes()), (code, msg));
+        }
+    }
+
+    #[test]
+    fn an_upload_id_that_is_not_utf8_is_refused() {
+        // Found by the s3_xml fuzz target: stray bytes in the id came back as U+FFFD, an id
+        // the server never issued and longer than the answer.
+        let mut body =
+            b"<?xml version=\"1.0\"?><InitiateMultipartUploadResult><UploadId>18a".to_vec();
+        body.extend([0xdc; 8]);
+        body.extend(b"db9</UploadId></InitiateMultipartUploadResult>");
+        assert_eq!(parse_upload_id(&body), None);
+        let ok = String::from_utf8_lossy(&body).replace('\u{fffd}', "");
+        assert_eq!(parse_upload_id(ok.as_bytes()).as_deref(), Some("18adb9"));
     }
 
     #[test]

@@ -382,6 +382,18 @@ impl Console<'_> {
                 Step::Back => return Ok(()),
             }
         }
+        // Encryption (default no); the passphrase as `savedisk --encrypt` takes it.
+        let Some(encrypt) = self.confirm(&t!("save.encrypt"), false)? else {
+            return Ok(());
+        };
+        let passphrase = if encrypt {
+            match self.new_passphrase()? {
+                Some(p) => Some(p),
+                None => return Ok(()),
+            }
+        } else {
+            None
+        };
         // Summary.
         println!();
         println!("{}", t!("summary.title"));
@@ -390,6 +402,9 @@ impl Console<'_> {
         }
         if !parts.is_empty() {
             println!("  {}", t!("summary.parts", parts = join(&parts)));
+        }
+        if passphrase.is_some() {
+            println!("  {}", t!("summary.encrypted"));
         }
         let free = chosen
             .local
@@ -417,6 +432,11 @@ impl Console<'_> {
         };
         let mut opts = SaveOptions::new(name.clone(), disks.clone());
         opts.parts = parts.clone();
+        opts.encrypt = passphrase;
+        let mut command = command_line(op, &chosen.spec, name.as_str(), &disks, &parts);
+        if encrypt {
+            command.push_str(" --encrypt");
+        }
         let started = Instant::now();
         let outcome = Mutex::new(Outcome::default());
         let sink = |e: Event| record(self.ui, &outcome, e);
@@ -431,7 +451,7 @@ impl Console<'_> {
                     started,
                     o.bytes.max(m.totals.stored_bytes),
                     Some(image_bytes),
-                    &command_line(op, &chosen.spec, name.as_str(), &disks, &parts),
+                    &command,
                 );
                 Ok(())
             }
@@ -448,6 +468,30 @@ impl Console<'_> {
                 Err(EngineError::Cancelled(Aftermath::Unstated).into())
             }
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The passphrase of a new encrypted image, as `savedisk --encrypt` gets it:
+    /// `LIFEBOAT_PASSPHRASE` when set, else asked twice with hidden input (an empty one is
+    /// refused and asked again). `None`: the operator chose to go back.
+    fn new_passphrase(&self) -> Result<Option<lifeboat_engine::Passphrase>> {
+        loop {
+            self.check_cancel()?;
+            match crate::secret::get(None, true) {
+                Ok(p) => {
+                    self.check_cancel()?;
+                    return Ok(Some(p));
+                }
+                Err(e) => {
+                    self.check_cancel()?;
+                    self.warn(&e);
+                    if std::env::var_os(crate::secret::ENV).is_some()
+                        || self.confirm(&t!("save.passphrase_retry"), true)? != Some(true)
+                    {
+                        return Ok(None);
+                    }
+                }
+            }
         }
     }
 
