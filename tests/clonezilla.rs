@@ -240,7 +240,15 @@ fn restore_and_import_an_ocs_sr_mbr_image() {
         "{p}"
     );
     let before = sha_all(&t1);
-    restoredisk(&repo, "mbr-img", &[&t1], &[]).ok();
+    // The converted image fits the default memory spool: the files are read and
+    // decompressed once, the write pass reads the spool.
+    let run = restoredisk(&repo, "mbr-img", &[&t1], &["--json"]).ok();
+    let events = run.json_lines();
+    let plan = events
+        .iter()
+        .find(|e| e["event"] == "read_plan")
+        .expect("read_plan event");
+    assert_eq!(plan["mode"], "once", "{plan}");
     assert_ne!(sha_all(&t1), before);
     verify_cz_mbr(&fx, &t1, &scratch);
 
@@ -423,7 +431,14 @@ fn restore_an_ocs_sr_gpt_image_gzip_split_with_ntfs_fat_and_swap() {
     );
     let t = dir.join("t.img");
     garbage_file(&t, 96 << 20, 0xc31);
-    restoredisk(&repo, "gpt-img", &[&t], &[]).ok();
+    // Without a spool the conversion runs a second time for the write pass.
+    let run = restoredisk(&repo, "gpt-img", &[&t], &["--json", "--spool-memory", "0"]).ok();
+    let events = run.json_lines();
+    let plan = events
+        .iter()
+        .find(|e| e["event"] == "read_plan")
+        .expect("read_plan event");
+    assert_eq!(plan["mode"], "twice", "{plan}");
     assert_sgdisk_clean(&t);
     assert_eq!(read_table(&t), table, "partition table");
     assert_same_bytes(

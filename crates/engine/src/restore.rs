@@ -808,9 +808,19 @@ impl RestorePlan {
                 let name = opts.image.as_ref().map_or("-", |n| n.as_str()).to_string();
                 // The pre-check reads and verifies every file (partclone's checksums, the
                 // raw images' sizes) into the image the write pass will read, and keeps its
-                // manifest: the write pass must then read the very same image.
+                // manifest: the write pass must then read the very same image. The spool
+                // keeps that image; when all of it fits, the write pass reads it from there
+                // (every chunk's CRCs checked again), else the conversion runs again.
+                let spool =
+                    crate::spool::announce_converted(&opts, image_bytes, conv.bytes_total(), sink);
+                let spool = std::sync::Arc::new(std::sync::Mutex::new(spool));
+                let written = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
                 let verified = if opts.precheck {
-                    Some(conv.verify(&name, &repo, sink, cancel)?)
+                    let out = crate::spool::SpoolWriter {
+                        spool: std::sync::Arc::clone(&spool),
+                        written: std::sync::Arc::clone(&written),
+                    };
+                    Some(conv.verify(out, &name, &repo, sink, cancel)?)
                 } else {
                     None
                 };
@@ -823,7 +833,24 @@ impl RestorePlan {
                     image_bytes,
                     after_write: true,
                 };
-                run_converted(&job, &mut conv, sink, cancel)
+                let mut spool = std::sync::Arc::try_unwrap(spool)
+                    .ok()
+                    .map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()));
+                if let Some(s) = spool.as_mut() {
+                    s.settle();
+                }
+                let whole = verified.is_some()
+                    && spool
+                        .as_ref()
+                        .is_some_and(|s| s.len() == written.load(Ordering::Relaxed));
+                match spool.filter(|_| whole) {
+                    Some(spool) => {
+                        let reader = StreamReader::new(spool.replay(std::io::empty()))
+                            .map_err(|e| stream_damaged(e, false))?;
+                        job.run(reader, None, &|e| stream_damaged(e, true), sink, cancel)
+                    }
+                    _ => run_converted(&job, &mut conv, sink, cancel),
+                }
             }
         }
     }

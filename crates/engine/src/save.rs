@@ -318,10 +318,12 @@ impl SavePlan {
     }
 
     /// The pre-check of a restore from a converted (Clonezilla) image: the whole
-    /// conversion is run into nothing, reading and verifying every source file, with
-    /// `verify` events. Returns the manifest the write pass must then see again.
-    pub(crate) fn verify(
+    /// conversion is run into `out` (nothing, or the restore's spool), reading and verifying
+    /// every source file, with `verify` events. Returns the manifest the write pass must then
+    /// see again.
+    pub(crate) fn verify<W: io::Write + Send + 'static>(
         &mut self,
+        out: W,
         image: &str,
         repo: &str,
         sink: &dyn EventSink,
@@ -341,7 +343,7 @@ impl SavePlan {
             }
         };
         let m = self
-            .write_container(io::sink(), &progress_only, cancel)
+            .write_container(out, &progress_only, cancel)
             .map_err(|e| match e {
                 EngineError::Cancelled(_) => EngineError::Cancelled(Aftermath::NothingWritten),
                 other => other,

@@ -269,6 +269,67 @@ impl Spool {
     }
 }
 
+/// Plans the spool of a restore from a converted (Clonezilla) image, tells it (`read_plan`)
+/// and returns it. The spool keeps the converted stream the pre-check produced (about
+/// `converted` bytes: the used blocks, stored); when all of it fits, the write pass reads it
+/// from there and the image's files are read and decompressed once, else the conversion runs
+/// again. The default memory spool applies to local repositories too: the second conversion
+/// costs the decompression of every file (gzip, xz, bzip2 …), not only the reading.
+pub(crate) fn announce_converted(
+    opts: &crate::RestoreOptions,
+    image_bytes: u64,
+    converted: u64,
+    sink: &dyn crate::EventSink,
+) -> Spool {
+    let memory = opts.spool.memory.unwrap_or_else(default_memory);
+    let dir = opts.spool.dir.clone().filter(|_| opts.precheck);
+    let dir_free = dir.as_deref().map_or(0, free_bytes);
+    let (memory, dir_free) = if opts.precheck {
+        (memory, dir_free)
+    } else {
+        (0, 0)
+    };
+    // The converted stream is a little larger than the data it holds (records, index).
+    let fits = converted + converted / 64 + (1 << 20) <= memory.saturating_add(dir_free);
+    let once = !opts.precheck || fits;
+    sink.event(crate::Event::ReadPlan {
+        mode: if once { "once" } else { "twice" }.into(),
+        image_bytes,
+        read_bytes: if once { image_bytes } else { 2 * image_bytes },
+        spool_memory: memory,
+        spool_dir: dir.as_ref().map(|d| d.display().to_string()),
+        spool_dir_free: dir_free,
+    });
+    // Nothing is kept when it cannot all be kept: the write pass converts again anyway.
+    if fits {
+        Spool::new(memory, dir)
+    } else {
+        Spool::new(0, None)
+    }
+}
+
+/// Keeps what is written to it in a shared [`Spool`] (the converted stream of a Clonezilla
+/// pre-check, written from the image writer's thread), counting every byte.
+pub(crate) struct SpoolWriter {
+    pub(crate) spool: std::sync::Arc<std::sync::Mutex<Spool>>,
+    pub(crate) written: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Write for SpoolWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.spool
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keep(buf);
+        self.written
+            .fetch_add(buf.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Reads what the pre-check read, and keeps it in a [`Spool`].
 pub(crate) struct Tee<'a, R> {
     pub(crate) inner: R,
