@@ -300,6 +300,33 @@ fn next_chunk(v: &[u8], from: usize) -> Option<(usize, usize, usize)> {
     None
 }
 
+/// Changes a byte in the middle of the payload of the chunk record `(offset, extent count,
+/// payload length)` of `v`, the single volume of image directory `dir`, and makes every
+/// checksum that covers it agree again — the payload CRC, the data CRC too when the chunk is
+/// stored (its payload is its data), the header CRC, the volume's CRC32 in manifest.json — as
+/// someone who can write to the repository could. Writes the volume back; returns the
+/// chunk's sequence number.
+fn rewrite_chunk(dir: &Path, mut v: Vec<u8>, (o, n, payload): (usize, usize, usize)) -> u64 {
+    let p = o + 48 + 16 * n;
+    v[p + payload / 2] ^= 0x20;
+    let crc = crc32fast::hash(&v[p..p + payload]).to_le_bytes();
+    if v[o + 28] == 0 {
+        v[o + 32..o + 36].copy_from_slice(&crc); // data CRC
+    }
+    v[o + 36..o + 40].copy_from_slice(&crc); // payload CRC
+    let mut h = crc32fast::Hasher::new();
+    h.update(&v[o..o + 44]);
+    h.update(&v[o + 48..o + 48 + 16 * n]);
+    v[o + 44..o + 48].copy_from_slice(&h.finalize().to_le_bytes());
+    fs::write(dir.join("data.lbi.000"), &v).unwrap();
+    let mpath = dir.join("manifest.json");
+    let mut m: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&mpath).unwrap()).unwrap();
+    m["files"][0]["crc32"] = serde_json::Value::String(format!("{:08x}", crc32fast::hash(&v)));
+    fs::write(&mpath, serde_json::to_string_pretty(&m).unwrap()).unwrap();
+    u64::from_le_bytes(v[o + 8..o + 16].try_into().unwrap())
+}
+
 /// Someone who can write to the repository changes a chunk's stored bytes and makes every
 /// record checksum and the volume CRC in manifest.json agree again: only decompressing the
 /// chunk (or its data CRC) shows it. The restore's pre-check does that before the first write,
@@ -314,7 +341,7 @@ fn resealed_chunk_is_refused_before_writing() {
     let sv = saved(t.path(), "img", 945);
     let dir = sv.repo.join(sv.image);
     let vol = dir.join("data.lbi.000");
-    let mut v = fs::read(&vol).unwrap();
+    let v = fs::read(&vol).unwrap();
     // The last chunk with a payload: the chunks before it would already be on the target.
     let mut at = 0;
     let mut found = Vec::new();
@@ -329,22 +356,7 @@ fn resealed_chunk_is_refused_before_writing() {
         "the image has {} chunks with payloads",
         found.len()
     );
-    let (o, n, payload) = *found.last().unwrap();
-    let p = o + 48 + 16 * n;
-    v[p + payload / 2] ^= 0x20;
-    let pcrc = crc32fast::hash(&v[p..p + payload]);
-    v[o + 36..o + 40].copy_from_slice(&pcrc.to_le_bytes());
-    let mut h = crc32fast::Hasher::new();
-    h.update(&v[o..o + 44]);
-    h.update(&v[o + 48..o + 48 + 16 * n]);
-    v[o + 44..o + 48].copy_from_slice(&h.finalize().to_le_bytes());
-    fs::write(&vol, &v).unwrap();
-    let mpath = dir.join("manifest.json");
-    let mut m: serde_json::Value =
-        serde_json::from_str(&fs::read_to_string(&mpath).unwrap()).unwrap();
-    m["files"][0]["crc32"] = serde_json::Value::String(format!("{:08x}", crc32fast::hash(&v)));
-    fs::write(&mpath, serde_json::to_string_pretty(&m).unwrap()).unwrap();
-    let seq = u64::from_le_bytes(v[o + 8..o + 16].try_into().unwrap());
+    let seq = rewrite_chunk(&dir, v, *found.last().unwrap());
     let target = t.path().join("target.img");
     garbage_file(&target, sv.fx.size, 9);
     let before = sha_all(&target);
@@ -435,7 +447,7 @@ fn a_chunk_rewritten_with_every_crc_is_caught_by_its_digest() {
     // Rewrite a byte of the last stored chunk (codec 0: the payload is the data itself).
     let dir = repo.join(i);
     let vol = dir.join("data.lbi.000");
-    let mut v = fs::read(&vol).unwrap();
+    let v = fs::read(&vol).unwrap();
     let mut at = 0;
     let mut stored = None;
     while let Some((o, n, payload)) = next_chunk(&v, at) {
@@ -444,23 +456,11 @@ fn a_chunk_rewritten_with_every_crc_is_caught_by_its_digest() {
             stored = Some((o, n, payload));
         }
     }
-    let (o, n, payload) = stored.expect("a stored chunk (the partition is random bytes)");
-    let p = o + 48 + 16 * n;
-    v[p + payload / 2] ^= 0x20;
-    let crc = crc32fast::hash(&v[p..p + payload]).to_le_bytes();
-    v[o + 32..o + 36].copy_from_slice(&crc); // data CRC
-    v[o + 36..o + 40].copy_from_slice(&crc); // payload CRC
-    let mut h = crc32fast::Hasher::new();
-    h.update(&v[o..o + 44]);
-    h.update(&v[o + 48..o + 48 + 16 * n]);
-    v[o + 44..o + 48].copy_from_slice(&h.finalize().to_le_bytes());
-    fs::write(&vol, &v).unwrap();
-    let mpath = dir.join("manifest.json");
-    let mut m: serde_json::Value =
-        serde_json::from_str(&fs::read_to_string(&mpath).unwrap()).unwrap();
-    m["files"][0]["crc32"] = serde_json::Value::String(format!("{:08x}", crc32fast::hash(&v)));
-    fs::write(&mpath, serde_json::to_string_pretty(&m).unwrap()).unwrap();
-    let seq = u64::from_le_bytes(v[o + 8..o + 16].try_into().unwrap());
+    let seq = rewrite_chunk(
+        &dir,
+        v,
+        stored.expect("a stored chunk (the partition is random bytes)"),
+    );
 
     for (name, d) in [("bad.img", None), ("bad-d.img", Some(digest.as_str()))] {
         let (run, _) = extract(name, d);
