@@ -82,6 +82,18 @@ impl<R: Read> Read for FileCrcs<R> {
     }
 }
 
+/// Why an image whose digest is `got` is not the one the operator expects (`--digest`), if it
+/// is not (compared case-insensitively); `None` when nothing is expected or it matches.
+pub(crate) fn unexpected_digest(got: &str, expected: Option<&str>) -> Option<String> {
+    expected
+        .filter(|want| !want.eq_ignore_ascii_case(got))
+        .map(|want| {
+            format!(
+                "its digest is {got}, not the expected {want}: it is not the image that was saved"
+            )
+        })
+}
+
 /// The image digest recomputed during a decoding pass (`check`, the restore's pre-check):
 /// each chunk's digest on the decompressing thread that decoded it ([`Self::digest_chunk`],
 /// a [`decode_parallel_with`] worker), combined with the disk records in stream order as the
@@ -180,13 +192,8 @@ pub fn check(
             report.digest
         )));
     }
-    if let Some(want) = &opts.digest {
-        if !want.eq_ignore_ascii_case(&report.digest) {
-            return Err(mismatch(format!(
-                "its digest is {}, not the expected {want}: it is not the image that was saved",
-                report.digest
-            )));
-        }
+    if let Some(why) = unexpected_digest(&report.digest, opts.digest.as_deref()) {
+        return Err(mismatch(why));
     }
     report.encrypted = source.is_encrypted();
     Ok(report)

@@ -104,12 +104,8 @@ impl ImageReader {
                 )));
             }
         }
-        if let Some(want) = expected {
-            if !want.eq_ignore_ascii_case(&got) {
-                return Err(damaged(format!(
-                    "its digest is {got}, not the expected {want}: it is not the image that was saved"
-                )));
-            }
+        if let Some(why) = crate::check::unexpected_digest(&got, expected) {
+            return Err(damaged(why));
         }
         Ok(Some(got))
     }

@@ -814,12 +814,8 @@ impl RestorePlan {
                 let spool =
                     crate::spool::announce_converted(&opts, image_bytes, conv.bytes_total(), sink);
                 let spool = std::sync::Arc::new(std::sync::Mutex::new(spool));
-                let written = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
                 let verified = if opts.precheck {
-                    let out = crate::spool::SpoolWriter {
-                        spool: std::sync::Arc::clone(&spool),
-                        written: std::sync::Arc::clone(&written),
-                    };
+                    let out = crate::spool::SpoolWriter(std::sync::Arc::clone(&spool));
                     Some(conv.verify(out, &name, &repo, sink, cancel)?)
                 } else {
                     None
@@ -833,23 +829,18 @@ impl RestorePlan {
                     image_bytes,
                     after_write: true,
                 };
-                let mut spool = std::sync::Arc::try_unwrap(spool)
+                // The writer has finished with the spool: it is ours again.
+                let kept = std::sync::Arc::try_unwrap(spool)
                     .ok()
-                    .map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()));
-                if let Some(s) = spool.as_mut() {
-                    s.settle();
-                }
-                let whole = verified.is_some()
-                    && spool
-                        .as_ref()
-                        .is_some_and(|s| s.len() == written.load(Ordering::Relaxed));
-                match spool.filter(|_| whole) {
+                    .map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()))
+                    .filter(|s| verified.is_some() && s.holds_all());
+                match kept {
                     Some(spool) => {
                         let reader = StreamReader::new(spool.replay(std::io::empty()))
                             .map_err(|e| stream_damaged(e, false))?;
                         job.run(reader, None, &|e| stream_damaged(e, true), sink, cancel)
                     }
-                    _ => run_converted(&job, &mut conv, sink, cancel),
+                    None => run_converted(&job, &mut conv, sink, cancel),
                 }
             }
         }
@@ -1599,14 +1590,9 @@ fn precheck(
             "its data has digest {got}, manifest.json says {saved}"
         )));
     }
-    if let Some(want) = opts
-        .digest
-        .as_ref()
-        .filter(|d| !d.eq_ignore_ascii_case(&got))
-    {
+    if let Some(why) = crate::check::unexpected_digest(&got, opts.digest.as_deref()) {
         return Err(EngineError::Damaged(format!(
-            "image {image}: its digest is {got}, not the expected {want}: it is not the image \
-             that was saved; nothing was written"
+            "image {image}: {why}; nothing was written"
         )));
     }
     progress.emit();

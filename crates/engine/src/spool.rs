@@ -192,6 +192,11 @@ impl Spool {
         self.mem_len + self.file_len
     }
 
+    /// Whether every byte given so far was kept (before [`Spool::settle`]).
+    pub(crate) fn holds_all(&self) -> bool {
+        !self.full
+    }
+
     fn keep(&mut self, mut data: &[u8]) {
         if self.full {
             return;
@@ -309,20 +314,12 @@ pub(crate) fn announce_converted(
 }
 
 /// Keeps what is written to it in a shared [`Spool`] (the converted stream of a Clonezilla
-/// pre-check, written from the image writer's thread), counting every byte.
-pub(crate) struct SpoolWriter {
-    pub(crate) spool: std::sync::Arc<std::sync::Mutex<Spool>>,
-    pub(crate) written: std::sync::Arc<std::sync::atomic::AtomicU64>,
-}
+/// pre-check, written from the image writer's thread).
+pub(crate) struct SpoolWriter(pub(crate) std::sync::Arc<std::sync::Mutex<Spool>>);
 
 impl Write for SpoolWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.spool
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .keep(buf);
-        self.written
-            .fetch_add(buf.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).keep(buf);
         Ok(buf.len())
     }
     fn flush(&mut self) -> io::Result<()> {

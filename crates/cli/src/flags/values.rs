@@ -134,7 +134,6 @@ impl RestoreArgs {
         opts.image = self.image.as_deref().map(ImageName::new).transpose()?;
         opts.parts = parts;
         opts.threads = self.tuning.threads();
-        opts.digest = self.digest.validated();
         opts.passphrase = crate::secret::source(self.passphrase_file.clone());
         opts.digest = self.digest.validated();
         self.layout_options(&mut opts)?;
