@@ -55,7 +55,9 @@ pub enum Error {
     #[error("the partclone image was written on a big-endian machine; only little-endian images are supported")]
     BigEndian,
     /// A checksum algorithm this reader does not implement.
-    #[error("partclone checksum mode {0:#x} is not supported (supported: none, CRC32)")]
+    #[error(
+        "partclone checksum mode {0:#x} is not supported (supported: none, CRC32, XXH64, XXH128)"
+    )]
     UnsupportedChecksum(u16),
     /// A bitmap mode this reader does not implement.
     #[error("partclone bitmap mode {0:#x} is not supported (supported: bit, byte, none)")]

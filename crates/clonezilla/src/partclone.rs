@@ -24,6 +24,8 @@ pub const MAX_BLOCK_SIZE: u32 = 64 << 20;
 /// Checksum mode numbers of a v2 header.
 const CSM_NONE: u16 = 0x00;
 const CSM_CRC32: u16 = 0x20;
+const CSM_XXH64: u16 = 0x30;
+const CSM_XXH128: u16 = 0x31;
 /// Bitmap mode numbers of a v2 header.
 const BM_NONE: u8 = 0x00;
 const BM_BIT: u8 = 0x01;
@@ -47,6 +49,45 @@ pub enum Checksum {
     /// Format v1: the broken CRC-32 over each block's first byte, after every block, never
     /// reseeded.
     Crc32V1,
+    /// XXH64 (seed 0) every `blocks_per_checksum` blocks, stored in 8 bytes (partclone ≥ 0.3.24
+    /// built with xxhash, `-a2`).
+    Xxh64,
+    /// XXH3-128 every `blocks_per_checksum` blocks, stored in 16 bytes, low half first
+    /// (partclone ≥ 0.3.24 built with xxhash, `-a3`).
+    Xxh128,
+}
+
+impl Checksum {
+    /// The checksum mode number of a v2 header.
+    pub fn mode(self) -> u16 {
+        match self {
+            Checksum::None | Checksum::Crc32V1 => CSM_NONE,
+            Checksum::Crc32 => CSM_CRC32,
+            Checksum::Xxh64 => CSM_XXH64,
+            Checksum::Xxh128 => CSM_XXH128,
+        }
+    }
+
+    /// Bytes of one stored checksum.
+    pub fn size(self) -> u16 {
+        match self {
+            Checksum::None => 0,
+            Checksum::Crc32 | Checksum::Crc32V1 => 4,
+            Checksum::Xxh64 => 8,
+            Checksum::Xxh128 => 16,
+        }
+    }
+
+    /// A short name for reports: `none`, `crc32`, `crc32 (v1)`, `xxh64`, `xxh128`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Checksum::None => "none",
+            Checksum::Crc32 => "crc32",
+            Checksum::Crc32V1 => "crc32 (v1)",
+            Checksum::Xxh64 => "xxh64",
+            Checksum::Xxh128 => "xxh128",
+        }
+    }
 }
 
 /// How the block bitmap is stored.
@@ -251,13 +292,15 @@ fn parse_v2(b: &[u8; V2_HEADER_LEN]) -> Result<Header> {
             format!("binary image version {image_version}, text \"0002\""),
         ));
     }
-    let (checksum, size) = match le16(b, 96) {
-        CSM_NONE => (Checksum::None, 0),
-        CSM_CRC32 => (Checksum::Crc32, 4),
+    let checksum = match le16(b, 96) {
+        CSM_NONE => Checksum::None,
+        CSM_CRC32 => Checksum::Crc32,
+        CSM_XXH64 => Checksum::Xxh64,
+        CSM_XXH128 => Checksum::Xxh128,
         m => return Err(Error::UnsupportedChecksum(m)),
     };
     let checksum_size = le16(b, 98);
-    if checksum_size != size {
+    if checksum_size != checksum.size() {
         return Err(bad(
             98,
             format!(
@@ -580,10 +623,12 @@ fn read_bitmap<R: Read>(c: &mut Counted<R>, h: &Header, limits: &Limits) -> Resu
 
 /// The running checksum of the data blocks.
 #[derive(Clone)]
-enum Running {
+pub(crate) enum Running {
     None,
     Crc32(crc32fast::Hasher),
     Crc32V1(u32),
+    Xxh64(twox_hash::XxHash64),
+    Xxh128(Box<twox_hash::XxHash3_128>),
 }
 
 /// A run of consecutive used blocks returned by [`PartcloneReader::read_run`].
@@ -617,7 +662,7 @@ impl<R: Read> PartcloneReader<R> {
         let mut c = Counted::new(src);
         let header = Header::read_counted(&mut c)?;
         let bitmap = read_bitmap(&mut c, &header, &limits)?;
-        let running = seed(header.checksum);
+        let running = Running::new(header.checksum);
         Ok(PartcloneReader {
             src: c,
             header,
@@ -683,15 +728,7 @@ impl<R: Read> PartcloneReader<R> {
             };
             let slice = &mut buf[b as usize * bs..(b + k) as usize * bs];
             self.src.fill(slice, "data blocks")?;
-            match &mut self.running {
-                Running::None => {}
-                Running::Crc32(h) => h.update(slice),
-                Running::Crc32V1(reg) => {
-                    for block in slice.chunks_exact(bs) {
-                        *reg = crc::update_v1(*reg, block[0], bs);
-                    }
-                }
-            }
+            self.running.update(slice, bs);
             b += k;
             if per != 0 {
                 self.in_group += k;
@@ -730,25 +767,28 @@ impl<R: Read> PartcloneReader<R> {
     fn check_sum(&mut self, block: u64) -> Result<()> {
         let at = self.src.pos;
         let size = self.header.checksum_size as usize;
-        let mut stored = [0u8; 4];
-        self.src.fill(&mut stored[..size], "block checksum")?;
-        let computed = match &self.running {
-            Running::None => return Ok(()),
-            Running::Crc32(h) => !h.clone().finalize(),
-            Running::Crc32V1(reg) => *reg,
-        };
-        let stored = u32::from_le_bytes(stored);
-        if stored != computed {
+        let mut stored = [0u8; 16];
+        let stored = &mut stored[..size];
+        self.src.fill(stored, "block checksum")?;
+        let computed = self.running.value();
+        if *stored != *computed {
+            // Shown as the numbers they are (least significant byte stored first).
+            let hex = |b: &[u8]| {
+                b.iter()
+                    .rev()
+                    .map(|x| format!("{x:02x}"))
+                    .collect::<String>()
+            };
             return Err(Error::BlockChecksum {
                 block,
                 offset: at,
-                stored: format!("{stored:08x}"),
-                computed: format!("{computed:08x}"),
+                stored: hex(stored),
+                computed: hex(&computed),
             });
         }
         self.in_group = 0;
         if self.header.reseed {
-            self.running = seed(self.header.checksum);
+            self.running = Running::new(self.header.checksum);
         }
         Ok(())
     }
@@ -759,10 +799,41 @@ impl<R: Read> PartcloneReader<R> {
     }
 }
 
-fn seed(c: Checksum) -> Running {
-    match c {
-        Checksum::None => Running::None,
-        Checksum::Crc32 => Running::Crc32(crc32fast::Hasher::new()),
-        Checksum::Crc32V1 => Running::Crc32V1(crc::SEED),
+impl Running {
+    /// The state before the first block (and after each reseed).
+    pub(crate) fn new(c: Checksum) -> Running {
+        match c {
+            Checksum::None => Running::None,
+            Checksum::Crc32 => Running::Crc32(crc32fast::Hasher::new()),
+            Checksum::Crc32V1 => Running::Crc32V1(crc::SEED),
+            Checksum::Xxh64 => Running::Xxh64(twox_hash::XxHash64::with_seed(0)),
+            Checksum::Xxh128 => Running::Xxh128(Box::new(twox_hash::XxHash3_128::new())),
+        }
+    }
+
+    /// Takes whole blocks of `block_size` bytes.
+    pub(crate) fn update(&mut self, blocks: &[u8], block_size: usize) {
+        match self {
+            Running::None => {}
+            Running::Crc32(h) => h.update(blocks),
+            Running::Xxh64(h) => std::hash::Hasher::write(h, blocks),
+            Running::Xxh128(h) => h.write(blocks),
+            Running::Crc32V1(reg) => {
+                for block in blocks.chunks_exact(block_size) {
+                    *reg = crc::update_v1(*reg, block[0], block_size);
+                }
+            }
+        }
+    }
+
+    /// The value as stored after a group of blocks (empty without checksums).
+    pub(crate) fn value(&self) -> Vec<u8> {
+        match self {
+            Running::None => Vec::new(),
+            Running::Crc32(h) => (!h.clone().finalize()).to_le_bytes().to_vec(),
+            Running::Crc32V1(reg) => reg.to_le_bytes().to_vec(),
+            Running::Xxh64(h) => std::hash::Hasher::finish(h).to_le_bytes().to_vec(),
+            Running::Xxh128(h) => h.finish_128().to_le_bytes().to_vec(),
+        }
     }
 }

@@ -6,7 +6,9 @@
 use std::io::{self, Write};
 
 use crate::crc;
-use crate::partclone::{Bitmap, Checksum, Format, V1_BITMAP_MAGIC, V1_HEADER_LEN, V2_HEADER_LEN};
+use crate::partclone::{
+    Bitmap, Checksum, Format, Running, V1_BITMAP_MAGIC, V1_HEADER_LEN, V2_HEADER_LEN,
+};
 
 /// What the header of a written image says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,18 +21,13 @@ pub struct WriteSpec {
     pub block_size: u32,
     /// Size of the source partition in bytes (at least blocks × block size).
     pub device_size: u64,
-    /// Checksum mode of a v2 image ([`Checksum::None`] or [`Checksum::Crc32`]).
+    /// Checksum mode of a v2 image ([`Checksum::None`], [`Checksum::Crc32`],
+    /// [`Checksum::Xxh64`] or [`Checksum::Xxh128`]).
     pub checksum: Checksum,
     /// Blocks per checksum of a v2 image with checksums (at least 1).
     pub blocks_per_checksum: u32,
     /// Whether a v2 checksum restarts after each stored value.
     pub reseed: bool,
-}
-
-enum Sum {
-    None,
-    Crc32(u32),
-    V1(u32),
 }
 
 /// Writes one image: the header and bitmap at [`ImageWriter::new`], then the used blocks in
@@ -41,7 +38,8 @@ pub struct ImageWriter<W: Write> {
     per: u64,
     in_group: u64,
     reseed: bool,
-    sum: Sum,
+    checksum: Checksum,
+    sum: Running,
     left: u64,
 }
 
@@ -56,7 +54,7 @@ impl<W: Write> ImageWriter<W> {
     pub fn new(mut out: W, spec: &WriteSpec, bitmap: &Bitmap) -> io::Result<Self> {
         let total = bitmap.blocks();
         let used = bitmap.used();
-        let (sum, per, reseed) = match spec.format {
+        let (checksum, per, reseed) = match spec.format {
             Format::V1 => {
                 let mut h = vec![0u8; V1_HEADER_LEN];
                 put_text(&mut h[0..15], "partclone-image");
@@ -78,7 +76,7 @@ impl<W: Write> ImageWriter<W> {
                     at += k as u64;
                 }
                 out.write_all(V1_BITMAP_MAGIC)?;
-                (Sum::V1(crc::SEED), 1, false)
+                (Checksum::Crc32V1, 1, false)
             }
             Format::V2 => {
                 let mut h = [0u8; V2_HEADER_LEN];
@@ -96,8 +94,10 @@ impl<W: Write> ImageWriter<W> {
                 h[92..94].copy_from_slice(&2u16.to_le_bytes());
                 h[94..96].copy_from_slice(&64u16.to_le_bytes());
                 let (mode, size, per) = match spec.checksum {
-                    Checksum::Crc32 => (0x20u16, 4u16, spec.blocks_per_checksum.max(1)),
-                    _ => (0, 0, 0),
+                    c @ (Checksum::Crc32 | Checksum::Xxh64 | Checksum::Xxh128) => {
+                        (c.mode(), c.size(), spec.blocks_per_checksum.max(1))
+                    }
+                    Checksum::None | Checksum::Crc32V1 => (0, 0, 0),
                 };
                 h[96..98].copy_from_slice(&mode.to_le_bytes());
                 h[98..100].copy_from_slice(&size.to_le_bytes());
@@ -111,9 +111,9 @@ impl<W: Write> ImageWriter<W> {
                 out.write_all(&bits)?;
                 out.write_all(&crc::update(crc::SEED, &bits).to_le_bytes())?;
                 if per == 0 {
-                    (Sum::None, 0, true)
+                    (Checksum::None, 0, true)
                 } else {
-                    (Sum::Crc32(crc::SEED), u64::from(per), spec.reseed)
+                    (spec.checksum, u64::from(per), spec.reseed)
                 }
             }
         };
@@ -123,7 +123,8 @@ impl<W: Write> ImageWriter<W> {
             per,
             in_group: 0,
             reseed,
-            sum,
+            checksum,
+            sum: Running::new(checksum),
             left: used,
         })
     }
@@ -145,11 +146,10 @@ impl<W: Write> ImageWriter<W> {
             }
             self.left -= 1;
             self.out.write_all(block)?;
-            match &mut self.sum {
-                Sum::None => continue,
-                Sum::Crc32(r) => *r = crc::update(*r, block),
-                Sum::V1(r) => *r = crc::update_v1(*r, block[0], block.len()),
+            if self.checksum == Checksum::None {
+                continue;
             }
+            self.sum.update(block, self.block_size);
             self.in_group += 1;
             if self.in_group == self.per {
                 self.emit()?;
@@ -159,18 +159,15 @@ impl<W: Write> ImageWriter<W> {
     }
 
     fn emit(&mut self) -> io::Result<()> {
-        let v = match &mut self.sum {
-            Sum::None => return Ok(()),
-            Sum::Crc32(r) | Sum::V1(r) => {
-                let v = *r;
-                if self.reseed {
-                    *r = crc::SEED;
-                }
-                v
-            }
-        };
+        if self.checksum == Checksum::None {
+            return Ok(());
+        }
+        let v = self.sum.value();
+        if self.reseed {
+            self.sum = Running::new(self.checksum);
+        }
         self.in_group = 0;
-        self.out.write_all(&v.to_le_bytes())
+        self.out.write_all(&v)
     }
 
     /// Writes the checksum of a last, partial group and returns the output.

@@ -292,12 +292,10 @@ pub fn clonezilla_info(repo: &Repository, image: &str) -> Result<ClonezillaInfo>
                         used_blocks: r.bitmap().used(),
                         checksum: match h.checksum {
                             lifeboat_clonezilla::Checksum::None => "none".into(),
-                            lifeboat_clonezilla::Checksum::Crc32 => {
-                                format!("crc32 every {} blocks", h.blocks_per_checksum)
-                            }
                             lifeboat_clonezilla::Checksum::Crc32V1 => {
                                 "crc32 (v1) every block".into()
                             }
+                            c => format!("{} every {} blocks", c.name(), h.blocks_per_checksum),
                         },
                     }),
                 )
