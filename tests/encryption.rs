@@ -311,6 +311,26 @@ fn encrypted_image_round_trip_hides_everything() {
     fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
     check(&repo, "sealed", &["--passphrase-file", s(&key)], None).ok();
 
+    // check reads the volumes once: the sealed bytes that the decryption reads in order also
+    // give the volume files' CRC32s (they used to be read a second time for them).
+    for image in ["sealed", "plain"] {
+        let volumes: u64 = files_of(&repo.join(image))
+            .iter()
+            .filter(|(p, _)| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("data.lbi")
+            })
+            .map(|(_, b)| b.len() as u64)
+            .sum();
+        let read = bytes_read_by(&["check", "--repo", s(&repo), "--image", image], PASS);
+        assert!(
+            read >= volumes && read < volumes * 3 / 2,
+            "check of {image} read {read} bytes for {volumes} bytes of volumes"
+        );
+    }
+
     // The restore onto garbage.
     restore(&repo, "sealed", &target, Some(PASS)).ok();
     let scratch = t.path().join("scratch");
@@ -340,6 +360,27 @@ fn encrypted_image_round_trip_hides_everything() {
         "extract of the encrypted image read other bytes"
     );
     verify_fat(&out, d.fat, &scratch);
+}
+
+/// Bytes that `lifeboat ARGS` (passphrase `pass`) read through read(2)/pread(2) (`rchar`: a
+/// shell runs it and reports its own counters, which take in those of the children it
+/// waited for).
+fn bytes_read_by(args: &[&str], pass: &str) -> u64 {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(r#""$0" "$@" >/dev/null 2>&1 || exit 99; cat /proc/$$/io"#)
+        .arg(bin())
+        .args(args)
+        .env("LIFEBOAT_PASSPHRASE", pass)
+        .stdin(Stdio::null())
+        .output()
+        .expect("spawn sh");
+    assert!(out.status.success(), "lifeboat {args:?} failed");
+    let io = String::from_utf8_lossy(&out.stdout);
+    io.lines()
+        .find_map(|l| l.strip_prefix("rchar: "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no rchar in {io}"))
 }
 
 /// Saves `d` encrypted as `image`; returns its data.lbi.000.

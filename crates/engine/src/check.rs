@@ -11,7 +11,6 @@ use lifeboat_container::{
 };
 use lifeboat_repo::{ImageName, ImageSource, Repository};
 use std::collections::HashMap;
-use std::io::{self, Read};
 use std::sync::atomic::AtomicBool;
 use std::sync::Mutex;
 use std::time::Instant;
@@ -52,34 +51,6 @@ pub struct CheckReport {
     pub digest: String,
     /// Whether the image is encrypted (every sealed segment's tag was verified).
     pub encrypted: bool,
-}
-
-/// Computes each volume file's CRC32 while the container is read sequentially.
-struct FileCrcs<R> {
-    inner: R,
-    sizes: Vec<u64>,
-    crcs: Vec<crc32fast::Hasher>,
-    file: usize,
-    in_file: u64,
-}
-
-impl<R: Read> Read for FileCrcs<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        let mut p = 0;
-        while p < n && self.file < self.sizes.len() {
-            let room = (self.sizes[self.file] - self.in_file) as usize;
-            let k = room.min(n - p);
-            self.crcs[self.file].update(&buf[p..p + k]);
-            p += k;
-            self.in_file += k as u64;
-            if self.in_file == self.sizes[self.file] {
-                self.file += 1;
-                self.in_file = 0;
-            }
-        }
-        Ok(n)
-    }
 }
 
 /// Why an image whose digest is `got` is not the one the operator expects (`--digest`), if it
@@ -218,19 +189,11 @@ fn check_source(
         disks: manifest.disks.iter().map(|d| d.source.clone()).collect(),
     });
     // The volume CRC32s are of the stored (for an encrypted image: sealed) bytes: computed
-    // while reading a plain image, in a pass of their own for an encrypted one.
-    let sizes: Vec<u64> = if source.is_encrypted() {
-        Vec::new()
-    } else {
-        manifest.files.iter().map(|f| f.size).collect()
-    };
-    let mut reader = FileCrcs {
-        inner: source.reader(),
-        crcs: vec![crc32fast::Hasher::new(); sizes.len()],
-        sizes,
-        file: 0,
-        in_file: 0,
-    };
+    // from the volume reads of this pass (the decryption reads the sealed bytes in order).
+    source
+        .tap_volume_crcs()
+        .map_err(|e| EngineError::Damaged(format!("image {image}: {e}")))?;
+    let mut reader = source.reader();
     let mut progress = Progress::new(sink, total);
     let mut report = CheckReport::default();
     let mut disk_crcs: Vec<crc32fast::Hasher> = Vec::new();
@@ -329,20 +292,13 @@ fn check_source(
             )));
         }
     }
-    if source.is_encrypted() {
-        source.verify_files().map_err(mismatch)?;
-        report.files = manifest.files.len();
+    // Read again only if this pass did not read every volume byte in order.
+    match source.tapped_volume_crcs() {
+        Some(r) => r,
+        None => source.verify_files(),
     }
-    for (i, (h, f)) in reader.crcs.into_iter().zip(&manifest.files).enumerate() {
-        let got = format!("{:08x}", h.finalize());
-        if got != f.crc32 {
-            return Err(mismatch(format!(
-                "file {} (volume {i}) has CRC32 {got}, the manifest says {}",
-                f.name, f.crc32
-            )));
-        }
-        report.files += 1;
-    }
+    .map_err(mismatch)?;
+    report.files = manifest.files.len();
     report.digest = digest.hex();
     progress.emit();
     sink.event(Event::Done {

@@ -253,6 +253,7 @@ impl Repository {
             volumes: Arc::new(Volumes {
                 list: volumes,
                 len: start,
+                tap: std::sync::Mutex::new(None),
             }),
             open: None,
             location: format!("{}/{}", self.location(), name),
@@ -631,6 +632,46 @@ struct Volume {
 struct Volumes {
     list: Vec<Volume>,
     len: u64,
+    /// The volumes' CRC32s, computed from the bytes as they are read (see
+    /// [`ImageSource::tap_volume_crcs`]).
+    tap: std::sync::Mutex<Option<CrcTap>>,
+}
+
+/// CRC32s of the volume files computed from reads that go through the stream in order: a read
+/// that starts where the last one ended (or overlaps it) adds its new bytes; one that skips
+/// ahead leaves a hole, and the tap can no longer tell.
+struct CrcTap {
+    next: u64,
+    hashers: Vec<crc32fast::Hasher>,
+    hole: bool,
+}
+
+impl Volumes {
+    fn observe(&self, buf: &[u8], offset: u64) {
+        let mut tap = self.tap.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(t) = tap.as_mut() else { return };
+        if t.hole {
+            return;
+        }
+        if offset > t.next {
+            t.hole = true;
+            return;
+        }
+        let end = offset + buf.len() as u64;
+        while t.next < end {
+            let Some((i, v)) = self
+                .list
+                .iter()
+                .enumerate()
+                .find(|(_, v)| t.next >= v.start && t.next < v.start + v.len)
+            else {
+                return;
+            };
+            let upto = end.min(v.start + v.len);
+            t.hashers[i].update(&buf[(t.next - offset) as usize..(upto - offset) as usize]);
+            t.next = upto;
+        }
+    }
 }
 
 impl ReadAt for Volumes {
@@ -654,6 +695,7 @@ impl ReadAt for Volumes {
                 .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", v.name)))?;
             done += n;
         }
+        self.observe(buf, offset);
         Ok(())
     }
     fn len(&self) -> u64 {
@@ -779,10 +821,63 @@ impl ImageSource {
         }
     }
 
+    /// Starts computing the volume files' CRC32s from the reads that follow (for an
+    /// encrypted image, the sealed bytes that the decryption reads), so that a pass that
+    /// reads the whole image in order also checks its files without reading them again; see
+    /// [`ImageSource::tapped_volume_crcs`]. Reads the sealed header of an encrypted image
+    /// once more (it was read when the image was unlocked), so that the tap starts at byte 0.
+    pub fn tap_volume_crcs(&self) -> Result<()> {
+        *self.volumes.tap.lock().unwrap_or_else(|p| p.into_inner()) = Some(CrcTap {
+            next: 0,
+            hashers: vec![crc32fast::Hasher::new(); self.volumes.list.len()],
+            hole: false,
+        });
+        if self.encrypted {
+            self.seal_header()?;
+        }
+        Ok(())
+    }
+
+    /// Ends what [`ImageSource::tap_volume_crcs`] started: `Some` with the check of each
+    /// volume's CRC32 against the manifest (as [`ImageSource::verify_files`] does) when the
+    /// reads since covered every byte of every volume in order, `None` when they did not
+    /// (then only [`ImageSource::verify_files`] can tell).
+    pub fn tapped_volume_crcs(&self) -> Option<Result<(), String>> {
+        let t = self
+            .volumes
+            .tap
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()?;
+        if t.hole || t.next != self.volumes.len {
+            return None;
+        }
+        let got = t
+            .hashers
+            .into_iter()
+            .map(|h| h.finalize())
+            .collect::<Vec<_>>();
+        Some(self.compare_crcs(&got))
+    }
+
+    fn compare_crcs(&self, got: &[u32]) -> Result<(), String> {
+        for ((v, f), got) in self.volumes.list.iter().zip(&self.manifest.files).zip(got) {
+            let got = format!("{got:08x}");
+            if got != f.crc32 {
+                return Err(format!(
+                    "{}: CRC32 is {got}, the manifest says {}",
+                    v.name, f.crc32
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Checks each volume's CRC32 against the manifest; returns the first mismatching volume.
     pub fn verify_files(&self) -> Result<(), String> {
         let mut buf = vec![0u8; 1 << 20];
-        for (v, f) in self.volumes.list.iter().zip(&self.manifest.files) {
+        let mut got = Vec::with_capacity(self.volumes.list.len());
+        for v in &self.volumes.list {
             let mut h = crc32fast::Hasher::new();
             let mut off = 0u64;
             while off < v.len {
@@ -793,15 +888,9 @@ impl ImageSource {
                 h.update(&buf[..n]);
                 off += n as u64;
             }
-            let got = format!("{:08x}", h.finalize());
-            if got != f.crc32 {
-                return Err(format!(
-                    "{}: CRC32 is {got}, the manifest says {}",
-                    v.name, f.crc32
-                ));
-            }
+            got.push(h.finalize());
         }
-        Ok(())
+        self.compare_crcs(&got)
     }
 }
 

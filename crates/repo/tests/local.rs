@@ -79,6 +79,27 @@ fn split_volumes_commit_and_read_back() {
     assert_eq!(&mid[..], &bytes[(1 << 20) - 50..(1 << 20) + 50]);
     assert_eq!(src.locate((2 << 20) + 5), ("data.lbi.002".to_string(), 5));
     src.verify_files().unwrap();
+
+    // The volume CRCs from the reads of one pass in order (reads that overlap what was
+    // already seen are fine)...
+    src.tap_volume_crcs().unwrap();
+    let mut r = src.reader();
+    let mut head = vec![0u8; 3000];
+    r.read_exact(&mut head).unwrap();
+    src.read_exact_at(&mut head[..1000], 500).unwrap();
+    std::io::copy(&mut r, &mut std::io::sink()).unwrap();
+    assert_eq!(src.tapped_volume_crcs(), Some(Ok(())));
+    // ...and none when the reads skipped bytes or stopped early.
+    src.tap_volume_crcs().unwrap();
+    src.read_exact_at(&mut head, 0).unwrap();
+    src.read_exact_at(&mut head, 5000).unwrap();
+    std::io::copy(&mut src.reader_at(8000), &mut std::io::sink()).unwrap();
+    assert_eq!(src.tapped_volume_crcs(), None);
+    src.tap_volume_crcs().unwrap();
+    src.read_exact_at(&mut head, 0).unwrap();
+    assert_eq!(src.tapped_volume_crcs(), None);
+    // Without a tap, nothing.
+    assert_eq!(src.tapped_volume_crcs(), None);
 }
 
 #[test]
@@ -96,6 +117,12 @@ fn damaged_truncated_or_missing_volumes_make_an_image_incomplete() {
     b[1000] ^= 1;
     std::fs::write(&v1, &b).unwrap();
     let err = repo.open_image(&name).unwrap().verify_files().unwrap_err();
+    assert!(err.contains("data.lbi.001"), "{err}");
+    // The same from the CRC tap of one sequential read.
+    let src = repo.open_image(&name).unwrap();
+    src.tap_volume_crcs().unwrap();
+    std::io::copy(&mut src.reader(), &mut std::io::sink()).unwrap();
+    let err = src.tapped_volume_crcs().unwrap().unwrap_err();
     assert!(err.contains("data.lbi.001"), "{err}");
 
     // Truncated.
