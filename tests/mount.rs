@@ -41,8 +41,9 @@ impl Drop for Running {
     }
 }
 
-/// Starts `lifeboat --json mount` and waits (at most 30 s) for its `ready` event.
-fn start_mount(repo: &Path, dir: &Path) -> (Running, serde_json::Value) {
+/// Starts `lifeboat --json mount` of image `img` (plus `extra` arguments) and waits (at most
+/// 30 s) for its `ready` event.
+fn start_mount(repo: &Path, dir: &Path, extra: &[&str]) -> (Running, serde_json::Value) {
     let mut child = Command::new(bin())
         .args([
             "--json",
@@ -53,6 +54,8 @@ fn start_mount(repo: &Path, dir: &Path) -> (Running, serde_json::Value) {
             "img",
             s(dir),
         ])
+        .args(extra)
+        .env_remove("LIFEBOAT_PASSPHRASE")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -150,7 +153,7 @@ fn an_image_is_browsed_through_fuse_and_both_umount_and_ctrl_c_end_it() {
 
     let mnt = d.join("mnt");
     fs::create_dir(&mnt).unwrap();
-    let (mut child, ready) = start_mount(&repo, &mnt);
+    let (mut child, ready) = start_mount(&repo, &mnt, &[]);
     let names: Vec<&str> = ready["files"]
         .as_array()
         .unwrap()
@@ -191,7 +194,7 @@ fn an_image_is_browsed_through_fuse_and_both_umount_and_ctrl_c_end_it() {
     assert!(!mounted(&mnt));
 
     // Ctrl-C ends it too, and leaves nothing mounted.
-    let (mut child, _) = start_mount(&repo, &mnt);
+    let (mut child, _) = start_mount(&repo, &mnt, &[]);
     assert!(mounted(&mnt));
     assert_eq!(
         unsafe { libc::kill(child.child.id() as i32, libc::SIGINT) },
@@ -227,4 +230,50 @@ fn an_image_is_browsed_through_fuse_and_both_umount_and_ctrl_c_end_it() {
     .code(4)
     .says(&["not the expected", &wrong]);
     assert!(!mounted(&mnt));
+
+    // An encrypted image of the same disk mounts with its passphrase (every segment read is
+    // checked against its tag on the way), and shows the same bytes.
+    let key = d.join("lb.key");
+    fs::write(&key, "mount-test-passphrase\n").unwrap();
+    fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let sealed = d.join("sealed");
+    fs::create_dir(&sealed).unwrap();
+    savedisk(
+        &sealed,
+        "img",
+        &[&disk],
+        &["--encrypt", "--passphrase-file", s(&key)],
+    )
+    .ok();
+    let (mut child, ready) = start_mount(&sealed, &mnt, &["--passphrase-file", s(&key)]);
+    assert_eq!(ready["files"].as_array().unwrap().len(), 3, "{ready:#}");
+    assert_eq!(
+        sha_range(&mnt.join("disk0"), 0, MIB),
+        sha_range(&disk, 0, MIB),
+        "the MBR and the gap through the mount of the encrypted image"
+    );
+    assert_fsck_clean(&mnt.join("disk0p1"), "disk0p1 of the encrypted image");
+    {
+        let lo = LoopDev::attach(&mnt.join("disk0p2"), None);
+        let m = Mount::new(&lo.dev, &d.join("p2"), "ro");
+        let mut got = tree_listing(&m.dir);
+        assert!(got.remove("lost+found").is_some(), "mke2fs's lost+found");
+        assert_same_tree("disk0p2 of the encrypted image", &trees[1], &got);
+    }
+    run_ok(tool("umount").arg(&mnt));
+    assert_eq!(wait_end(&mut child), Some(0), "after umount");
+    // Without the passphrase, or with a wrong one: exit 3, nothing mounted.
+    let wrong_key = d.join("wrong.key");
+    fs::write(&wrong_key, "not-the-passphrase\n").unwrap();
+    fs::set_permissions(
+        &wrong_key,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    for extra in [vec![], vec!["--passphrase-file", s(&wrong_key)]] {
+        let mut a = vec!["mount", "--repo", s(&sealed), "--image", "img", s(&mnt)];
+        a.extend(extra);
+        lifeboat(&a).code(3).says(&["passphrase"]);
+        assert!(!mounted(&mnt));
+    }
 }
