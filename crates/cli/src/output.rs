@@ -564,6 +564,12 @@ fn refusal(r: &Refusal) -> String {
                 _ => base,
             }
         }
+        Refusal::OverlappingPartitions { disk, a, b } => t!(
+            "error.refused_overlapping",
+            disk = disk.display(),
+            a = a,
+            b = b
+        ),
         Refusal::UnreadableTable { disk, reason } => t!(
             "error.refused_unreadable_table",
             disk = disk.display(),

@@ -353,7 +353,8 @@ impl Manifest {
 }
 
 impl DiskRecord {
-    /// Checks the geometry is self-consistent: sector sizes, partitions inside the disk.
+    /// Checks the geometry is self-consistent: sector sizes, partitions and boot regions inside
+    /// the disk, each partition number once, no boot region inside a partition.
     pub fn validate(&self) -> std::result::Result<(), String> {
         for s in [self.logical_sector_size, self.physical_sector_size] {
             if !(512..=65536).contains(&s) || !s.is_power_of_two() {
@@ -368,11 +369,45 @@ impl DiskRecord {
                 ));
             }
         }
+        let mut numbers: Vec<u32> = self.table.partitions.iter().map(|p| p.number).collect();
+        numbers.sort_unstable();
+        if let Some(w) = numbers.windows(2).find(|w| w[0] == w[1]) {
+            return Err(format!(
+                "disk {}: partition number {} appears twice",
+                self.index, w[0]
+            ));
+        }
+        // Boot regions are bytes outside the partitions: (start, end) of the partitions by
+        // start, with the largest end so far, find one a region overlaps in O(log n).
+        let mut parts: Vec<(u64, u64)> = self
+            .table
+            .partitions
+            .iter()
+            .filter(|p| p.size > 0)
+            .map(|p| (p.start, p.start + p.size))
+            .collect();
+        parts.sort_unstable();
+        let reach: Vec<u64> = parts
+            .iter()
+            .scan(0u64, |m, p| {
+                *m = (*m).max(p.1);
+                Some(*m)
+            })
+            .collect();
         for r in &self.boot_regions {
-            if r.offset.checked_add(r.len).is_none_or(|e| e > self.size) {
+            let Some(end) = r.offset.checked_add(r.len).filter(|e| *e <= self.size) else {
                 return Err(format!(
                     "disk {}: region {} ends past the disk",
                     self.index, r.what
+                ));
+            };
+            // Partitions that start before the region ends; one of them overlaps it when the
+            // furthest end among them passes the region's start.
+            let before = parts.partition_point(|p| p.0 < end);
+            if r.len > 0 && before > 0 && reach[before - 1] > r.offset {
+                return Err(format!(
+                    "disk {}: region {} at byte {} lies inside a partition",
+                    self.index, r.what, r.offset
                 ));
             }
         }

@@ -96,34 +96,49 @@ fn disk(index: u32) -> impl Strategy<Value = DiskRecord> {
             proptest::collection::vec((0..size, text()), 0..4),
             proptest::option::of(text()),
         )
-            .prop_map(move |(partitions, regions, serial)| DiskRecord {
-                index,
-                source: source.clone(),
-                identity: Identity {
-                    serial,
-                    ..Identity::default()
-                },
-                size,
-                logical_sector_size: 1 << shift,
-                physical_sector_size: 1 << shift,
-                table: TableRecord {
-                    kind: "gpt".into(),
-                    disk_id: None,
-                    partitions,
-                    warnings: vec![],
-                },
-                boot_regions: regions
-                    .into_iter()
-                    .map(|(offset, what)| RegionRecord {
-                        offset,
-                        len: size - offset,
-                        what,
-                    })
-                    .collect(),
-                stored_bytes: 0,
-                compressed_bytes: 0,
-                chunks: 0,
-                data_crc32: String::new(),
+            .prop_map(move |(mut partitions, regions, serial)| {
+                // A valid record: each partition number once, boot regions outside the
+                // partitions (here: after the last partition's end).
+                for (i, p) in partitions.iter_mut().enumerate() {
+                    p.number = p.number / 8 * 8 + i as u32;
+                }
+                let end = partitions
+                    .iter()
+                    .map(|p| p.start + p.size)
+                    .max()
+                    .unwrap_or(0);
+                DiskRecord {
+                    index,
+                    source: source.clone(),
+                    identity: Identity {
+                        serial,
+                        ..Identity::default()
+                    },
+                    size,
+                    logical_sector_size: 1 << shift,
+                    physical_sector_size: 1 << shift,
+                    table: TableRecord {
+                        kind: "gpt".into(),
+                        disk_id: None,
+                        partitions,
+                        warnings: vec![],
+                    },
+                    boot_regions: regions
+                        .into_iter()
+                        .map(|(offset, what)| {
+                            let offset = end + offset % (size - end + 1);
+                            RegionRecord {
+                                offset,
+                                len: size - offset,
+                                what,
+                            }
+                        })
+                        .collect(),
+                    stored_bytes: 0,
+                    compressed_bytes: 0,
+                    chunks: 0,
+                    data_crc32: String::new(),
+                }
             })
     })
 }
@@ -181,6 +196,52 @@ fn lists_out_of_order_and_invalid_records_are_refused() {
     assert!(DiskRecord::list_from_json(&json, 2, 0).is_err());
     assert!(DiskRecord::list_from_json(b"{}", 1, 0).is_err());
     assert!(DiskRecord::list_from_json(b"[]", 0, 0).unwrap().is_empty());
+}
+
+#[test]
+fn a_record_with_a_partition_number_twice_or_a_region_inside_a_partition_is_invalid() {
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let mut d = disk(0).new_tree(&mut runner).unwrap().current();
+    while d.table.partitions.len() < 2 || d.table.partitions[0].size == 0 {
+        d = disk(0).new_tree(&mut runner).unwrap().current();
+    }
+    assert_eq!(d.validate(), Ok(()));
+    let mut twice = d.clone();
+    twice.table.partitions[1].number = twice.table.partitions[0].number;
+    assert!(twice.validate().unwrap_err().contains("appears twice"));
+    // A region inside the first partition, and one that only touches its end (valid).
+    let p = d.table.partitions[0].clone();
+    let mut inside = d.clone();
+    inside.boot_regions = vec![RegionRecord {
+        offset: p.start + p.size / 2,
+        len: 1,
+        what: "EBR of logical partition 5".into(),
+    }];
+    assert!(inside
+        .validate()
+        .unwrap_err()
+        .contains("inside a partition"));
+    let mut overlapping_start = d.clone();
+    overlapping_start.boot_regions = vec![RegionRecord {
+        offset: p.start.saturating_sub(1),
+        len: 2,
+        what: "gap".into(),
+    }];
+    assert!(overlapping_start.validate().is_err());
+    let mut touching = d.clone();
+    let end = d
+        .table
+        .partitions
+        .iter()
+        .map(|p| p.start + p.size)
+        .max()
+        .unwrap();
+    touching.boot_regions = vec![RegionRecord {
+        offset: end,
+        len: d.size - end,
+        what: "after".into(),
+    }];
+    assert_eq!(touching.validate(), Ok(()));
 }
 
 #[test]

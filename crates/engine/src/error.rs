@@ -278,6 +278,20 @@ pub enum Refusal {
         /// from it.
         pv_end: Option<u64>,
     },
+    /// The image's partitions overlap (a damaged table on the source disk), so their places
+    /// cannot be changed (`--grow`): each would take the other's bytes along.
+    #[error(
+        "{}: partitions {a} and {b} of the image overlap; their places cannot be changed",
+        disk.display()
+    )]
+    OverlappingPartitions {
+        /// The target.
+        disk: PathBuf,
+        /// One partition.
+        a: u32,
+        /// The partition it overlaps.
+        b: u32,
+    },
     /// The target's partition table cannot be read (restoreparts).
     #[error("{}: its partition table cannot be read ({reason})", disk.display())]
     UnreadableTable {

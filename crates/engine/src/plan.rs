@@ -435,6 +435,20 @@ pub(crate) fn whole_disk(
         acc += growth[i];
     }
     let changed = growth.iter().any(|&g| g > 0);
+    // Partitions that overlap on the source (a damaged table) keep their bytes only where
+    // nothing moves: a partition that grows or moves would take its neighbour's bytes along.
+    if changed {
+        if let Some(w) = parts
+            .windows(2)
+            .find(|w| w[0].start + w[0].size > w[1].start)
+        {
+            return Err(Refusal::OverlappingPartitions {
+                disk: target.to_path_buf(),
+                a: w[0].number,
+                b: w[1].number,
+            });
+        }
+    }
     let smaller = size < rec.size;
     plan.table_rewritten = changed || smaller;
     let tools_for = |fs: &str| {
@@ -485,8 +499,11 @@ pub(crate) fn whole_disk(
     for (i, p) in parts.iter().enumerate() {
         segs.push(Seg {
             src_start: p.start,
-            // A shrunk PV: nothing past its new end is written (nothing is stored there).
-            src_end: p.start + new_size(i),
+            // The partition's own source bytes only: a grown partition's range must not
+            // reach into the next partition's source bytes (they would be written a second
+            // time, into this one's new free space); a shrunk PV: nothing past its new end
+            // is written (nothing is stored there).
+            src_end: p.start + new_size(i).min(p.size),
             dst_start: p.start + shift[i],
         });
     }
