@@ -10,7 +10,7 @@
 #      and fail with CI=true), then the network crate alone
 #      (lifeboat-remote without its backends: each scheme refused clearly)
 #   4. fuzz smoke: every target in fuzz/fuzz_targets replays its committed corpus once, then
-#      fuzzes for FUZZ_SECONDS (default 8; 21 targets) from a temporary copy of that corpus
+#      fuzzes for FUZZ_SECONDS (default 5; 22 targets) from a temporary copy of that corpus
 # Exits non-zero on the first failure. With CI=true nothing is skipped: a missing cargo-fuzz
 # is an error (scripts/setup.sh installs it); locally the fuzz smoke is skipped loudly without it.
 set -euo pipefail
@@ -19,7 +19,7 @@ export PATH="$HOME/.cargo/bin:$PATH"
 
 ci=false
 [ "${CI:-}" = true ] && ci=true
-fuzz_seconds=${FUZZ_SECONDS:-8}
+fuzz_seconds=${FUZZ_SECONDS:-5}
 start=$(date +%s)
 
 step() {
