@@ -5,7 +5,11 @@
 //! only those (each checked by its CRCs and, in format 3, by the SHA-256 digest its
 //! index entry holds; [`ImageReader::verify_digest`] proves the index), and keeps the last few decoded chunks in a small
 //! cache ([`CACHE_CHUNKS`] chunks, at most `CACHE_CHUNKS × chunk size` bytes: 32 MiB with the
-//! default 4 MiB chunks), so memory does not grow with the image. Bytes the image did not
+//! default 4 MiB chunks), so memory does not grow with the image. When reads go through a
+//! disk in order, the next [`READ_AHEAD`] chunks are decoded in the background while the
+//! current one is served, so that reading and checking a chunk (its SHA-256 digest and
+//! CRCs) overlaps with serving the one before (at most [`READ_AHEAD`] chunks more in
+//! memory). A chunk is decoded once however many threads ask for it. Bytes the image did not
 //! store (blocks no filesystem used) read as zeros. [`ImageReader::extract`] writes one disk
 //! or partition as a sparse file.
 
@@ -14,13 +18,16 @@ use crate::image_error;
 use lifeboat_container::{DiskRecord, IndexEntry, IndexedImage, Manifest};
 use lifeboat_fs::Extent;
 use lifeboat_repo::{ImageName, ImageSource, Repository};
+use std::collections::HashMap;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// Decoded chunks kept by an [`ImageReader`].
 pub const CACHE_CHUNKS: usize = 8;
+/// Chunks an [`ImageReader`] decodes ahead of a sequential reader.
+pub const READ_AHEAD: usize = 2;
 
 /// A decoded chunk: where its bytes go and the bytes.
 struct Decoded {
@@ -32,10 +39,26 @@ struct Decoded {
 pub struct ImageReader {
     name: ImageName,
     manifest: Manifest,
+    /// Shared with the read-ahead threads.
+    inner: Arc<Chunks>,
+}
+
+/// The index and the decoded chunks.
+struct Chunks {
     index: IndexedImage<ImageSource>,
     /// Most recently used last; keyed by the chunk's position in the image.
     cache: Mutex<Vec<(u64, Arc<Decoded>)>>,
+    /// The disk, position and end offset of the last chunk read: reading the chunk that
+    /// follows it is a sequential read, which decodes the next ones ahead.
+    last: Mutex<Option<(u32, u64, u64)>>,
+    /// Chunks being decoded, by position: a read that needs one waits for it instead of
+    /// decoding it a second time (FUSE serves reads on several threads, and the kernel's
+    /// read-ahead sends neighbouring reads of one chunk at once).
+    inflight: Mutex<HashMap<u64, Arc<Once>>>,
 }
+
+/// One decoding of a chunk: its result once done (`None`: it failed).
+type Once = OnceLock<Option<Arc<Decoded>>>;
 
 impl std::fmt::Debug for ImageReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -52,6 +75,92 @@ pub struct Extracted {
     pub size: u64,
     /// Bytes of data written (the rest of the file is holes).
     pub data_bytes: u64,
+}
+
+impl Chunks {
+    fn damaged(&self, e: lifeboat_container::ContainerError) -> EngineError {
+        image_error(self.index.source(), e)
+    }
+
+    /// Whether the chunk at `pos` is cached (without making it the most recently used).
+    fn cached_quiet(&self, pos: u64) -> bool {
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .any(|(p, _)| *p == pos)
+    }
+
+    /// The cached decoded chunk at image position `pos`, made the most recently used.
+    fn cached(&self, pos: u64) -> Option<Arc<Decoded>> {
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        let i = cache.iter().position(|(p, _)| *p == pos)?;
+        let hit = cache.remove(i);
+        let d = Arc::clone(&hit.1);
+        cache.push(hit);
+        Some(d)
+    }
+
+    fn remember(&self, pos: u64, d: &Arc<Decoded>) {
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.iter().any(|(p, _)| *p == pos) {
+            return;
+        }
+        if cache.len() >= CACHE_CHUNKS {
+            cache.remove(0);
+        }
+        cache.push((pos, Arc::clone(d)));
+    }
+
+    /// The chunk of an index entry, decoded once however many threads ask for it at the same
+    /// time (then kept in the cache).
+    fn decode_once(&self, e: &IndexEntry) -> Result<Arc<Decoded>> {
+        if let Some(d) = self.cached(e.pos) {
+            return Ok(d);
+        }
+        let cell = {
+            let mut m = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
+            Arc::clone(m.entry(e.pos).or_default())
+        };
+        let mut failed = None;
+        let got = cell
+            .get_or_init(|| match self.decode(e) {
+                Ok(d) => {
+                    self.remember(e.pos, &d);
+                    Some(d)
+                }
+                Err(x) => {
+                    failed = Some(x);
+                    None
+                }
+            })
+            .clone();
+        {
+            let mut m = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
+            if m.get(&e.pos).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
+                m.remove(&e.pos);
+            }
+        }
+        match (got, failed) {
+            (Some(d), _) => Ok(d),
+            (None, Some(x)) => Err(x),
+            // Another thread's decoding failed: decode again for an error of our own.
+            (None, None) => self.decode(e),
+        }
+    }
+
+    /// Reads, checks (CRCs, digest) and decompresses the chunk of an index entry.
+    fn decode(&self, e: &IndexEntry) -> Result<Arc<Decoded>> {
+        let mut data = Vec::new();
+        let c = self
+            .index
+            .read_data(e, &mut data)
+            .map_err(|x| self.damaged(x))?;
+        Ok(Arc::new(Decoded {
+            extents: c.extents,
+            data,
+        }))
+    }
 }
 
 impl ImageReader {
@@ -75,8 +184,12 @@ impl ImageReader {
         Ok(ImageReader {
             name: name.clone(),
             manifest,
-            index,
-            cache: Mutex::new(Vec::new()),
+            inner: Arc::new(Chunks {
+                index,
+                cache: Mutex::new(Vec::new()),
+                last: Mutex::new(None),
+                inflight: Mutex::new(HashMap::new()),
+            }),
         })
     }
 
@@ -89,7 +202,12 @@ impl ImageReader {
     /// `expected` is given (`lifeboat check --digest` proves such an image).
     pub fn verify_digest(&self, expected: Option<&str>) -> Result<Option<String>> {
         let damaged = |what: String| EngineError::Damaged(format!("image {}: {what}", self.name));
-        let Some(got) = self.index.image_digest().map_err(|x| self.damaged(x))? else {
+        let Some(got) = self
+            .inner
+            .index
+            .image_digest()
+            .map_err(|x| self.damaged(x))?
+        else {
             return match expected {
                 None => Ok(None),
                 Some(_) => Err(EngineError::Mismatch(crate::Mismatch::NoIndexDigests {
@@ -131,35 +249,51 @@ impl ImageReader {
     }
 
     fn damaged(&self, e: lifeboat_container::ContainerError) -> EngineError {
-        image_error(self.index.source(), e)
+        self.inner.damaged(e)
     }
 
-    /// The decoded chunk an index entry points to, from the cache or the image.
-    fn chunk(&self, e: &IndexEntry) -> Result<Arc<Decoded>> {
+    /// The decoded chunk an index entry of disk `disk` points to, from the cache or the
+    /// image; reading on into the next chunk of a disk starts decoding the ones after it.
+    fn chunk(&self, disk: u32, e: &IndexEntry) -> Result<Arc<Decoded>> {
+        self.read_ahead(disk, e);
+        self.inner.decode_once(e)
+    }
+
+    /// When `e` is the chunk after the last one read on `disk`, decodes the next
+    /// [`READ_AHEAD`] chunks (those neither cached nor being decoded) on background threads.
+    fn read_ahead(&self, disk: u32, e: &IndexEntry) {
+        let c = &self.inner;
+        let next_after = |end: u64| c.index.find_from(disk, end).ok().flatten();
         {
-            let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(i) = cache.iter().position(|(pos, _)| *pos == e.pos) {
-                let hit = cache.remove(i);
-                let d = Arc::clone(&hit.1);
-                cache.push(hit);
-                return Ok(d);
+            let mut last = c.last.lock().unwrap_or_else(|p| p.into_inner());
+            let before = last.replace((disk, e.pos, e.end));
+            match before {
+                Some((d, pos, _)) if d == disk && pos == e.pos => return,
+                Some((d, _, end))
+                    if d == disk && next_after(end).is_some_and(|n| n.pos == e.pos) => {}
+                _ => return,
             }
         }
-        let mut data = Vec::new();
-        let c = self
-            .index
-            .read_data(e, &mut data)
-            .map_err(|x| self.damaged(x))?;
-        let d = Arc::new(Decoded {
-            extents: c.extents,
-            data,
-        });
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        if cache.len() >= CACHE_CHUNKS {
-            cache.remove(0);
+        let mut end = e.end;
+        for _ in 0..READ_AHEAD {
+            let Some(n) = next_after(end).filter(|n| n.end > end) else {
+                break;
+            };
+            end = n.end;
+            let busy = c
+                .inflight
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains_key(&n.pos);
+            if busy || c.cached_quiet(n.pos) {
+                continue;
+            }
+            let c = Arc::clone(c);
+            // A chunk read ahead that fails is not an error yet: it is reported when read.
+            std::thread::spawn(move || {
+                let _ = c.decode_once(&n);
+            });
         }
-        cache.push((e.pos, Arc::clone(&d)));
-        Ok(d)
     }
 
     /// Calls `each(offset, bytes)` for every stored run of disk `disk` within
@@ -175,6 +309,7 @@ impl ImageReader {
         let mut pos = start;
         while pos < end {
             let Some(e) = self
+                .inner
                 .index
                 .find_from(disk, pos)
                 .map_err(|x| self.damaged(x))?
@@ -184,7 +319,7 @@ impl ImageReader {
             if e.first >= end {
                 break;
             }
-            let c = self.chunk(&e)?;
+            let c = self.chunk(disk, &e)?;
             let mut at = 0usize;
             for x in &c.extents {
                 let n = x.len as usize;
