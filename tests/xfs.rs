@@ -24,10 +24,14 @@ const XFS_TOOLS: &[&str] = &[
 ];
 
 /// `blkid -o value -s UUID`.
+/// The UUID as the device holds it now: `-p` probes the device itself, since
+/// blkid's cache is keyed by device name and trusted for two seconds, and a
+/// loop device name is reused by the test running beside this one.
 fn blkid_uuid(dev: &Path) -> String {
     sh(
         "blkid",
         &[
+            OsStr("-p"),
             OsStr("-o"),
             OsStr("value"),
             OsStr("-s"),
