@@ -33,6 +33,7 @@ WORK=${WORK:-$(mktemp -d /var/tmp/lifeboat-netbench.XXXXXX)}
 mkdir -p "$WORK"
 chmod 755 "$WORK"   # smbd serves the share as an unprivileged user
 STOP=()
+S3_SOCKETS=""
 cleanup() {
     for p in "${STOP[@]:-}"; do
         [ -n "$p" ] && kill "$p" 2>/dev/null || true
@@ -41,6 +42,8 @@ cleanup() {
     for p in "${STOP[@]:-}"; do
         [ -n "$p" ] && kill -9 "$p" 2>/dev/null || true
     done
+    # weed's Unix sockets go to /tmp whatever $TMPDIR says
+    [ -z "${S3_SOCKETS:-}" ] || rm -f $S3_SOCKETS
     [ "${KEEP:-0}" = 1 ] || rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -261,11 +264,15 @@ section_s3() {
     cat > "$W/s3.json" <<JSON
 {"identities":[{"name":"bench","credentials":[{"accessKey":"$AK","secretKey":"$SK"}],"actions":["Admin","Read","Write","List","Tagging"]}]}
 JSON
-    weed mini -dir="$W/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
+    mkdir -p "$W/tmp"   # weed's logs and scratch directories
+    TMPDIR="$W/tmp" weed mini -dir="$W/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
         -master.port=$((PORT+1)) -volume.port=$((PORT+2)) -filer.port=$((PORT+3)) -webdav.port=$((PORT+4)) \
         -admin.port=$((PORT+5)) -s3.port.iceberg=$((PORT+6)) -s3.port.lance=$((PORT+7)) \
         -s3.port="$PORT" -s3.config="$W/s3.json" > "$W/weed.log" 2>&1 &
     local pid=$!; STOP+=("$pid")
+    local o; for o in 0 1 2 3 4 5 6 7; do
+        S3_SOCKETS+=" /tmp/seaweedfs-*-$((PORT+o)).sock /tmp/seaweedfs-*-$((PORT+10000+o)).sock"
+    done
     local EP="http://127.0.0.1:$PORT"
     for _ in $(seq 120); do
         code=$(curl -s -o /dev/null -w '%{http_code}' "$EP/" || true)

@@ -288,8 +288,12 @@ impl S3 {
     fn spawn(&mut self) -> bool {
         let p = self.port;
         let log = fs::File::create(self.dir.join("weed.log")).unwrap();
+        // weed writes logs and scratch directories under $TMPDIR: keep them in ours.
+        let tmp = self.dir.join("tmp");
+        fs::create_dir_all(&tmp).unwrap();
         let mut cmd = tool("weed");
-        cmd.arg("mini")
+        cmd.env("TMPDIR", &tmp)
+            .arg("mini")
             .arg(format!("-dir={}", self.dir.join("data").display()))
             .args(["-ip=127.0.0.1", "-ip.bind=127.0.0.1"])
             .arg(format!("-master.port={}", p + 1))
@@ -323,6 +327,33 @@ impl S3 {
         if let Some(mut s) = self.server.take() {
             s.kill();
         }
+        self.remove_sockets();
+    }
+
+    /// weed puts its Unix sockets in /tmp whatever $TMPDIR says
+    /// (`/tmp/seaweedfs-<service>-<port>.sock`): remove those of our ports once it stopped.
+    fn remove_sockets(&self) {
+        let ours: Vec<String> = (0..=7)
+            .chain(10000..=10007)
+            .map(|o| format!("-{}.sock", u32::from(self.port) + o))
+            .collect();
+        let Ok(dir) = fs::read_dir("/tmp") else {
+            return;
+        };
+        for e in dir.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with("seaweedfs-") && ours.iter().any(|o| name.ends_with(o.as_str())) {
+                let _ = fs::remove_file(e.path());
+            }
+        }
+    }
+}
+
+impl Drop for S3 {
+    fn drop(&mut self) {
+        // Stop the server first (SIGTERM, bounded wait), then its sockets.
+        drop(self.server.take());
+        self.remove_sockets();
     }
 }
 
