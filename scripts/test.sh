@@ -5,14 +5,16 @@
 #      SKIP_SETUP=1 skips it (then a missing tool fails or, without CI=true, skips loudly)
 #   1. cargo fmt --check
 #   2. cargo clippy on every target, warnings are errors
-#   3. cargo test --workspace (unit, integration, doc tests; the tests that need root, loop
+#   3. cargo test --workspace --no-run, the static binary (release, musl), then
+#      cargo test --workspace (unit, integration, doc tests; the tests that need root, loop
 #      devices, the filesystem tools or the test servers skip loudly when run without them,
 #      and fail with CI=true), then the network crate alone
 #      (lifeboat-remote without its backends: each scheme refused clearly)
 #   4. fuzz smoke: every target in fuzz/fuzz_targets replays its committed corpus once, then
 #      fuzzes for FUZZ_SECONDS (default 5; 22 targets) from a temporary copy of that corpus
-# Exits non-zero on the first failure. With CI=true nothing is skipped: a missing cargo-fuzz
-# is an error (scripts/setup.sh installs it); locally the fuzz smoke is skipped loudly without it.
+# Exits non-zero on the first failure; the last line gives each phase's duration. With CI=true
+# nothing is skipped: a missing cargo-fuzz is an error (scripts/setup.sh installs it); locally
+# the fuzz smoke is skipped loudly without it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -26,30 +28,52 @@ step() {
     echo
     echo "==> [$(($(date +%s) - start))s] $*"
 }
+# Each phase's duration, summed up on the last line (CI shows only the end of the output).
+times=""
+phase_name=""
+phase_at=$start
+phase() {
+    local now
+    now=$(date +%s)
+    [ -z "$phase_name" ] || times+="${times:+, }$phase_name $((now - phase_at))s"
+    phase_name=$1
+    phase_at=$now
+    step "$1"
+}
 run() {
     echo "+ $*"
     "$@"
 }
 
 if [ "${SKIP_SETUP:-0}" != 1 ]; then
-    step "set-up"
+    phase "set-up"
     run ./scripts/setup.sh
 fi
 
-step "format"
+phase "format"
 run cargo fmt --all -- --check
 run cargo fmt --manifest-path fuzz/Cargo.toml --all -- --check
 
-step "lint"
+phase "lint"
 run cargo clippy --workspace --all-targets -- -D warnings
 
-step "tests"
+phase "build tests"
+run cargo test --workspace --no-run
+# The static rescue binary that tests/static_binary.rs checks (built here so that its build
+# time shows on its own; the test then finds it up to date).
+musl=x86_64-unknown-linux-musl
+if $ci || rustup target list --installed 2>/dev/null | grep -qx "$musl"; then
+    phase "static binary"
+    run cargo build --release --locked --target "$musl" --bin lifeboat
+fi
+
+phase "tests"
 run cargo test --workspace
 # The workspace build turns every network backend on (the binary wants them); the
 # network crate alone is built without them, where each scheme must be refused clearly.
 run cargo test -p lifeboat-remote --no-default-features --test open
 
-step "fuzz smoke"
+phase "fuzz build"
 if ! cargo fuzz --version >/dev/null 2>&1; then
     if $ci; then
         echo "error: cargo-fuzz is not installed (cargo install cargo-fuzz --locked)" >&2
@@ -58,6 +82,8 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
     echo "SKIPPED: fuzz smoke (cargo-fuzz is not installed: cargo install cargo-fuzz --locked)"
     exit 0
 fi
+run cargo fuzz build --sanitizer none
+phase "fuzz smoke"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 targets=()
@@ -80,4 +106,5 @@ for t in "${targets[@]}"; do
         -max_total_time="$fuzz_seconds" -rss_limit_mb=2048 -timeout=30 -print_final_stats=1
 done
 
-step "all passed"
+phase "all passed"
+echo "time by step: $times; total $(($(date +%s) - start))s"
