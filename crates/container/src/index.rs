@@ -264,10 +264,11 @@ impl<R: ReadAt> IndexedImage<R> {
     /// Reads the chunk an index entry points to, decompresses it into `out` (its data, extent
     /// after extent) and verifies it: the record's CRCs, the data's CRC32 and — in a format 3
     /// stream — the chunk digest of the entry (`ContainerError::Checksum` "chunk digest":
-    /// the data is not what the writer indexed, even if every CRC matches).
+    /// the data is not what the writer indexed, even if every CRC matches). The returned
+    /// chunk's payload is empty when it was stored uncompressed (it was moved into `out`).
     pub fn read_data(&self, e: &IndexEntry, out: &mut Vec<u8>) -> Result<EncodedChunk> {
-        let c = self.read_chunk(e)?;
-        c.decode_into(out)?;
+        let mut c = self.read_chunk(e)?;
+        c.take_decoded(out)?;
         if let Some(want) = &e.digest {
             let got = crate::digest::chunk_digest(c.header.disk, c.header.seq, &c.extents, out);
             if &got != want {

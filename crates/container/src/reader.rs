@@ -71,6 +71,25 @@ impl EncodedChunk {
         Ok(())
     }
 
+    /// Like [`EncodedChunk::decode_into`], but a stored (uncompressed) payload is moved into
+    /// `out` instead of copied, leaving `payload` empty. A stored payload is the data, so its
+    /// CRC32, checked when the record was read, is the data's: the header must say so.
+    pub fn take_decoded(&mut self, out: &mut Vec<u8>) -> Result<()> {
+        let h = &self.header;
+        if h.codec != Codec::Stored {
+            return self.decode_into(out);
+        }
+        if h.data_crc != h.payload_crc || self.payload.len() as u64 != u64::from(h.data_len) {
+            return Err(ContainerError::Checksum {
+                what: "chunk data",
+                pos: self.pos,
+                chunk: Some(h.seq),
+            });
+        }
+        *out = std::mem::take(&mut self.payload);
+        Ok(())
+    }
+
     /// The index entry that describes this chunk (without a digest: that needs the data).
     pub fn index_entry(&self) -> IndexEntry {
         IndexEntry {

@@ -318,3 +318,51 @@ fn chunk_digests_in_the_index_catch_what_crcs_cannot() {
     ));
     assert_eq!(idx.image_digest().unwrap().unwrap(), summary.digest);
 }
+
+/// A stored chunk's payload is its data, so the random-access reader moves it instead of
+/// copying it and takes the payload CRC as the data CRC: a header whose data CRC differs
+/// (header CRC computed again, so the header itself passes) is refused as "chunk data", as
+/// the sequential restore refuses it; an intact stored chunk reads as saved.
+#[test]
+fn a_stored_chunk_whose_data_crc_disagrees_is_refused() {
+    let d = noise(60_000, 5);
+    let img = build(&[(d.clone(), vec![Extent::new(0, 60_000)])], 16384, 1);
+    let idx = IndexedImage::open(&img).unwrap();
+    let e = idx.segment(0).unwrap()[1];
+    let c = idx.read_chunk(&e).unwrap();
+    assert_eq!(
+        c.header.codec,
+        format::Codec::Stored,
+        "test needs a stored chunk"
+    );
+    let mut data = Vec::new();
+    let back = idx.read_data(&e, &mut data).unwrap();
+    assert!(back.payload.is_empty(), "the stored payload was moved");
+    assert!(
+        data == d[c.extents[0].offset as usize..][..data.len()],
+        "chunk 1 reads as saved"
+    );
+
+    let mut bad = img.clone();
+    let tend = e.pos as usize + format::CHUNK_HEADER_LEN + c.extents.len() * format::EXTENT_LEN;
+    let mut h = c.header;
+    h.data_crc ^= 1;
+    bad[e.pos as usize..tend].copy_from_slice(&h.encode(&c.extents));
+    let idx_bad = IndexedImage::open(&bad[..]).unwrap();
+    let err = idx_bad.read_data(&e, &mut Vec::new()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ContainerError::Checksum {
+                what: "chunk data",
+                chunk: Some(1),
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        restore(&bad, &[60_000]).is_err(),
+        "the sequential restore refuses it too"
+    );
+}

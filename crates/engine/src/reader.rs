@@ -351,12 +351,20 @@ impl ImageReader {
                 self.name
             ))));
         }
-        buf.fill(0);
+        // Zeros only where no run lands (gaps are zeroed as the runs pass them; a run out
+        // of order lands on bytes already zeroed or copied).
+        let mut next = 0usize;
         self.stored_runs(disk, offset, buf.len() as u64, |at, bytes| {
             let s = (at - offset) as usize;
+            if s > next {
+                buf[next..s].fill(0);
+            }
             buf[s..s + bytes.len()].copy_from_slice(bytes);
+            next = next.max(s + bytes.len());
             Ok(())
-        })
+        })?;
+        buf[next..].fill(0);
+        Ok(())
     }
 
     /// Byte range (start, size) of partition `part` of disk `disk` (`None`: the whole disk).

@@ -62,6 +62,16 @@ fn random_reads_and_extracts_give_the_saved_bytes_and_zeros_elsewhere() {
                 z.iter().all(|b| *b == 0),
                 "unstored bytes before {e:?} are not zeros"
             );
+            // One read across the end of the gap and into the extent: zeros, then the data.
+            let before = gap.min(5_000);
+            let into = want.len().min(7_000);
+            let mut mixed = vec![0xAAu8; before + into];
+            r.read_at(0, p.start + e.offset - before as u64, &mut mixed)
+                .unwrap();
+            assert!(
+                mixed[..before].iter().all(|b| *b == 0) && mixed[before..] == want[..into],
+                "a read across the gap before {e:?} and into it differs"
+            );
         }
         prev_end = e.end();
         checked += e.len;
