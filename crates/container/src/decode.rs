@@ -116,7 +116,7 @@ where
             let spent_tx = spent_tx.clone();
             s.spawn(move || {
                 for (order, mut chunk, mut buf) in job_rx {
-                    let out = match chunk.decode_into(&mut buf) {
+                    let out = match chunk.take_decoded(&mut buf) {
                         Ok(()) => match worker(&chunk, &buf) {
                             Ok(()) => {
                                 let _ = spent_tx.try_send(std::mem::take(&mut chunk.payload));

@@ -264,8 +264,9 @@ impl<R: ReadAt> IndexedImage<R> {
     /// Reads the chunk an index entry points to, decompresses it into `out` (its data, extent
     /// after extent) and verifies it: the record's CRCs, the data's CRC32 and — in a format 3
     /// stream — the chunk digest of the entry (`ContainerError::Checksum` "chunk digest":
-    /// the data is not what the writer indexed, even if every CRC matches). The returned
-    /// chunk's payload is empty when it was stored uncompressed (it was moved into `out`).
+    /// the data is not what the writer indexed, even if every CRC matches). When the chunk
+    /// was stored uncompressed its payload was moved into `out`, and the returned chunk's
+    /// payload is `out`'s former buffer.
     pub fn read_data(&self, e: &IndexEntry, out: &mut Vec<u8>) -> Result<EncodedChunk> {
         let mut c = self.read_chunk(e)?;
         c.take_decoded(out)?;

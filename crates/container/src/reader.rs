@@ -72,8 +72,9 @@ impl EncodedChunk {
     }
 
     /// Like [`EncodedChunk::decode_into`], but a stored (uncompressed) payload is moved into
-    /// `out` instead of copied, leaving `payload` empty. A stored payload is the data, so its
-    /// CRC32, checked when the record was read, is the data's: the header must say so.
+    /// `out` instead of copied, and `payload` is left holding `out`'s former buffer (for
+    /// reuse; its contents mean nothing). A stored payload is the data, so its CRC32, checked
+    /// when the record was read, is the data's: the header must say so.
     pub fn take_decoded(&mut self, out: &mut Vec<u8>) -> Result<()> {
         let h = &self.header;
         if h.codec != Codec::Stored {
@@ -86,7 +87,7 @@ impl EncodedChunk {
                 chunk: Some(h.seq),
             });
         }
-        *out = std::mem::take(&mut self.payload);
+        std::mem::swap(out, &mut self.payload);
         Ok(())
     }
 

@@ -337,7 +337,10 @@ fn a_stored_chunk_whose_data_crc_disagrees_is_refused() {
     );
     let mut data = Vec::new();
     let back = idx.read_data(&e, &mut data).unwrap();
-    assert!(back.payload.is_empty(), "the stored payload was moved");
+    assert!(
+        back.payload.is_empty(),
+        "the stored payload was moved (out was empty)"
+    );
     assert!(
         data == d[c.extents[0].offset as usize..][..data.len()],
         "chunk 1 reads as saved"
