@@ -241,7 +241,7 @@ fn seal(sector: &mut [u8]) {
 /// header to the end of the new disk, like `sgdisk -e`: the primary header gets the new
 /// alternate and last usable LBAs, every CRC is recomputed, the protective MBR's 0xEE entry
 /// is resized to the new disk (at most 0xFFFFFFFF sectors), and the stale old backup header
-/// sector is zeroed. `new_disk_size` is the size of `dev` in bytes.
+/// sector is zeroed. Relocating again to the same size changes nothing. `new_disk_size` is the size of `dev` in bytes.
 ///
 /// Works for a disk of the same or a smaller size too, as long as every partition still fits.
 pub fn relocate_gpt<D: Read + Write + Seek>(
@@ -308,7 +308,13 @@ pub fn relocate_gpt<D: Read + Write + Seek>(
     seal(&mut head);
     write(dev, ss, &head, "GPT primary header")?;
 
-    // Protective MBR: grow the 0xEE entry when it covered the old disk.
+    // Protective MBR: the 0xEE entry is resized to the new disk when it covered the old disk
+    // (up to the old backup header), reaches the new disk's last sector already, or runs past
+    // the new disk's end (a backup LBA that was garbage says nothing of the old disk). The
+    // second and third rules make a second relocation to the same size change nothing.
+    let covers = |start: u64, size: u64, alt: u64| {
+        size == 0xffff_ffff || start + size >= alt.min(0xffff_ffff)
+    };
     let mbr = {
         let mut src = SeekSource {
             dev: &mut *dev,
@@ -326,8 +332,10 @@ pub fn relocate_gpt<D: Read + Write + Seek>(
             }
             let start = u64::from(le32(&mbr, at + 8));
             let size = u64::from(le32(&mbr, at + 12));
-            let covered_old = size == 0xffff_ffff || start + size >= old_alt.min(0xffff_ffff);
-            if start >= 1 && start < total && covered_old {
+            let resize = covers(start, size, old_alt)
+                || covers(start, size, new_alt)
+                || start + size > total;
+            if start >= 1 && start < total && resize {
                 let new = (total - start).min(0xffff_ffff) as u32;
                 mbr[at + 12..at + 16].copy_from_slice(&new.to_le_bytes());
                 changed = true;

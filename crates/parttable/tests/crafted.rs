@@ -1,6 +1,6 @@
 //! Hand-made hostile and unusual tables.
 
-use lifeboat_parttable::{read_layout, PartError, PartitionKind, TableKind};
+use lifeboat_parttable::{read_layout, relocate_gpt, PartError, PartitionKind, TableKind};
 
 const SS: usize = 512;
 
@@ -308,4 +308,49 @@ fn the_gpt_signature_tells_the_sector_size_of_an_image() {
     // Cut inside the signature at 512: no signature, no panic.
     assert_eq!(sniff_sector_size(&d[..519].to_vec()), None);
     assert_eq!(sniff_sector_size(&Vec::<u8>::new()), None);
+}
+
+/// The 0xEE entry's sector count (protective MBR, first slot).
+fn protective_size(d: &[u8]) -> u32 {
+    u32::from_le_bytes(d[446 + 12..446 + 16].try_into().unwrap())
+}
+
+/// Relocating the backup GPT resizes the protective MBR's 0xEE entry when it covered the old
+/// disk, reaches the new disk's end or runs past it, and leaves it alone otherwise; a second
+/// relocation to the same size changes no byte. Found by the fuzzing campaign: a primary
+/// header whose backup LBA was garbage left an entry past the new disk's end, which the second
+/// relocation (now with a sane backup LBA) shrank.
+#[test]
+fn gpt_relocation_sizes_the_protective_entry_and_is_idempotent() {
+    // (old sectors, 0xEE sector count, backup LBA in the header, new sectors, count expected)
+    let cases: [(usize, u32, u64, u64, u32); 6] = [
+        (200, 16383, 0x0010_0000_0000_3fff, 300, 299), // past the new end, garbage backup LBA
+        (200, 199, 199, 300, 299),                     // covered the old disk: grown
+        (200, 100, 199, 300, 100),                     // covered less: left alone
+        (200, 298, 150, 300, 299),                     // covered the old disk, near the new end
+        (400, 399, 399, 300, 299),                     // a smaller disk: shrunk to it
+        (200, 0xffff_ffff, 199, 300, 299),             // "the whole disk": sized to it
+    ];
+    for (old, ee, alt, new, want) in cases {
+        let mut d = hand_gpt(512, old, &[(LINUX, 40, 99)], |h| {
+            h[32..40].copy_from_slice(&alt.to_le_bytes())
+        });
+        entry(&mut d, 0, 0, 0, 0xee, 1, ee);
+        d.resize(new as usize * 512, 0);
+        let mut dev = std::io::Cursor::new(d);
+        relocate_gpt(&mut dev, 512, new * 512).unwrap();
+        let once = dev.get_ref().clone();
+        assert_eq!(protective_size(&once), want, "case {old} {ee} {alt} {new}");
+        relocate_gpt(&mut dev, 512, new * 512).unwrap();
+        assert!(
+            *dev.get_ref() == once,
+            "a second relocation changed bytes: case {old} {ee} {alt} {new}"
+        );
+        let l = read_layout(&once, 512).unwrap();
+        assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+        assert_eq!(
+            (l.partitions[0].start, l.partitions[0].size),
+            (40 * 512, 60 * 512)
+        );
+    }
 }
