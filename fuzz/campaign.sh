@@ -20,6 +20,9 @@
 #     CARGO_TARGET_DIR  default /var/tmp/lifeboat-fuzz-campaign (not fuzz/target: the CI smoke
 #                builds there without a sanitizer, and each would rebuild the other's)
 #
+# Do not pause a running campaign (SIGSTOP, to benchmark): libFuzzer's -timeout counts
+# wall-clock time, and the input under way when it resumes is reported as a timeout.
+#
 # A crash, timeout or out-of-memory stops that target's run; its input is kept in
 # fuzz/artifacts/TARGET/, the line says `crash`, and the campaign goes on with the next
 # target. The exit status is non-zero when any target crashed.
