@@ -241,7 +241,8 @@ fn seal(sector: &mut [u8]) {
 /// header to the end of the new disk, like `sgdisk -e`: the primary header gets the new
 /// alternate and last usable LBAs, every CRC is recomputed, the protective MBR's 0xEE entry
 /// is resized to the new disk (at most 0xFFFFFFFF sectors), and the stale old backup header
-/// sector is zeroed. Relocating again to the same size changes nothing. `new_disk_size` is the size of `dev` in bytes.
+/// sector is zeroed. Relocating again to the same size changes nothing. `new_disk_size` is
+/// the size of `dev` in bytes.
 ///
 /// Works for a disk of the same or a smaller size too, as long as every partition still fits.
 pub fn relocate_gpt<D: Read + Write + Seek>(
