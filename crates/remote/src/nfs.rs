@@ -14,7 +14,8 @@
 //! and renamed into place. Protocol clients: the `nfs3_client` crate (MOUNT, portmapper,
 //! NFSv3 procedures) driven over blocking sockets.
 
-use super::pipeline::{io_err, retry, Fault, PipelinedWriter, ReadAhead, RemoteFile};
+use super::pipeline::{io_err, retry, Fault, PipelinedWriter, RemoteFile};
+use super::readahead::{Fetch, ReadAhead};
 use super::{Interaction, RemoteSpec};
 use lifeboat_repo::{Backend, BackendRead, BackendWrite, FileKind, ImageName};
 use lifeboat_repo::{RepoError, Result};
@@ -46,6 +47,9 @@ const MAX_IO: u32 = 1 << 20;
 const PORTMAP_PORT: u16 = 111;
 /// Idle connections kept for reuse.
 const POOL: usize = 8;
+/// Bytes of READ requests a sequential reader keeps in flight in the background (one
+/// connection each, at most [`POOL`] of them; the memory bound of one open file).
+const READ_AHEAD: usize = 8 << 20;
 /// Bounds on directory listings.
 const MAX_ENTRIES: usize = 1_000_000;
 const MAX_READDIR_CALLS: usize = 100_000;
@@ -483,35 +487,54 @@ impl Nfs {
         Ok(verf)
     }
 
+    /// One READ of at most `want` bytes (at most rtmax) at `pos`: the bytes the server
+    /// returned, at least one.
+    fn read_once(&self, fh: &nfs_fh3, pos: u64, want: usize) -> io::Result<Vec<u8>> {
+        let (data, eof) = self.call(
+            "READ",
+            |c| {
+                block_on(c.read(&nfs3::READ3args {
+                    file: fh.clone(),
+                    offset: pos,
+                    count: want as u32,
+                }))
+            },
+            |r, _| res(r).map(|ok| (ok.data.0.into_owned(), ok.eof)),
+        )?;
+        if data.is_empty() || data.len() > want {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!(
+                    "the server returned {} bytes at offset {pos} (eof={eof}); the file is shorter than expected",
+                    data.len()
+                ),
+            ));
+        }
+        Ok(data)
+    }
+
     fn read_exact(&self, fh: &nfs_fh3, buf: &mut [u8], offset: u64) -> io::Result<()> {
         let mut done = 0usize;
         while done < buf.len() {
             let want = (buf.len() - done).min(self.rtmax as usize);
-            let pos = offset + done as u64;
-            let (data, eof) = self.call(
-                "READ",
-                |c| {
-                    block_on(c.read(&nfs3::READ3args {
-                        file: fh.clone(),
-                        offset: pos,
-                        count: want as u32,
-                    }))
-                },
-                |r, _| res(r).map(|ok| (ok.data.0.into_owned(), ok.eof)),
-            )?;
-            if data.is_empty() || data.len() > want {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    format!(
-                        "the server returned {} bytes at offset {pos} (eof={eof}); the file is shorter than expected",
-                        data.len()
-                    ),
-                ));
-            }
+            let data = self.read_once(fh, offset + done as u64, want)?;
             buf[done..done + data.len()].copy_from_slice(&data);
             done += data.len();
         }
         Ok(())
+    }
+
+    /// `len` bytes at `offset`, in a buffer of their own: a block the server returns whole
+    /// in one READ is handed on as it was decoded, without a copy.
+    fn read_vec(&self, fh: &nfs_fh3, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+        let first = self.read_once(fh, offset, len.min(self.rtmax as usize))?;
+        if first.len() == len {
+            return Ok(first);
+        }
+        let mut v = vec![0u8; len];
+        v[..first.len()].copy_from_slice(&first);
+        self.read_exact(fh, &mut v[first.len()..], offset + first.len() as u64)?;
+        Ok(v)
     }
 
     fn commit(&self, fh: &nfs_fh3) -> io::Result<[u8; 8]> {
@@ -1029,17 +1052,23 @@ impl Backend for NfsBackend {
                 io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"),
             ));
         }
-        let piece = self.nfs.rtmax as usize;
-        Ok(Box::new(ReadAhead::new(
-            NfsFile {
-                nfs: Arc::clone(&self.nfs),
-                fh,
-                label: self.nfs.label(&[image, file]),
-                verf: Mutex::new((None, false)),
-            },
-            attr.size,
-            piece,
-        )))
+        // Sequential reads keep READ_AHEAD bytes in flight while the caller works on what
+        // came before: blocks of MAX_IO bytes (several READs when the server's rtmax is
+        // smaller), each fetched on a connection of its own.
+        let f = NfsFile {
+            nfs: Arc::clone(&self.nfs),
+            fh,
+            label: self.nfs.label(&[image, file]),
+            verf: Mutex::new((None, false)),
+        };
+        let block = MAX_IO as usize;
+        let depth = (READ_AHEAD / block).clamp(1, POOL);
+        let fetch: Arc<Fetch> = Arc::new(move |off, n| {
+            f.nfs
+                .read_vec(&f.fh, off, n)
+                .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", f.label())))
+        });
+        Ok(Box::new(ReadAhead::new(fetch, attr.size, block, depth)))
     }
 
     fn put_atomic(&self, name: &ImageName, kind: FileKind, data: &[u8]) -> Result<()> {

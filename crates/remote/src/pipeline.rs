@@ -1,11 +1,9 @@
 //! What the file-protocol backends (SMB, NFS) share: a writer that keeps several positional
-//! writes in flight while the caller produces the next bytes, a reader with a small
-//! read-ahead for sequential access, and bounded retries with backoff.
+//! writes in flight while the caller produces the next bytes, and bounded retries with
+//! backoff. (Their readers use the read-ahead of [`crate::readahead`].)
 //!
-//! Memory is bounded: a writer holds at most `(QUEUE + WORKERS + 1) × chunk` bytes, a reader
-//! one read-ahead window.
+//! Memory is bounded: a writer holds at most `(QUEUE + WORKERS + 1) × chunk` bytes.
 
-use lifeboat_fs::ReadAt;
 use lifeboat_repo::BackendWrite;
 use lifeboat_repo::{RepoError, Result};
 use std::io::{self, Write};
@@ -18,10 +16,6 @@ use std::time::Duration;
 const QUEUE: usize = 4;
 /// Threads of a writer, each with one request in flight.
 const WORKERS: usize = 4;
-/// Read-ahead window for sequential reads.
-const READ_AHEAD: usize = 4 << 20;
-/// Smallest request of a non-sequential read (small reads are rounded up to it).
-const MIN_READ: usize = 64 << 10;
 
 /// How often a failed operation is tried again, and the pause before the first retry
 /// (doubled each time): 0.2 + 0.4 + 0.8 + 1.6 + 3.2 s ≈ 6 s in all.
@@ -222,143 +216,6 @@ impl<F: RemoteFile> Drop for PipelinedWriter<F> {
     }
 }
 
-struct Window {
-    start: u64,
-    data: Vec<u8>,
-}
-
-/// A [`ReadAt`] over a remote file: sequential reads are served from a read-ahead window
-/// fetched in `piece`-sized requests by up to `WORKERS` threads at once.
-pub(crate) struct ReadAhead<F: RemoteFile> {
-    file: Arc<F>,
-    len: u64,
-    piece: usize,
-    window: Mutex<Window>,
-}
-
-impl<F: RemoteFile> ReadAhead<F> {
-    pub(crate) fn new(file: F, len: u64, piece: usize) -> Self {
-        ReadAhead {
-            file: Arc::new(file),
-            len,
-            piece: piece.max(4096),
-            window: Mutex::new(Window {
-                start: 0,
-                data: Vec::new(),
-            }),
-        }
-    }
-
-    /// Reads `buf` at `offset` with requests of at most `piece` bytes, several at once;
-    /// errors name the file.
-    fn fetch(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
-        self.fetch_pieces(buf, offset)
-            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", self.file.label())))
-    }
-
-    fn fetch_pieces(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
-        let piece = self.piece;
-        if buf.len() <= piece {
-            return self.file.read_exact_at(buf, offset);
-        }
-        let file = &self.file;
-        let pieces: Vec<(u64, &mut [u8])> = buf
-            .chunks_mut(piece)
-            .enumerate()
-            .map(|(i, c)| (offset + (i * piece) as u64, c))
-            .collect();
-        let per = pieces.len().div_ceil(WORKERS);
-        let mut groups: Vec<Vec<(u64, &mut [u8])>> = Vec::new();
-        let mut it = pieces.into_iter().peekable();
-        while it.peek().is_some() {
-            groups.push(it.by_ref().take(per).collect());
-        }
-        std::thread::scope(|s| {
-            let handles: Vec<_> = groups
-                .into_iter()
-                .map(|g| {
-                    s.spawn(move || -> io::Result<()> {
-                        for (off, c) in g {
-                            file.read_exact_at(c, off)?;
-                        }
-                        Ok(())
-                    })
-                })
-                .collect();
-            let mut first = Ok(());
-            for h in handles {
-                let r = h
-                    .join()
-                    .unwrap_or_else(|_| Err(io::Error::other("a reader thread panicked")));
-                if first.is_ok() {
-                    first = r;
-                }
-            }
-            first
-        })
-    }
-}
-
-impl<F: RemoteFile> ReadAt for ReadAhead<F> {
-    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
-        let end = offset
-            .checked_add(buf.len() as u64)
-            .filter(|e| *e <= self.len)
-            .ok_or_else(|| {
-                io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    format!(
-                        "{}: read of {} bytes at offset {offset} passes the end ({} bytes)",
-                        self.file.label(),
-                        buf.len(),
-                        self.len
-                    ),
-                )
-            })?;
-        if buf.is_empty() {
-            return Ok(());
-        }
-        let mut w = self
-            .window
-            .lock()
-            .map_err(|_| io::Error::other("read-ahead lock poisoned"))?;
-        let w_end = w.start + w.data.len() as u64;
-        if offset >= w.start && end <= w_end {
-            let at = (offset - w.start) as usize;
-            buf.copy_from_slice(&w.data[at..at + buf.len()]);
-            return Ok(());
-        }
-        if buf.len() >= READ_AHEAD {
-            drop(w);
-            return self.fetch(buf, offset);
-        }
-        // Sequential (this read starts where the window ends, or inside it): fetch a whole
-        // window ahead; otherwise only what was asked, rounded up a little.
-        let sequential = !w.data.is_empty() && offset >= w.start && offset <= w_end;
-        let want = if sequential {
-            READ_AHEAD
-        } else {
-            buf.len().max(MIN_READ)
-        };
-        let n = (want as u64).min(self.len - offset) as usize;
-        let mut data = std::mem::take(&mut w.data);
-        data.clear();
-        data.resize(n, 0);
-        if let Err(e) = self.fetch(&mut data, offset) {
-            w.start = 0;
-            return Err(e);
-        }
-        buf.copy_from_slice(&data[..buf.len()]);
-        w.start = offset;
-        w.data = data;
-        Ok(())
-    }
-
-    fn len(&self) -> u64 {
-        self.len
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -368,7 +225,6 @@ mod tests {
     struct MemFile {
         data: Mutex<Vec<u8>>,
         fail: AtomicU32,
-        reads: AtomicU32,
         finished: AtomicU32,
     }
 
@@ -377,7 +233,6 @@ mod tests {
             MemFile {
                 data: Mutex::new(vec![0; len]),
                 fail: AtomicU32::new(fail),
-                reads: AtomicU32::new(0),
                 finished: AtomicU32::new(0),
             }
         }
@@ -404,7 +259,6 @@ mod tests {
         }
         fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
             retry(|_| self.flaky().map_err(Fault::Transient))?;
-            self.reads.fetch_add(1, Ordering::SeqCst);
             let d = self.data.lock().unwrap();
             buf.copy_from_slice(&d[offset as usize..offset as usize + buf.len()]);
             Ok(())
@@ -453,27 +307,5 @@ mod tests {
         };
         assert!(msg.contains("mem://x/file"), "{msg}");
         assert!(msg.contains("gave up after"), "{msg}");
-    }
-
-    #[test]
-    fn read_ahead_serves_sequential_and_random_reads() {
-        let src = pattern(10 << 20);
-        let f = Arc::new(MemFile::new(0, 0));
-        *f.data.lock().unwrap() = src.clone();
-        let r = ReadAhead::new(Arc::clone(&f), src.len() as u64, 1 << 20);
-        let mut buf = vec![0u8; 100_000];
-        let mut off = 0usize;
-        while off + buf.len() <= src.len() {
-            r.read_exact_at(&mut buf, off as u64).unwrap();
-            assert_eq!(buf, src[off..off + buf.len()]);
-            off += buf.len();
-        }
-        // About 10 MiB in 1 MiB requests, not one request per 100 kB read.
-        let reads = f.reads.load(Ordering::SeqCst);
-        assert!(reads <= 16, "{reads} requests for sequential reads");
-        let mut small = [0u8; 10];
-        r.read_exact_at(&mut small, 12345).unwrap();
-        assert_eq!(small, src[12345..12355]);
-        assert!(r.read_exact_at(&mut small, src.len() as u64 - 5).is_err());
     }
 }
