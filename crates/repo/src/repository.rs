@@ -806,12 +806,14 @@ impl ImageSource {
         }
     }
 
-    /// A sequential reader over the whole container stream (1 MiB reads).
+    /// A sequential reader over the whole container stream (reads of 1 MiB, or of what the
+    /// caller asks when that is larger).
     pub fn reader(&self) -> SourceReader<'_> {
         self.reader_at(0)
     }
 
-    /// A sequential reader over the container stream from byte `pos` on (1 MiB reads).
+    /// A sequential reader over the container stream from byte `pos` on (as
+    /// [`ImageSource::reader`]).
     pub fn reader_at(&self, pos: u64) -> SourceReader<'_> {
         SourceReader {
             src: self,
@@ -917,8 +919,18 @@ pub struct SourceReader<'a> {
     at: usize,
 }
 
+/// Reads of at least this many bytes of a plain image go straight into the caller's buffer
+/// (the payloads of large chunks) instead of through the reader's own 1 MiB buffer.
+const DIRECT_READ: usize = 256 << 10;
+
 impl Read for SourceReader<'_> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.at >= self.buf.len() && self.src.open.is_none() && out.len() >= DIRECT_READ {
+            let n = (self.src.len() - self.pos).min(out.len() as u64) as usize;
+            self.src.read_exact_at(&mut out[..n], self.pos)?;
+            self.pos += n as u64;
+            return Ok(n);
+        }
         if self.at >= self.buf.len() {
             // An encrypted image is read a segment at a time, so that a segment that fails
             // its tag is reported with the record that reaches it (the sealed layer reads
