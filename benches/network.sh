@@ -12,6 +12,8 @@
 #     LEVEL      zstd level of the save (default 1)
 #     WORK       work directory (default: a new one under /var/tmp, removed at the end)
 #     KEEP=1     keep the work directory
+#     LIFEBOAT   a lifeboat binary to measure instead of this tree's release build (to compare
+#                two builds on the same machine state)
 #
 # For each backend: start a private server on 127.0.0.1, save the disk with
 # `lifeboat savedisk` into it, then move the image's volume file (the same number of bytes)
@@ -48,9 +50,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "== building lifeboat (release)"
-(cd "$repo_root" && cargo build --release -q -p lifeboat-cli)
-LB="${CARGO_TARGET_DIR:-$repo_root/target}/release/lifeboat"
+if [ -n "${LIFEBOAT:-}" ]; then
+    LB=$(realpath "$LIFEBOAT")
+    [ -x "$LB" ] || die "LIFEBOAT=$LIFEBOAT is not an executable"
+else
+    echo "== building lifeboat (release)"
+    (cd "$repo_root" && cargo build --release -q -p lifeboat-cli)
+    LB="${CARGO_TARGET_DIR:-$repo_root/target}/release/lifeboat"
+fi
+echo "== measuring $LB ($("$LB" --version 2>/dev/null || echo unknown version))"
 
 DISK="$WORK/disk.img"
 echo "== making a ${SIZE_MIB} MiB disk of random data"
