@@ -141,12 +141,14 @@ mod cmac_signer {
 mod gmac_signer {
     use crate::sync_helpers::OnceCell;
 
+    // lifeboat patch: GMAC computed as the data comes (GHASH over the message, then the
+    // tag masked with E_K(J0), as AES-GCM with the message as associated data and no
+    // plaintext), instead of buffering every message whole until `finalize`: a 4 MiB READ
+    // response was copied once more only to be signed.
     use aes::Aes128;
-    use aes_gcm::{
-        Aes128Gcm, Key,
-        aead::{AeadInOut, KeyInit},
-    };
+    use aes::cipher::{BlockCipherEncrypt, KeyInit};
     use binrw::prelude::*;
+    use ghash::{GHash, universal_hash::UniversalHash};
     use modular_bitfield::prelude::*;
 
     use super::*;
@@ -155,11 +157,14 @@ mod gmac_signer {
 
     #[derive(Clone)]
     pub struct Gmac128Signer {
-        gmac: Aes128Gcm,
+        cipher: Aes128,
+        ghash: GHash,
         nonce: OnceCell<Gmac128Nonce>,
-        // no online mode implemented un RustCrypto,
-        // so we'll buffer the input until finalized().
-        buffer: Vec<u8>,
+        /// Bytes of the last incomplete 16-byte block.
+        tail: [u8; 16],
+        tail_len: usize,
+        /// Bytes of the message so far.
+        len: u64,
     }
 
     #[allow(dead_code)]
@@ -180,11 +185,16 @@ mod gmac_signer {
 
     impl Gmac128Signer {
         pub fn build(key: &SigningKey) -> Box<dyn SigningAlgo> {
-            let key = Key::<Aes128>::from(*key);
+            let cipher = Aes128::new(&(*key).into());
+            let mut h = ghash::Key::default();
+            cipher.encrypt_block(&mut h);
             Box::new(Gmac128Signer {
-                gmac: Aes128Gcm::new(&key),
+                ghash: GHash::new(&h),
+                cipher,
                 nonce: OnceCell::new(),
-                buffer: vec![],
+                tail: [0; 16],
+                tail_len: 0,
+                len: 0,
             })
         }
 
@@ -205,26 +215,48 @@ mod gmac_signer {
             self.nonce.set(Self::make_nonce(header)).unwrap();
         }
 
-        fn update(&mut self, data: &[u8]) {
+        fn update(&mut self, mut data: &[u8]) {
             debug_assert!(self.nonce.get().is_some());
 
-            // Currently buffered until finalized.
-            self.buffer.extend_from_slice(data);
+            self.len += data.len() as u64;
+            if self.tail_len > 0 {
+                let n = (16 - self.tail_len).min(data.len());
+                self.tail[self.tail_len..self.tail_len + n].copy_from_slice(&data[..n]);
+                self.tail_len += n;
+                data = &data[n..];
+                if self.tail_len < 16 {
+                    return;
+                }
+                self.ghash.update_padded(&self.tail);
+                self.tail_len = 0;
+            }
+            let whole = data.len() - data.len() % 16;
+            self.ghash.update_padded(&data[..whole]);
+            self.tail_len = data.len() - whole;
+            self.tail[..self.tail_len].copy_from_slice(&data[whole..]);
         }
 
         fn finalize(&mut self) -> u128 {
             debug_assert!(self.nonce.get().is_some());
 
-            let mut empty_data: Vec<u8> = vec![];
-            let result = self
-                .gmac
-                .encrypt_inout_detached(
-                    self.nonce.get().unwrap().into(),
-                    &self.buffer,
-                    empty_data.as_mut_slice().into(),
-                )
-                .unwrap();
-            u128::from_le_bytes(result.into())
+            let mut ghash = self.ghash.clone();
+            if self.tail_len > 0 {
+                ghash.update_padded(&self.tail[..self.tail_len]);
+            }
+            // The lengths block: the associated data's bits, then the (empty) plaintext's.
+            let mut lengths = ghash::Block::default();
+            lengths[..8].copy_from_slice(&(self.len * 8).to_be_bytes());
+            ghash.update(&[lengths]);
+            let mut tag = ghash.finalize();
+            // J0 = nonce || 0^31 || 1 for a 96-bit nonce; the tag is masked with E_K(J0).
+            let mut mask = ghash::Block::default();
+            mask[..12].copy_from_slice(self.nonce.get().unwrap());
+            mask[15] = 1;
+            self.cipher.encrypt_block(&mut mask);
+            for (t, m) in tag.iter_mut().zip(mask.iter()) {
+                *t ^= *m;
+            }
+            u128::from_le_bytes(tag.into())
         }
 
         fn clone_box(&self) -> Box<dyn SigningAlgo> {
