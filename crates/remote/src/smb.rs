@@ -566,8 +566,18 @@ impl SmbBackend {
         let fail = |e: io::Error| io_err(display.clone(), e);
         let share = UncPath::from_str(&format!("\\\\{host}\\{share_name}"))
             .map_err(|e| unsupported(format!("not a valid share path: {e}")))?;
-        let client = new_client(port, &share, &user, &password, encryption).map_err(|e| {
-            let e = fault(e).into_io();
+        // A message of the session set-up that fails its signature check (seen once in some
+        // hundreds of connections to Samba on 127.0.0.1) refuses the connection: it is made
+        // again, a few times, as a dropped connection would be. Anything else (refused,
+        // wrong password, no such share) fails at once.
+        let client = retry(
+            |_| match new_client(port, &share, &user, &password, encryption) {
+                Ok(c) => Ok(c),
+                Err(e @ smb::Error::TranformFailed(_)) => Err(fault(e)),
+                Err(e) => Err(Fault::Permanent(fault(e).into_io())),
+            },
+        )
+        .map_err(|e| {
             fail(io::Error::new(
                 e.kind(),
                 format!("connecting to {host}:{port} as {user}: {e}"),
