@@ -45,7 +45,7 @@ pub mod sftp;
 mod sftp_frame;
 // Shared by the network backends: read-ahead for ranged reads, and one async runtime for
 // backends built on async client libraries (add a feature here to use it).
-#[cfg(any(feature = "sftp", feature = "s3", feature = "smb"))]
+#[cfg(any(feature = "sftp", feature = "s3", feature = "smb", feature = "nfs"))]
 mod readahead;
 #[cfg(feature = "sftp")]
 pub mod runtime;
