@@ -911,10 +911,6 @@ impl RemoteFile for NfsFile {
         Ok(())
     }
 
-    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
-        self.nfs.read_exact(&self.fh, buf, offset)
-    }
-
     fn finish(&self) -> io::Result<()> {
         let committed = self.nfs.commit(&self.fh)?;
         let (first, changed) = *self
@@ -1055,18 +1051,13 @@ impl Backend for NfsBackend {
         // Sequential reads keep READ_AHEAD bytes in flight while the caller works on what
         // came before: blocks of MAX_IO bytes (several READs when the server's rtmax is
         // smaller), each fetched on a connection of its own.
-        let f = NfsFile {
-            nfs: Arc::clone(&self.nfs),
-            fh,
-            label: self.nfs.label(&[image, file]),
-            verf: Mutex::new((None, false)),
-        };
+        let nfs = Arc::clone(&self.nfs);
+        let label = self.nfs.label(&[image, file]);
         let block = MAX_IO as usize;
         let depth = (READ_AHEAD / block).clamp(1, POOL);
         let fetch: Arc<Fetch> = Arc::new(move |off, n| {
-            f.nfs
-                .read_vec(&f.fh, off, n)
-                .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", f.label())))
+            nfs.read_vec(&fh, off, n)
+                .map_err(|e| io::Error::new(e.kind(), format!("{label}: {e}")))
         });
         Ok(Box::new(ReadAhead::new(fetch, attr.size, block, depth)))
     }

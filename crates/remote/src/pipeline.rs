@@ -63,12 +63,10 @@ pub(crate) fn retry<T>(mut op: impl FnMut(u32) -> std::result::Result<T, Fault>)
     }
 }
 
-/// One open remote file, positional I/O with reconnect-and-retry inside.
+/// One remote file open for writing, positional writes with reconnect-and-retry inside.
 pub(crate) trait RemoteFile: Send + Sync + 'static {
     /// Writes all of `data` at `offset`.
     fn write_all_at(&self, data: &[u8], offset: u64) -> io::Result<()>;
-    /// Fills `buf` from `offset` (the caller keeps within the file's length).
-    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()>;
     /// Makes what was written durable (SMB flush, NFS commit) and closes the file.
     fn finish(&self) -> io::Result<()>;
     /// The file as the operator would name it (address + path), for errors.
@@ -255,12 +253,6 @@ mod tests {
                 d.resize(end, 0);
             }
             d[offset as usize..end].copy_from_slice(data);
-            Ok(())
-        }
-        fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
-            retry(|_| self.flaky().map_err(Fault::Transient))?;
-            let d = self.data.lock().unwrap();
-            buf.copy_from_slice(&d[offset as usize..offset as usize + buf.len()]);
             Ok(())
         }
         fn finish(&self) -> io::Result<()> {

@@ -416,6 +416,31 @@ impl SmbFile {
         *h = Some((gen, Arc::clone(&f)));
         Ok(f)
     }
+
+    /// Fills `buf` from `offset` in READs of at most the server's read size, reconnecting
+    /// and retrying on transient faults.
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        let step = self.smb.read_size as usize;
+        retry(|attempt| {
+            let f = self.handle(attempt)?;
+            let mut done = 0usize;
+            while done < buf.len() {
+                let n = (buf.len() - done).min(step);
+                let pos = offset + done as u64;
+                let r = f
+                    .read_block(&mut buf[done..done + n], pos, None, false)
+                    .map_err(io_fault)?;
+                if r == 0 {
+                    return Err(Fault::Permanent(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!("the file ends at byte {pos}, before the expected end"),
+                    )));
+                }
+                done += r.min(n);
+            }
+            Ok(())
+        })
+    }
 }
 
 impl RemoteFile for SmbFile {
@@ -435,29 +460,6 @@ impl RemoteFile for SmbFile {
                     ))));
                 }
                 done += w;
-            }
-            Ok(())
-        })
-    }
-
-    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
-        let step = self.smb.read_size as usize;
-        retry(|attempt| {
-            let f = self.handle(attempt)?;
-            let mut done = 0usize;
-            while done < buf.len() {
-                let n = (buf.len() - done).min(step);
-                let pos = offset + done as u64;
-                let r = f
-                    .read_block(&mut buf[done..done + n], pos, None, false)
-                    .map_err(io_fault)?;
-                if r == 0 {
-                    return Err(Fault::Permanent(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        format!("the file ends at byte {pos}, before the expected end"),
-                    )));
-                }
-                done += r.min(n);
             }
             Ok(())
         })
@@ -754,7 +756,7 @@ impl Backend for SmbBackend {
         let block = self.smb.read_size as usize;
         let fetch: Arc<Fetch> = Arc::new(move |off, n| {
             let mut v = vec![0u8; n];
-            RemoteFile::read_exact_at(&f, &mut v, off)
+            f.read_exact_at(&mut v, off)
                 .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", f.label())))?;
             Ok(v)
         });
