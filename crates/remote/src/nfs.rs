@@ -1057,6 +1057,7 @@ impl Backend for NfsBackend {
         let depth = (READ_AHEAD / block).clamp(1, POOL);
         let fetch: Arc<Fetch> = Arc::new(move |off, n| {
             nfs.read_vec(&fh, off, n)
+                .map(|v| vec![v])
                 .map_err(|e| io::Error::new(e.kind(), format!("{label}: {e}")))
         });
         Ok(Box::new(ReadAhead::new(fetch, attr.size, block, depth)))

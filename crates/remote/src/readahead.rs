@@ -6,7 +6,7 @@
 //! one. Memory is bounded: at most `depth` blocks of `block` bytes are held per open file.
 //! Random reads go straight to the server and leave the window alone.
 //!
-//! Shared by the SFTP and S3 backends (and usable by any backend with a ranged-read primitive).
+//! Shared by the four backends (and usable by any backend with a ranged-read primitive).
 
 use lifeboat_fs::ReadAt;
 use std::collections::VecDeque;
@@ -14,12 +14,40 @@ use std::io;
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::{Arc, Mutex};
 
+/// The bytes of one fetched range, in order, in one or more pieces: a backend whose protocol
+/// answers a range in several messages hands on each message's data as it came, instead of
+/// joining them into a new buffer only to copy them out again.
+pub(crate) type Pieces = Vec<Vec<u8>>;
+
 /// Fetches `len` bytes at `offset` (the whole range, or an error).
-pub(crate) type Fetch = dyn Fn(u64, usize) -> io::Result<Vec<u8>> + Send + Sync;
+pub(crate) type Fetch = dyn Fn(u64, usize) -> io::Result<Pieces> + Send + Sync;
+
+fn total(pieces: &[Vec<u8>]) -> usize {
+    pieces.iter().map(Vec::len).sum()
+}
+
+/// Copies `dst.len()` bytes from `pieces`, starting `from` bytes into them; the caller
+/// checked that they hold that many.
+fn copy_out(pieces: &[Vec<u8>], mut from: usize, dst: &mut [u8]) {
+    let mut at = 0;
+    for p in pieces {
+        if at == dst.len() {
+            break;
+        }
+        if from >= p.len() {
+            from -= p.len();
+            continue;
+        }
+        let n = (p.len() - from).min(dst.len() - at);
+        dst[at..at + n].copy_from_slice(&p[from..from + n]);
+        at += n;
+        from = 0;
+    }
+}
 
 enum Block {
-    Pending(Receiver<io::Result<Vec<u8>>>),
-    Ready(Vec<u8>),
+    Pending(Receiver<io::Result<Pieces>>),
+    Ready(Pieces),
 }
 
 struct Slot {
@@ -29,17 +57,17 @@ struct Slot {
 }
 
 impl Slot {
-    fn data(&mut self) -> io::Result<&[u8]> {
+    fn data(&mut self) -> io::Result<&[Vec<u8>]> {
         if let Block::Pending(rx) = &self.block {
             let got = rx
                 .recv()
                 .map_err(|_| io::Error::other("background read ended without an answer"))??;
-            if got.len() != self.len {
+            if total(&got) != self.len {
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
                     format!(
                         "server returned {} bytes at offset {}, expected {}",
-                        got.len(),
+                        total(&got),
                         self.off,
                         self.len
                     ),
@@ -144,13 +172,13 @@ impl ReadAt for ReadAhead {
             // Random access: straight to the server, window untouched.
             drop(w);
             let got = (self.fetch)(offset, buf.len())?;
-            if got.len() != buf.len() {
+            if total(&got) != buf.len() {
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
                     format!("short read at offset {offset}"),
                 ));
             }
-            buf.copy_from_slice(&got);
+            copy_out(&got, 0, buf);
             return Ok(());
         }
         let mut pos = offset;
@@ -165,7 +193,7 @@ impl ReadAt for ReadAhead {
                     ))
                 }
             };
-            let s_off = slot.off;
+            let (s_off, s_len) = (slot.off, slot.len);
             let data = match slot.data() {
                 Ok(d) => d,
                 Err(e) => {
@@ -175,9 +203,9 @@ impl ReadAt for ReadAhead {
                 }
             };
             let from = (pos - s_off) as usize;
-            let n = (data.len() - from).min((end - pos) as usize);
+            let n = (s_len - from).min((end - pos) as usize);
             let at = (pos - offset) as usize;
-            buf[at..at + n].copy_from_slice(&data[from..from + n]);
+            copy_out(data, from, &mut buf[at..at + n]);
             pos += n as u64;
         }
         w.last_end = end;
@@ -201,7 +229,9 @@ mod tests {
         let (d, c) = (Arc::clone(&data), Arc::clone(&calls));
         let f: Arc<Fetch> = Arc::new(move |off, len| {
             c.fetch_add(1, Ordering::SeqCst);
-            Ok(d[off as usize..off as usize + len].to_vec())
+            // In uneven pieces, as a backend answering in several messages returns them.
+            let range = &d[off as usize..off as usize + len];
+            Ok(range.chunks(1000).map(<[u8]>::to_vec).collect())
         });
         let ra = ReadAhead::new(f, n as u64, 4096, 3);
         (data, calls, ra)
@@ -235,5 +265,27 @@ mod tests {
         let mut b = [0u8; 10];
         assert!(ra.read_exact_at(&mut b, 0).is_err());
         assert!(ra.read_exact_at(&mut b, 10).is_err());
+    }
+
+    proptest::proptest! {
+        /// Any range of any cut into pieces comes out as the same range of the joined bytes.
+        #[test]
+        fn copy_out_reads_across_pieces(
+            sizes in proptest::collection::vec(0usize..50, 0..12),
+            start in 0usize..600,
+            want in 0usize..600,
+        ) {
+            let mut n = 0u8;
+            let pieces: Pieces = sizes
+                .iter()
+                .map(|&k| (0..k).map(|_| { n = n.wrapping_add(1); n }).collect())
+                .collect();
+            let joined: Vec<u8> = pieces.concat();
+            let from = start.min(joined.len());
+            let len = want.min(joined.len() - from);
+            let mut dst = vec![0u8; len];
+            copy_out(&pieces, from, &mut dst);
+            proptest::prop_assert_eq!(&dst[..], &joined[from..from + len]);
+        }
     }
 }

@@ -1086,7 +1086,7 @@ impl S3Backend {
                 .err(&key, io::ErrorKind::NotFound, "no such object".into())
         })?;
         let c = Arc::clone(&self.c);
-        let fetch: Arc<Fetch> = Arc::new(move |off, n| c.get_range(&key, off, n));
+        let fetch: Arc<Fetch> = Arc::new(move |off, n| c.get_range(&key, off, n).map(|v| vec![v]));
         Ok(Box::new(ReadAhead::new(fetch, len, READ_BLOCK, READ_DEPTH)))
     }
 }

@@ -24,7 +24,7 @@
 //! prompt). A dropped connection is re-established (same host key, same credentials) and
 //! reads and metadata requests are retried up to 5 times with backoff.
 
-use super::readahead::{Fetch, ReadAhead};
+use super::readahead::{Fetch, Pieces, ReadAhead};
 use super::runtime::{block_on, spawn};
 use super::{lookup_secret, CredentialsFile, Interaction, RemoteSpec};
 use lifeboat_repo::{Backend, BackendRead, BackendWrite, FileKind, ImageName};
@@ -788,14 +788,14 @@ impl Inner {
         res.map(|()| out)
     }
 
-    /// Reads `len` bytes at `off` from the open file `h`, several requests at a time.
+    /// Reads `len` bytes at `off` from the open file `h`, several requests at a time; each
+    /// answer's data is one piece of the result, as it came.
     async fn read_range(
         c: Arc<Conn>,
         h: String,
         off: u64,
         len: usize,
-    ) -> std::result::Result<Vec<u8>, SftpError> {
-        let mut out = vec![0u8; len];
+    ) -> std::result::Result<Pieces, SftpError> {
         let step = c.read_len as usize;
         let mut tasks = Vec::new();
         let mut at = 0usize;
@@ -808,28 +808,30 @@ impl Inner {
             tasks.push((at, n, t));
             at += n;
         }
+        let mut out = Vec::with_capacity(tasks.len());
         for (at, n, t) in tasks {
             let mut got = t.await.map_err(|e| SftpError::IO(e.to_string()))??.data;
+            got.truncate(n);
             // A server may answer with fewer bytes; fetch the rest in order.
-            let mut have = got.len().min(n);
-            out[at..at + have].copy_from_slice(&got[..have]);
+            let mut have = got.len();
+            out.push(got);
             let mut guard = 0;
             while have < n {
                 guard += 1;
                 if guard > 1024 {
                     return Err(SftpError::UnexpectedBehavior("no progress reading".into()));
                 }
-                got = c
+                let mut more = c
                     .sftp
                     .read(h.clone(), off + (at + have) as u64, (n - have) as u32)
                     .await?
                     .data;
-                if got.is_empty() {
+                if more.is_empty() {
                     return Err(SftpError::UnexpectedBehavior("empty read".into()));
                 }
-                let k = got.len().min(n - have);
-                out[at + have..at + have + k].copy_from_slice(&got[..k]);
-                have += k;
+                more.truncate(n - have);
+                have += more.len();
+                out.push(more);
             }
         }
         Ok(out)
@@ -1257,7 +1259,7 @@ impl Backend for SftpBackend {
 }
 
 impl ReadFile {
-    fn fetch(&self, off: u64, len: usize) -> io::Result<Vec<u8>> {
+    fn fetch(&self, off: u64, len: usize) -> io::Result<Pieces> {
         let f = self;
         f.i.call_io(|c| {
             let path = self.path.clone();

@@ -758,7 +758,7 @@ impl Backend for SmbBackend {
             let mut v = vec![0u8; n];
             f.read_exact_at(&mut v, off)
                 .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", f.label())))?;
-            Ok(v)
+            Ok(vec![v])
         });
         Ok(Box::new(ReadAhead::new(
             fetch,
