@@ -22,7 +22,8 @@
 # volume file, and `lifeboat restoredisk` restores the image onto a file with the default
 # safety checks (pre-check; the spool keeps what it read) and with `--no-precheck`; rates are
 # the volume file's bytes over each one's time (target: >= 0.8 for the defaults). Each section
-# is self-contained: it starts and stops its server.
+# is self-contained: it starts and stops its server. Every timed step starts after a `sync`, so
+# that none pays for writing back what an earlier step left in the page cache.
 set -euo pipefail
 
 SIZE_MIB=${SIZE_MIB:-2048}
@@ -88,7 +89,7 @@ PY
 timed_restore() {
     local repo=$1 t0 t1; shift
     rm -f "$WORK/target.img"; truncate -s "$((SIZE_MIB * 1048576))" "$WORK/target.img"
-    t0=$(now)
+    sync; t0=$(now)
     "$LB" restoredisk --yes --repo "$repo" --image bench --disk "$WORK/target.img" "$@" >/dev/null
     t1=$(now)
     cmp -s "$DISK" "$WORK/target.img" || die "restore from $repo $* did not restore the disk"
@@ -142,19 +143,19 @@ CONF
 
     echo "== SMB: lifeboat savedisk"
     local t0 t1 lb_s bytes
-    t0=$(now)
+    sync; t0=$(now)
     LIFEBOAT_SMB_PASSWORD=$P "$LB" savedisk --level "$LEVEL" --repo "smb://$U@127.0.0.1:$PORT/images" --image bench --disk "$DISK" >/dev/null
     t1=$(now); lb_s=$(python3 -c "print($t1-$t0)")
     bytes=$(stat -c %s "$W/share/bench/data.lbi.000")
     echo "== SMB: smbclient put of the same $bytes bytes"
-    t0=$(now)
+    sync; t0=$(now)
     smbclient -m SMB3 -p "$PORT" -U "$U%$P" //127.0.0.1/images -c "put $W/share/bench/data.lbi.000 ref.bin" >/dev/null
     t1=$(now)
     report SMB "$bytes" "$lb_s" "smbclient put" "$(stat -c %s "$W/share/ref.bin")" "$(python3 -c "print($t1-$t0)")"
 
     echo "== SMB: smbclient get of the volume file, lifeboat restoredisk (defaults, --no-precheck)"
     local ref_s def_s nop_s
-    rm -f "$WORK/get.bin"; t0=$(now)
+    rm -f "$WORK/get.bin"; sync; t0=$(now)
     smbclient -m SMB3 -p "$PORT" -U "$U%$P" //127.0.0.1/images -c "get bench/data.lbi.000 $WORK/get.bin" >/dev/null
     t1=$(now); ref_s=$(python3 -c "print($t1-$t0)"); rm -f "$WORK/get.bin"
     def_s=$(LIFEBOAT_SMB_PASSWORD=$P timed_restore "smb://$U@127.0.0.1:$PORT/images")
@@ -188,19 +189,19 @@ CONF
 
     echo "== NFS: lifeboat savedisk"
     local t0 t1 lb_s bytes
-    t0=$(now)
+    sync; t0=$(now)
     "$LB" savedisk --level "$LEVEL" --repo "nfs://127.0.0.1$W/export" --image bench --disk "$DISK" >/dev/null
     t1=$(now); lb_s=$(python3 -c "print($t1-$t0)")
     bytes=$(stat -c %s "$W/export/bench/data.lbi.000")
     echo "== NFS: nfs-cp of the same $bytes bytes"
-    t0=$(now)
+    sync; t0=$(now)
     nfs-cp "$W/export/bench/data.lbi.000" "nfs://127.0.0.1$W/export/ref.bin?version=3" >/dev/null
     t1=$(now)
     report NFS "$bytes" "$lb_s" "nfs-cp" "$(stat -c %s "$W/export/ref.bin")" "$(python3 -c "print($t1-$t0)")"
 
     echo "== NFS: nfs-cp of the volume file to a local file, lifeboat restoredisk (defaults, --no-precheck)"
     local ref_s def_s nop_s
-    rm -f "$WORK/get.bin"; t0=$(now)
+    rm -f "$WORK/get.bin"; sync; t0=$(now)
     nfs-cp "nfs://127.0.0.1$W/export/bench/data.lbi.000?version=3" "$WORK/get.bin" >/dev/null
     t1=$(now); ref_s=$(python3 -c "print($t1-$t0)"); rm -f "$WORK/get.bin"
     def_s=$(timed_restore "nfs://127.0.0.1$W/export")
@@ -237,13 +238,13 @@ CONF
 
     echo "== SFTP: lifeboat savedisk"
     local t0 t1 lb_s bytes
-    t0=$(now)
+    sync; t0=$(now)
     env -u SSH_AUTH_SOCK LIFEBOAT_SSH_KEY="$W/client_ed25519" LIFEBOAT_KNOWN_HOSTS="$W/known_hosts" \
         "$LB" savedisk --level "$LEVEL" --repo "sftp://root@127.0.0.1:$PORT$W/data" --image bench --disk "$DISK" >/dev/null
     t1=$(now); lb_s=$(python3 -c "print($t1-$t0)")
     bytes=$(stat -c %s "$W/data/bench/data.lbi.000")
     echo "== SFTP: OpenSSH sftp put of the same $bytes bytes"
-    t0=$(now)
+    sync; t0=$(now)
     echo "put $W/data/bench/data.lbi.000 $W/data/ref.bin" | sftp -q -b - -P "$PORT" -i "$W/client_ed25519" \
         -o UserKnownHostsFile="$W/known_hosts" -o StrictHostKeyChecking=yes -o IdentityAgent=none root@127.0.0.1 >/dev/null
     t1=$(now)
@@ -251,7 +252,7 @@ CONF
 
     echo "== SFTP: OpenSSH sftp get of the volume file, lifeboat restoredisk (defaults, --no-precheck)"
     local ref_s def_s nop_s
-    rm -f "$WORK/get.bin"; t0=$(now)
+    rm -f "$WORK/get.bin"; sync; t0=$(now)
     echo "get $W/data/bench/data.lbi.000 $WORK/get.bin" | sftp -q -b - -P "$PORT" -i "$W/client_ed25519" \
         -o UserKnownHostsFile="$W/known_hosts" -o StrictHostKeyChecking=yes -o IdentityAgent=none root@127.0.0.1 >/dev/null
     t1=$(now); ref_s=$(python3 -c "print($t1-$t0)"); rm -f "$WORK/get.bin"
@@ -300,7 +301,7 @@ PY
 
     echo "== S3: lifeboat savedisk"
     local t0 t1 lb_s bytes
-    t0=$(now)
+    sync; t0=$(now)
     "$LB" savedisk --level "$LEVEL" --repo "s3://bench?endpoint=$EP" --image bench --disk "$DISK" >/dev/null
     t1=$(now); lb_s=$(python3 -c "print($t1-$t0)")
     # The reference client uploads a local copy of the very same volume object.
@@ -311,7 +312,7 @@ s3.download_file("bench", "bench/data.lbi.000", sys.argv[1])
 PY
     bytes=$(stat -c %s "$W/vol.bin")
     echo "== S3: boto3 multipart upload (aws s3 cp defaults: 8 MiB parts, 10 threads) of the same $bytes bytes"
-    t0=$(now)
+    sync; t0=$(now)
     python3 - "$W/vol.bin" <<'PY'
 import os, sys, boto3
 s3 = boto3.client("s3", endpoint_url=os.environ["EP"])
@@ -324,7 +325,7 @@ PY
 
     echo "== S3: boto3 download_file (8 MiB parts, 10 threads) of the volume object, lifeboat restoredisk (defaults, --no-precheck)"
     local ref_s def_s nop_s
-    rm -f "$WORK/get.bin"; t0=$(now)
+    rm -f "$WORK/get.bin"; sync; t0=$(now)
     python3 - "$WORK/get.bin" <<'PY'
 import os, sys, boto3
 s3 = boto3.client("s3", endpoint_url=os.environ["EP"])
