@@ -15,7 +15,7 @@
 //! thread-based API).
 
 use super::pipeline::{io_err, retry, Fault, PipelinedWriter, RemoteFile};
-use super::readahead::{Fetch, ReadAhead};
+use super::readahead::{Fetch, Pieces, ReadAhead};
 use super::{lookup_secret, CredentialsFile, Interaction, RemoteSpec};
 use lifeboat_repo::{Backend, BackendRead, BackendWrite, FileKind, ImageName};
 use lifeboat_repo::{RepoError, Result};
@@ -417,28 +417,29 @@ impl SmbFile {
         Ok(f)
     }
 
-    /// Fills `buf` from `offset` in READs of at most the server's read size, reconnecting
-    /// and retrying on transient faults.
-    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+    /// `len` bytes from `offset`, each READ's data (at most the server's read size) one piece
+    /// as the client decoded it, reconnecting and retrying on transient faults.
+    fn read_pieces(&self, offset: u64, len: usize) -> io::Result<Pieces> {
         let step = self.smb.read_size as usize;
         retry(|attempt| {
             let f = self.handle(attempt)?;
+            let mut pieces = Vec::with_capacity(len.div_ceil(step.max(1)));
             let mut done = 0usize;
-            while done < buf.len() {
-                let n = (buf.len() - done).min(step);
+            while done < len {
                 let pos = offset + done as u64;
-                let r = f
-                    .read_block(&mut buf[done..done + n], pos, None, false)
+                let data = f
+                    .read_block_owned((len - done).min(step), pos, None, false)
                     .map_err(io_fault)?;
-                if r == 0 {
+                if data.is_empty() {
                     return Err(Fault::Permanent(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
                         format!("the file ends at byte {pos}, before the expected end"),
                     )));
                 }
-                done += r.min(n);
+                done += data.len();
+                pieces.push(data);
             }
-            Ok(())
+            Ok(pieces)
         })
     }
 }
@@ -755,10 +756,8 @@ impl Backend for SmbBackend {
         // as the server allows (up to READ_SIZE), on the one connection.
         let block = self.smb.read_size as usize;
         let fetch: Arc<Fetch> = Arc::new(move |off, n| {
-            let mut v = vec![0u8; n];
-            f.read_exact_at(&mut v, off)
-                .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", f.label())))?;
-            Ok(vec![v])
+            f.read_pieces(off, n)
+                .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", f.label())))
         });
         Ok(Box::new(ReadAhead::new(
             fetch,

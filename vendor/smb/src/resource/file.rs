@@ -61,18 +61,36 @@ impl File {
         channel: Option<u32>,
         unbuffered: bool,
     ) -> std::io::Result<usize> {
-        if buf.is_empty() {
-            return Ok(0);
+        let data = self
+            .read_block_owned(buf.len(), pos, channel, unbuffered)
+            .await?;
+        let n = data.len().min(buf.len());
+        buf[..n].copy_from_slice(&data[..n]);
+        Ok(n)
+    }
+
+    /// lifeboat patch: [`File::read_block`] that hands over the READ response's data as it was
+    /// decoded instead of copying it into a caller's buffer (and the caller need not make and
+    /// zero one). At most `len` bytes; empty at the end of the file.
+    pub async fn read_block_owned(
+        &self,
+        len: usize,
+        pos: u64,
+        channel: Option<u32>,
+        unbuffered: bool,
+    ) -> std::io::Result<Vec<u8>> {
+        if len == 0 {
+            return Ok(Vec::new());
         }
 
         // EOF
         if pos >= self.end_of_file {
-            return Ok(0);
+            return Ok(Vec::new());
         }
 
         log::debug!(
             "Reading up to {} bytes at offset {} from {}",
-            buf.len(),
+            len,
             pos,
             self.handle.name()
         );
@@ -91,7 +109,7 @@ impl File {
         let request = OutgoingMessage::new(
             ReadRequest {
                 flags,
-                length: buf.len() as u32,
+                length: len as u32,
                 offset: pos,
                 file_id: self.handle.file_id().map_err(std::io::Error::other)?,
                 minimum_count: 1,
@@ -110,16 +128,10 @@ impl File {
             .content
             .to_read()
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
-        let actual_read_length = content.buffer.len();
-        log::debug!(
-            "Read {} bytes from {}.",
-            actual_read_length,
-            self.handle.name()
-        );
-
-        buf[..actual_read_length].copy_from_slice(&content.buffer);
-
-        Ok(actual_read_length)
+        let mut data = content.buffer;
+        log::debug!("Read {} bytes from {}.", data.len(), self.handle.name());
+        data.truncate(len);
+        Ok(data)
     }
 
     /// Write a block of data to an opened file.
