@@ -159,7 +159,16 @@ fn vg_map(devices: &[&LoopDev], vg: &str) -> VgMap {
         &["lvs", "--noheadings", "-o", "lv_name,lv_uuid,lv_size", vg],
     ) + &lvm(
         devices,
-        &["pvs", "--noheadings", "-o", "pv_uuid,vg_name,pv_size"],
+        // Sorted by UUID: the default order is by device name, and loop devices are numbered
+        // anew for the check (`/dev/loop10` sorts before `/dev/loop9`).
+        &[
+            "pvs",
+            "--noheadings",
+            "-O",
+            "pv_uuid",
+            "-o",
+            "pv_uuid,vg_name,pv_size",
+        ],
     );
     VgMap {
         extent,
